@@ -1,0 +1,84 @@
+//! The row-softmax sketch: THREADS_PER_ROW invocations share a row (strided over its columns, combined by a
+//! tree reduction in workgroup memory), ROWS_PER_WORKGROUP rows per workgroup. Three passes over the row:
+//! maximum, sum of exponentials, normalised write.
+
+use crate::wgsl::{float, Bindings};
+use crate::{Dispatch, LaunchPlan};
+use litecoop_ir::program::SoftmaxSpec;
+use litecoop_ir::schedule::SoftmaxDecisions;
+use std::fmt::Write;
+
+/// Emits the softmax dispatch into the plan.
+pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &SoftmaxSpec, d: &SoftmaxDecisions) {
+    let mut bindings = Bindings::default();
+    bindings.add("x", s.input, "f32", true);
+    bindings.add("y", s.output, "f32", false);
+    let threads = d.threads_per_row * d.rows_per_workgroup;
+    let mut w = String::new();
+    w.push_str(header);
+    w.push_str(&bindings.decls);
+    let _ = writeln!(
+        w,
+        "const COLS: u32 = {}u;\nconst QUERIES: u32 = {}u;\nconst SCALE: f32 = {};\nconst THREADS_PER_ROW: u32 = {}u;\nconst ROWS_PER_WORKGROUP: u32 = {}u;",
+        s.cols,
+        s.queries,
+        float(s.scale),
+        d.threads_per_row,
+        d.rows_per_workgroup
+    );
+    let shared = d.threads_per_row > 1;
+    if shared {
+        let _ = writeln!(w, "var<workgroup> red: array<f32, {threads}>;");
+    }
+    let _ = writeln!(
+        w,
+        "@compute @workgroup_size({threads})
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {{
+    let lane = lid.x % THREADS_PER_ROW;
+    let row = wid.x * ROWS_PER_WORKGROUP + lid.x / THREADS_PER_ROW;
+    let base = row * COLS;"
+    );
+    if s.causal {
+        w.push_str("    let visible = row % QUERIES + COLS - QUERIES + 1u; // causal: keys up to the query's position\n");
+    } else {
+        w.push_str("    let visible = COLS;\n");
+    }
+    w.push_str("    var row_max = -3.0e38;\n");
+    w.push_str("    for (var c = lane; c < visible; c = c + THREADS_PER_ROW) { row_max = max(row_max, x[base + c] * SCALE); }\n");
+    w.push_str(&reduce(d.threads_per_row, "row_max", "max"));
+    w.push_str("    var row_sum = 0.0;\n");
+    w.push_str("    for (var c = lane; c < visible; c = c + THREADS_PER_ROW) { row_sum = row_sum + exp(x[base + c] * SCALE - row_max); }\n");
+    w.push_str(&reduce(d.threads_per_row, "row_sum", "sum"));
+    w.push_str("    let inv = 1.0 / row_sum;\n");
+    w.push_str("    for (var c = lane; c < COLS; c = c + THREADS_PER_ROW) {\n");
+    w.push_str("        y[base + c] = select(0.0, exp(x[base + c] * SCALE - row_max) * inv, c < visible);\n    }\n}\n");
+    plan.dispatches.push(Dispatch {
+        kernel: name.to_string(),
+        label: name.to_string(),
+        wgsl: w,
+        bindings: bindings.into_plan(),
+        workgroup_size: [threads, 1, 1],
+        workgroups: [(s.rows / d.rows_per_workgroup as usize) as u32, 1, 1],
+    });
+}
+
+/// Tree reduction of `var` across the THREADS_PER_ROW lanes of a row; every lane ends with the result.
+fn reduce(threads_per_row: u32, var: &str, how: &str) -> String {
+    if threads_per_row == 1 {
+        return String::new();
+    }
+    let combine = |a: &str, b: &str| if how == "max" { format!("max({a}, {b})") } else { format!("{a} + {b}") };
+    let mut w = String::new();
+    let _ = writeln!(w, "    red[lid.x] = {var};\n    workgroupBarrier();");
+    let mut step = threads_per_row / 2;
+    while step >= 1 {
+        let _ = writeln!(
+            w,
+            "    if (lane < {step}u) {{ red[lid.x] = {}; }}\n    workgroupBarrier();",
+            combine("red[lid.x]", &format!("red[lid.x + {step}u]"))
+        );
+        step /= 2;
+    }
+    let _ = writeln!(w, "    {var} = red[lid.x - lane];\n    workgroupBarrier();");
+    w
+}

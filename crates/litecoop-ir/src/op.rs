@@ -1,0 +1,208 @@
+//! Operators with concrete dimensions: what a workload computes at one size.
+
+use serde::{Deserialize, Serialize};
+
+/// An elementwise function applied to the result of a matrix product.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Epilogue {
+    /// Store the product as it is.
+    None,
+    /// Add a per-column bias vector (`bias[n]`).
+    Bias,
+    /// Multiply by a constant.
+    Scale {
+        /// The factor.
+        factor: f32,
+    },
+    /// `x * sigmoid(x)`.
+    Silu,
+    /// GELU, tanh approximation.
+    Gelu,
+}
+
+impl Epilogue {
+    /// True when the epilogue leaves the product unchanged.
+    pub fn is_identity(&self) -> bool {
+        matches!(self, Epilogue::None)
+    }
+}
+
+/// `C[b] = epilogue(A[b] x B[b])`, A is `m x k`, B is `k x n` (or `n x k` when transposed).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MatmulOp {
+    /// Independent products (1 for a plain matrix product).
+    pub batch: usize,
+    /// Rows of A and C.
+    pub m: usize,
+    /// Columns of B and C.
+    pub n: usize,
+    /// Reduction length.
+    pub k: usize,
+    /// B is stored `n x k` (as in `x W^T`).
+    pub transpose_b: bool,
+    /// Function applied to each output element.
+    pub epilogue: Epilogue,
+}
+
+/// Softmax over each row of a `rows x cols` matrix, optionally scaled and causally masked.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SoftmaxOp {
+    /// Number of rows.
+    pub rows: usize,
+    /// Row length.
+    pub cols: usize,
+    /// Rows form blocks of `queries` query positions (one block per head); with `causal`, query `q` of a
+    /// block sees columns `0..=q + cols - queries` (the queries are the last positions of the keys).
+    pub queries: usize,
+    /// Mask future positions.
+    pub causal: bool,
+    /// Multiplier applied before the exponential.
+    pub scale: f32,
+}
+
+/// `softmax(Q K^T * scale) V` per head, with grouped-query heads sharing K and V.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AttentionOp {
+    /// Independent sequences.
+    pub batch: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads; `heads` must be a multiple (GQA group = heads / kv_heads).
+    pub kv_heads: usize,
+    /// Query positions.
+    pub seq_q: usize,
+    /// Key/value positions (the last `seq_q` of them align with the queries when causal).
+    pub seq_kv: usize,
+    /// Head dimension.
+    pub head_dim: usize,
+    /// Mask future positions.
+    pub causal: bool,
+}
+
+impl AttentionOp {
+    /// Query heads per key/value head.
+    pub fn group(&self) -> usize {
+        self.heads / self.kv_heads
+    }
+    /// The softmax scale, `1 / sqrt(head_dim)`.
+    pub fn scale(&self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
+    }
+}
+
+/// NHWC 2-D convolution, 3x3 kernel, stride 1, zero padding 1; weights stored HWIO.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Conv2dOp {
+    /// Images.
+    pub batch: usize,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+}
+
+/// Gated MLP: `down(silu(x W_gate) * (x W_up))`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MlpOp {
+    /// Rows of x.
+    pub tokens: usize,
+    /// Model width.
+    pub hidden: usize,
+    /// Width of the gated layer.
+    pub intermediate: usize,
+}
+
+/// Routed mixture of experts: each token goes to `top_k` experts, each a SwiGLU MLP; outputs are
+/// combined with the routing weights. Routing is deterministic and balanced (an input, not learned).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MoeOp {
+    /// Tokens routed.
+    pub tokens: usize,
+    /// Model width.
+    pub hidden: usize,
+    /// Width of each expert's gated layer.
+    pub ffn: usize,
+    /// Experts held.
+    pub experts: usize,
+    /// Experts per token.
+    pub top_k: usize,
+}
+
+impl MoeOp {
+    /// Tokens each expert receives (routing is balanced, so this is exact).
+    pub fn capacity(&self) -> usize {
+        self.tokens * self.top_k / self.experts
+    }
+    /// The expert of the `j`-th route of token `t`: consecutive routes land on distinct experts and
+    /// every expert receives exactly [`MoeOp::capacity`] tokens.
+    pub fn expert_of(&self, t: usize, j: usize) -> usize {
+        (t * self.top_k + j) % self.experts
+    }
+}
+
+/// One operator at concrete dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum Op {
+    /// Matrix product, optionally batched.
+    Matmul(MatmulOp),
+    /// Row softmax.
+    Softmax(SoftmaxOp),
+    /// Multi-head attention.
+    Attention(AttentionOp),
+    /// 3x3 convolution.
+    Conv2d(Conv2dOp),
+    /// SwiGLU MLP.
+    SwigluMlp(MlpOp),
+    /// Mixture of experts.
+    Moe(MoeOp),
+}
+
+impl Op {
+    /// Floating-point operations of the computation (multiply-add = 2), the basis of GFLOP/s.
+    pub fn flops(&self) -> f64 {
+        let f = |x: usize| x as f64;
+        match *self {
+            Op::Matmul(o) => 2.0 * f(o.batch) * f(o.m) * f(o.n) * f(o.k),
+            Op::Softmax(o) => 5.0 * f(o.rows) * f(o.cols),
+            Op::Attention(o) => {
+                let bh = f(o.batch) * f(o.heads);
+                4.0 * bh * f(o.seq_q) * f(o.seq_kv) * f(o.head_dim) + 5.0 * bh * f(o.seq_q) * f(o.seq_kv)
+            }
+            Op::Conv2d(o) => {
+                2.0 * f(o.batch) * f(o.height) * f(o.width) * f(o.out_channels) * 9.0 * f(o.in_channels)
+            }
+            Op::SwigluMlp(o) => 6.0 * f(o.tokens) * f(o.hidden) * f(o.intermediate),
+            Op::Moe(o) => 6.0 * f(o.tokens) * f(o.top_k) * f(o.hidden) * f(o.ffn),
+        }
+    }
+
+    /// The longest reduction in the computation; tolerances scale with it.
+    pub fn reduction_len(&self) -> usize {
+        match *self {
+            Op::Matmul(o) => o.k,
+            Op::Softmax(o) => o.cols,
+            Op::Attention(o) => o.head_dim.max(o.seq_kv),
+            Op::Conv2d(o) => 9 * o.in_channels,
+            Op::SwigluMlp(o) => o.hidden.max(o.intermediate),
+            Op::Moe(o) => o.hidden.max(o.ffn),
+        }
+    }
+
+    /// Short name of the operator kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Matmul(_) => "matmul",
+            Op::Softmax(_) => "softmax",
+            Op::Attention(_) => "attention",
+            Op::Conv2d(_) => "conv2d",
+            Op::SwigluMlp(_) => "swiglu_mlp",
+            Op::Moe(_) => "moe",
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Schedules: the decisions filled into each kernel's sketch, plus the program-level fusion choice.
+//!
+//! A schedule is plain data (serialised as JSON); [`crate::legality::check`] decides whether it is legal
+//! for a workload on a device.
+
+use crate::legality::{check, DeviceLimits};
+use crate::op::Op;
+use crate::program::{GemmSpec, KernelSpec, MapSpec, Program, SoftmaxSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Decisions of the matrix-product sketch. Names match the emitted WGSL (`BM`, `BN`, `TM`, `TN`, `BK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GemmDecisions {
+    /// Output rows per workgroup.
+    pub bm: u32,
+    /// Output columns per workgroup.
+    pub bn: u32,
+    /// Output rows per invocation (register tile).
+    pub tm: u32,
+    /// Output columns per invocation (register tile).
+    pub tn: u32,
+    /// Reduction step of the outer loop (the depth of a staged tile).
+    pub bk: u32,
+    /// Reduction steps written out straight-line per inner iteration; divides `bk`.
+    pub unroll: u32,
+    /// Load 4-wide vectors along each operand's contiguous dimension (1 or 4).
+    pub vector: u32,
+    /// Stage the A tile in workgroup memory.
+    pub stage_a: bool,
+    /// Stage the B tile in workgroup memory.
+    pub stage_b: bool,
+    /// Padding (floats) added to each staged row against bank conflicts.
+    pub pad: u32,
+    /// Reduction split across workgroups, summed by a second pass (1 = off).
+    pub split_k: u32,
+    /// Workgroup rasterisation: 0 = row-major order, G > 0 = groups of G tile rows walked column-first.
+    pub swizzle: u32,
+}
+
+impl GemmDecisions {
+    /// One invocation per output element, no tiling, no staging; the workgroup is the largest square of up
+    /// to 16x16 that divides the output.
+    pub fn naive(spec: &GemmSpec) -> GemmDecisions {
+        let side = |d: usize| [16u32, 8, 4, 2, 1].into_iter().find(|s| d % *s as usize == 0).unwrap_or(1);
+        GemmDecisions {
+            bm: side(spec.m),
+            bn: side(spec.n),
+            tm: 1,
+            tn: 1,
+            bk: 1,
+            unroll: 1,
+            vector: 1,
+            stage_a: false,
+            stage_b: false,
+            pad: 0,
+            split_k: 1,
+            swizzle: 0,
+        }
+    }
+
+    /// Register-tiled candidates, strongest first; [`Schedule::default_for`] takes the first legal one.
+    pub fn default_candidates() -> Vec<GemmDecisions> {
+        let mut out = Vec::new();
+        for (bm, bn, tm, tn) in [
+            (32, 128, 8, 16),
+            (32, 64, 8, 8),
+            (32, 32, 4, 8),
+            (16, 32, 4, 4),
+            (16, 16, 4, 4),
+            (8, 16, 2, 4),
+            (8, 8, 2, 2),
+        ] {
+            for vector in [4, 1] {
+                out.push(GemmDecisions {
+                    bm,
+                    bn,
+                    tm,
+                    tn,
+                    bk: 16,
+                    unroll: 4,
+                    vector,
+                    stage_a: false,
+                    stage_b: false,
+                    pad: 0,
+                    split_k: 1,
+                    swizzle: 0,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Decisions of the row-softmax sketch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SoftmaxDecisions {
+    /// Invocations sharing one row (1 = each invocation walks its row alone); a power of two.
+    pub threads_per_row: u32,
+    /// Rows per workgroup.
+    pub rows_per_workgroup: u32,
+}
+
+impl SoftmaxDecisions {
+    /// One invocation per row, 64 rows (or fewer, dividing the row count) per workgroup.
+    pub fn naive(spec: &SoftmaxSpec) -> SoftmaxDecisions {
+        let rows = [64u32, 32, 16, 8, 4, 2, 1].into_iter().find(|r| spec.rows % *r as usize == 0).unwrap_or(1);
+        SoftmaxDecisions { threads_per_row: 1, rows_per_workgroup: rows }
+    }
+}
+
+/// Decisions of the elementwise sketch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MapDecisions {
+    /// Invocations per workgroup.
+    pub workgroup_size: u32,
+    /// Consecutive elements per invocation, written out straight-line.
+    pub items: u32,
+}
+
+impl MapDecisions {
+    /// One element per invocation, 64 invocations per workgroup.
+    pub fn naive(_spec: &MapSpec) -> MapDecisions {
+        MapDecisions { workgroup_size: 64, items: 1 }
+    }
+}
+
+/// The decisions of one kernel; the variant must match the kernel's sketch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "sketch")]
+pub enum KernelDecisions {
+    /// For a matrix product.
+    Gemm(GemmDecisions),
+    /// For a row softmax.
+    Softmax(SoftmaxDecisions),
+    /// For an elementwise kernel.
+    Map(MapDecisions),
+}
+
+/// A complete schedule of a workload: fusion plus decisions for each kernel by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Schedule {
+    /// Fold elementwise epilogues into the producing matrix product (removes the separate kernel).
+    pub fuse_epilogue: bool,
+    /// Decisions for each kernel of the lowered program, keyed by kernel name.
+    pub kernels: BTreeMap<String, KernelDecisions>,
+}
+
+impl Schedule {
+    /// The untuned baseline: no fusion, every kernel naive.
+    pub fn naive(op: &Op) -> Schedule {
+        let program = Program::lower(op, false);
+        let kernels = program
+            .kernels
+            .iter()
+            .map(|k| {
+                let d = match &k.spec {
+                    KernelSpec::Gemm(s) => KernelDecisions::Gemm(GemmDecisions::naive(s)),
+                    KernelSpec::Softmax(s) => KernelDecisions::Softmax(SoftmaxDecisions::naive(s)),
+                    KernelSpec::Map(s) => KernelDecisions::Map(MapDecisions::naive(s)),
+                };
+                (k.name.clone(), d)
+            })
+            .collect();
+        Schedule { fuse_epilogue: false, kernels }
+    }
+
+    /// A sensible hand-written schedule: epilogues fused, each matrix product gets the strongest legal
+    /// register tile of [`GemmDecisions::default_candidates`], softmax rows are shared by 32 invocations.
+    pub fn default_for(op: &Op, limits: &DeviceLimits) -> Schedule {
+        let mut schedule = Schedule::naive(op);
+        schedule.fuse_epilogue = true;
+        let program = Program::lower(op, true);
+        schedule.kernels.retain(|name, _| program.kernel(name).is_some());
+        for kernel in &program.kernels {
+            let candidates: Vec<KernelDecisions> = match &kernel.spec {
+                KernelSpec::Gemm(_) => {
+                    GemmDecisions::default_candidates().into_iter().map(KernelDecisions::Gemm).collect()
+                }
+                KernelSpec::Softmax(s) => [32u32, 16, 8, 4]
+                    .into_iter()
+                    .map(|t| {
+                        let rows = [2u32, 1].into_iter().find(|r| s.rows % *r as usize == 0).unwrap_or(1);
+                        KernelDecisions::Softmax(SoftmaxDecisions { threads_per_row: t, rows_per_workgroup: rows })
+                    })
+                    .collect(),
+                KernelSpec::Map(_) => vec![KernelDecisions::Map(MapDecisions { workgroup_size: 64, items: 4 })],
+            };
+            for candidate in candidates {
+                let mut trial = schedule.clone();
+                trial.kernels.insert(kernel.name.clone(), candidate);
+                if check(op, &trial, limits).is_ok() {
+                    schedule = trial;
+                    break;
+                }
+            }
+        }
+        schedule
+    }
+
+    /// Decisions of a kernel.
+    pub fn kernel(&self, name: &str) -> Option<&KernelDecisions> {
+        self.kernels.get(name)
+    }
+
+    /// Parses a schedule from JSON.
+    pub fn from_json(text: &str) -> Result<Schedule, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Serialises to pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a schedule always serialises")
+    }
+
+    /// One line per kernel, for WGSL headers and logs.
+    pub fn describe(&self) -> String {
+        let mut s = format!("fuse_epilogue={}", self.fuse_epilogue);
+        for (name, d) in &self.kernels {
+            s.push_str(&format!("; {name}: {}", describe_decisions(d)));
+        }
+        s
+    }
+}
+
+/// A compact description of one kernel's decisions.
+pub fn describe_decisions(d: &KernelDecisions) -> String {
+    match d {
+        KernelDecisions::Gemm(g) => format!(
+            "BM={} BN={} TM={} TN={} BK={} unroll={} vector={} stage_a={} stage_b={} pad={} split_k={} swizzle={}",
+            g.bm, g.bn, g.tm, g.tn, g.bk, g.unroll, g.vector, g.stage_a, g.stage_b, g.pad, g.split_k, g.swizzle
+        ),
+        KernelDecisions::Softmax(s) => {
+            format!("threads_per_row={} rows_per_workgroup={}", s.threads_per_row, s.rows_per_workgroup)
+        }
+        KernelDecisions::Map(m) => format!("workgroup_size={} items={}", m.workgroup_size, m.items),
+    }
+}
