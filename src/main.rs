@@ -1,1 +1,61 @@
-fn main() {}
+//! `litecoop`: tune the GPU kernels of model-serving operators. This binary wires the library crates
+//! together and owns the user interface; it holds no algorithm.
+
+mod builtin;
+mod devices;
+mod run;
+mod table;
+mod workloads;
+
+use clap::{Parser, Subcommand};
+
+/// LiteCoOp: an offline GPU kernel tuner for the operators of model serving.
+///
+/// Every kernel is generated as WGSL from a schedule, run through wgpu on fresh random inputs with
+/// poisoned outputs, checked against a float64 CPU reference, and only then timed.
+///
+/// Start with `litecoop devices`, `litecoop workloads list`, then
+/// `litecoop run --workload matmul-512 --schedule default`.
+#[derive(Parser)]
+#[command(name = "litecoop", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the GPU adapters wgpu can see, with their limits and features.
+    Devices(devices::DevicesArgs),
+    /// List or show workloads (built in, in ./kernels, or a TOML file of your own).
+    #[command(subcommand)]
+    Workloads(workloads::WorkloadsCommand),
+    /// Generate, check and time one schedule of a workload.
+    Run(run::RunArgs),
+}
+
+fn main() {
+    // Measure real shader compilation: Mesa's on-disk cache would hide it. Set before any driver loads.
+    if std::env::var_os("MESA_SHADER_CACHE_DISABLE").is_none() && std::env::var_os("MESA_SHADER_CACHE_DIR").is_none() {
+        std::env::set_var("MESA_SHADER_CACHE_DISABLE", "true");
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Devices(args) => devices::main(args),
+        Command::Workloads(cmd) => workloads::main(cmd),
+        Command::Run(args) => run::main(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! The measurer: compile a launch plan, run it on fresh random inputs with poisoned outputs, check it
+//! against the float64 reference, and only then time it.
+
+use crate::check::{combine, compare, tolerance_for, Check};
+use crate::device::{DeviceError, Gpu};
+use crate::stats::median_and_spread;
+use litecoop_codegen::LaunchPlan;
+use litecoop_ir::inputs::{generate, HostData};
+use litecoop_ir::op::Op;
+use litecoop_ir::program::{BufferRole, Program};
+use litecoop_ir::reference;
+use serde::Serialize;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// How repeated runs are timed.
+#[derive(Debug, Clone)]
+pub struct MeasureConfig {
+    /// Keep repeating until this much wall time has been spent timing...
+    pub min_window: Duration,
+    /// ...and at least this many runs were timed.
+    pub min_reps: usize,
+    /// Never more runs than this.
+    pub max_reps: usize,
+    /// A submission that has not finished after this long fails the candidate (and the device is re-created).
+    pub timeout: Duration,
+    /// Time the kernel after it passes the check (false: check only).
+    pub time: bool,
+}
+
+impl Default for MeasureConfig {
+    fn default() -> Self {
+        MeasureConfig {
+            min_window: Duration::from_millis(300),
+            min_reps: 5,
+            max_reps: 500,
+            timeout: Duration::from_secs(30),
+            time: true,
+        }
+    }
+}
+
+/// Which clock produced a latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimingMethod {
+    /// Compute-pass timestamps written by the device (kernel time only).
+    Timestamps,
+    /// Host clock around submit and wait (includes submission overhead).
+    Host,
+}
+
+impl std::fmt::Display for TimingMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimingMethod::Timestamps => "timestamps",
+            TimingMethod::Host => "host",
+        })
+    }
+}
+
+/// Repeated timings of a program that passed the check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    /// Median over runs of the whole program, milliseconds.
+    pub median_ms: f64,
+    /// `(p90 - p10) / median`, percent.
+    pub spread_pct: f64,
+    /// Runs timed.
+    pub samples: usize,
+    /// Clock used.
+    pub method: TimingMethod,
+    /// Why timestamps were not used, when they were not.
+    pub fallback_reason: Option<String>,
+    /// Median per logical kernel, milliseconds, in program order (timestamps only).
+    pub per_kernel_ms: Vec<(String, f64)>,
+}
+
+/// Everything measured of one candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    /// Shader module and pipeline creation, all dispatches, milliseconds.
+    pub compile_ms: f64,
+    /// The first (checked) run, host clock; includes any compilation the driver defers to first use.
+    pub first_run_ms: f64,
+    /// The correctness verdict.
+    pub check: Check,
+    /// Present when the check passed and timing was asked for.
+    pub timing: Option<Timing>,
+    /// Seed of the inputs.
+    pub seed: u64,
+}
+
+/// Why a candidate could not be measured. The measurer stays usable after every one of these.
+#[derive(Debug, Error)]
+pub enum MeasureError {
+    /// No device could be (re)opened.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// The driver rejected a shader or pipeline.
+    #[error("`{label}` failed to compile: {message}")]
+    Compile {
+        /// The dispatch.
+        label: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// Buffers could not be allocated.
+    #[error("could not allocate buffers ({bytes} bytes): {message}")]
+    Allocation {
+        /// Bytes asked for.
+        bytes: u64,
+        /// The driver's message.
+        message: String,
+    },
+    /// A run did not finish in time; the device was abandoned and will be re-created.
+    #[error("the kernel did not finish within {seconds:.1} s; the device was abandoned and will be re-created")]
+    Timeout {
+        /// The limit.
+        seconds: f64,
+    },
+    /// The device was lost; it will be re-created.
+    #[error("the device was lost: {message}; it will be re-created")]
+    DeviceLost {
+        /// What is known.
+        message: String,
+    },
+}
+
+/// Inputs and expected outputs of one (operator, seed).
+struct Reference {
+    inputs: BTreeMap<String, HostData>,
+    outputs: BTreeMap<String, Vec<f64>>,
+}
+
+/// Compiles, checks and times launch plans on one device, re-creating it after a timeout or loss.
+pub struct Measurer {
+    choice: Option<String>,
+    gpu: Option<Gpu>,
+    config: MeasureConfig,
+    cache: Option<(String, Arc<Reference>)>,
+}
+
+struct Compiled {
+    pipelines: Vec<wgpu::ComputePipeline>,
+    compile_ms: f64,
+}
+
+impl Measurer {
+    /// Opens the chosen adapter (`None`: the best one; see [`crate::device::choose`]).
+    pub fn new(choice: Option<&str>, config: MeasureConfig) -> Result<Measurer, DeviceError> {
+        let gpu = Gpu::open(choice)?;
+        Ok(Measurer { choice: choice.map(String::from), gpu: Some(gpu), config, cache: None })
+    }
+
+    /// The open device, re-opened if it was abandoned.
+    pub fn gpu(&mut self) -> Result<&Gpu, DeviceError> {
+        if self.gpu.as_ref().is_none_or(Gpu::is_lost) {
+            self.gpu = None;
+            self.gpu = Some(Gpu::open(self.choice.as_deref())?);
+        }
+        Ok(self.gpu.as_ref().expect("just opened"))
+    }
+
+    /// The measurement settings.
+    pub fn config(&self) -> &MeasureConfig {
+        &self.config
+    }
+
+    /// Changes the measurement settings.
+    pub fn set_config(&mut self, config: MeasureConfig) {
+        self.config = config;
+    }
+
+    fn reference(&mut self, op: &Op, seed: u64) -> Arc<Reference> {
+        let key = format!("{op:?}/{seed}");
+        if let Some((k, r)) = &self.cache {
+            if *k == key {
+                return r.clone();
+            }
+        }
+        let program = Program::lower(op, false);
+        let data = generate(&program, seed);
+        let outputs = reference::outputs(op, &program, &data);
+        let inputs = program
+            .buffers
+            .iter()
+            .zip(data)
+            .filter_map(|(b, d)| d.map(|d| (b.name.clone(), d)))
+            .collect();
+        let r = Arc::new(Reference { inputs, outputs });
+        self.cache = Some((key, r.clone()));
+        r
+    }
+
+    /// Compiles, checks (inputs from `seed`) and, if correct and asked for, times a plan for `op`.
+    /// A wrong kernel is not an error: it comes back with a failed [`Check`] and no timing.
+    pub fn measure(&mut self, op: &Op, plan: &LaunchPlan, seed: u64) -> Result<Measurement, MeasureError> {
+        let reference = self.reference(op, seed);
+        let result = self.measure_inner(op, plan, seed, &reference);
+        if matches!(result, Err(MeasureError::Timeout { .. } | MeasureError::DeviceLost { .. })) {
+            // Abandon the device: the next measurement opens a fresh one.
+            self.gpu = None;
+        }
+        result
+    }
+
+    fn measure_inner(&mut self, op: &Op, plan: &LaunchPlan, seed: u64, reference: &Reference) -> Result<Measurement, MeasureError> {
+        let config = self.config.clone();
+        let gpu = self.gpu()?;
+        gpu.take_errors();
+        let compiled = compile(gpu, plan)?;
+        let buffers = allocate(gpu, plan, reference)?;
+        let bind_groups: Vec<wgpu::BindGroup> = plan
+            .dispatches
+            .iter()
+            .zip(&compiled.pipelines)
+            .map(|(d, p)| {
+                let entries: Vec<wgpu::BindGroupEntry> = d
+                    .bindings
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: buffers[b.buffer].as_entire_binding() })
+                    .collect();
+                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(&d.label),
+                    layout: &p.get_bind_group_layout(0),
+                    entries: &entries,
+                })
+            })
+            .collect();
+        let runner = Runner { gpu, plan, pipelines: &compiled.pipelines, bind_groups: &bind_groups, timeout: config.timeout };
+
+        // The checked run: outputs were poisoned with NaN at allocation.
+        let start = Instant::now();
+        runner.run(None)?;
+        let first_run_ms = start.elapsed().as_secs_f64() * 1e3;
+        let tolerance = tolerance_for(op.reduction_len());
+        let mut checks = Vec::new();
+        for (id, decl) in plan.buffers.iter().enumerate() {
+            if decl.role != BufferRole::Output {
+                continue;
+            }
+            let got = runner.read_f32(&buffers[id], decl.len)?;
+            let want = &reference.outputs[&decl.name];
+            checks.push(compare(&decl.name, &got, want, tolerance));
+        }
+        let check = combine(checks, tolerance);
+        let errors = gpu.take_errors();
+        if let Some(message) = errors.first() {
+            return Err(MeasureError::DeviceLost { message: message.clone() });
+        }
+        let timing = if check.passed && config.time { Some(runner.time(&config)?) } else { None };
+        Ok(Measurement { compile_ms: compiled.compile_ms, first_run_ms, check, timing, seed })
+    }
+}
+
+fn compile(gpu: &Gpu, plan: &LaunchPlan) -> Result<Compiled, MeasureError> {
+    let start = Instant::now();
+    let mut pipelines = Vec::new();
+    for d in &plan.dispatches {
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(&d.label),
+            source: wgpu::ShaderSource::Wgsl(Cow::Borrowed(&d.wgsl)),
+        });
+        let pipeline = gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&d.label),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[],
+                // Every kernel writes its workgroup memory before reading it.
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(MeasureError::Compile { label: d.label.clone(), message: e.to_string() });
+        }
+        pipelines.push(pipeline);
+    }
+    Ok(Compiled { pipelines, compile_ms: start.elapsed().as_secs_f64() * 1e3 })
+}
+
+/// Creates every buffer: inputs uploaded, everything else filled with NaN.
+fn allocate(gpu: &Gpu, plan: &LaunchPlan, reference: &Reference) -> Result<Vec<wgpu::Buffer>, MeasureError> {
+    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+    let mut buffers = Vec::new();
+    for decl in &plan.buffers {
+        let size = ((decl.len as u64 * 4).max(16)).div_ceil(16) * 16;
+        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(&decl.name),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bytes = match reference.inputs.get(&decl.name) {
+            Some(data) if decl.is_input() => data.bytes(),
+            _ => f32::NAN.to_le_bytes().repeat(decl.len),
+        };
+        gpu.queue.write_buffer(&buffer, 0, &bytes);
+        buffers.push(buffer);
+    }
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(MeasureError::Allocation { bytes: plan.bytes(), message: e.to_string() });
+    }
+    Ok(buffers)
+}
+
+struct Runner<'a> {
+    gpu: &'a Gpu,
+    plan: &'a LaunchPlan,
+    pipelines: &'a [wgpu::ComputePipeline],
+    bind_groups: &'a [wgpu::BindGroup],
+    timeout: Duration,
+}
+
+struct Queries {
+    set: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+}
+
+impl Runner<'_> {
+    fn wait(&self, index: wgpu::SubmissionIndex) -> Result<(), MeasureError> {
+        match self.gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: Some(self.timeout) }) {
+            Ok(_) if self.gpu.is_lost() => Err(MeasureError::DeviceLost { message: "reported while waiting".into() }),
+            Ok(_) => Ok(()),
+            Err(wgpu::PollError::Timeout) => Err(MeasureError::Timeout { seconds: self.timeout.as_secs_f64() }),
+            Err(e) => Err(MeasureError::DeviceLost { message: e.to_string() }),
+        }
+    }
+
+    /// Runs the whole program once; with queries, each dispatch writes a begin and an end timestamp.
+    fn run(&self, queries: Option<&Queries>) -> Result<(), MeasureError> {
+        let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
+        for (i, d) in self.plan.dispatches.iter().enumerate() {
+            let timestamp_writes = queries.map(|q| wgpu::ComputePassTimestampWrites {
+                query_set: &q.set,
+                beginning_of_pass_write_index: Some(2 * i as u32),
+                end_of_pass_write_index: Some(2 * i as u32 + 1),
+            });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&d.label), timestamp_writes });
+            pass.set_pipeline(&self.pipelines[i]);
+            pass.set_bind_group(0, &self.bind_groups[i], &[]);
+            pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+        }
+        if let Some(q) = queries {
+            let n = 2 * self.plan.dispatches.len() as u32;
+            encoder.resolve_query_set(&q.set, 0..n, &q.resolve, 0);
+            encoder.copy_buffer_to_buffer(&q.resolve, 0, &q.readback, 0, n as u64 * 8);
+        }
+        let index = self.gpu.queue.submit([encoder.finish()]);
+        self.wait(index)
+    }
+
+    fn read_bytes(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, MeasureError> {
+        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        let index = self.gpu.queue.submit([encoder.finish()]);
+        self.wait(index)?;
+        self.map(&staging)
+    }
+
+    fn map(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>, MeasureError> {
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        let _ = self.gpu.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(self.timeout) });
+        match rx.try_recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(MeasureError::DeviceLost { message: format!("mapping failed: {e}") }),
+            Err(_) => return Err(MeasureError::Timeout { seconds: self.timeout.as_secs_f64() }),
+        }
+        let bytes = slice
+            .get_mapped_range()
+            .map_err(|e| MeasureError::DeviceLost { message: format!("mapping failed: {e}") })?
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+
+    fn read_f32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, MeasureError> {
+        let bytes = self.read_bytes(buffer, (len as u64 * 4).div_ceil(4) * 4)?;
+        Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+
+    fn queries(&self) -> Queries {
+        let n = 2 * self.plan.dispatches.len() as u32;
+        let device = &self.gpu.device;
+        Queries {
+            set: device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timestamps"), ty: wgpu::QueryType::Timestamp, count: n }),
+            resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps.resolve"),
+                size: n as u64 * 8,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            readback: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps.readback"),
+                size: n as u64 * 8,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+
+    /// Per-dispatch durations (ms) from one run's timestamps, or why they cannot be trusted.
+    fn durations(&self, q: &Queries) -> Result<Result<Vec<f64>, String>, MeasureError> {
+        let bytes = self.map(&q.readback)?;
+        let ticks: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+        let period_ns = self.gpu.queue.get_timestamp_period() as f64;
+        let mut out = Vec::new();
+        for pair in ticks.chunks_exact(2) {
+            if pair[0] == 0 || pair[1] == 0 {
+                return Ok(Err("the device wrote zero timestamps".into()));
+            }
+            if pair[1] < pair[0] {
+                return Ok(Err("the device wrote non-monotonic timestamps".into()));
+            }
+            out.push((pair[1] - pair[0]) as f64 * period_ns / 1e6);
+        }
+        Ok(Ok(out))
+    }
+
+    /// A warm-up run, then timed runs until the window is filled.
+    fn time(&self, config: &MeasureConfig) -> Result<Timing, MeasureError> {
+        let queries = self.gpu.timestamps.then(|| self.queries());
+        let mut fallback_reason = (!self.gpu.timestamps).then(|| "the adapter has no TIMESTAMP_QUERY".to_string());
+        self.run(queries.as_ref())?;
+        let mut host = Vec::new();
+        let mut stamped: Vec<Vec<f64>> = Vec::new();
+        let start = Instant::now();
+        while host.len() < config.max_reps && (host.len() < config.min_reps || start.elapsed() < config.min_window) {
+            let t = Instant::now();
+            let use_queries = queries.as_ref().filter(|_| fallback_reason.is_none());
+            self.run(use_queries)?;
+            host.push(t.elapsed().as_secs_f64() * 1e3);
+            if let Some(q) = use_queries {
+                match self.durations(q)? {
+                    Ok(d) => stamped.push(d),
+                    Err(reason) => fallback_reason = Some(reason),
+                }
+            }
+        }
+        if fallback_reason.is_some() || stamped.is_empty() {
+            let (median_ms, spread_pct) = median_and_spread(&host);
+            return Ok(Timing {
+                median_ms,
+                spread_pct,
+                samples: host.len(),
+                method: TimingMethod::Host,
+                fallback_reason,
+                per_kernel_ms: Vec::new(),
+            });
+        }
+        let totals: Vec<f64> = stamped.iter().map(|d| d.iter().sum()).collect();
+        let (median_ms, spread_pct) = median_and_spread(&totals);
+        let mut per_kernel: Vec<(String, f64)> = Vec::new();
+        for (i, d) in self.plan.dispatches.iter().enumerate() {
+            let (m, _) = median_and_spread(&stamped.iter().map(|s| s[i]).collect::<Vec<_>>());
+            match per_kernel.last_mut() {
+                Some((name, t)) if *name == d.kernel => *t += m,
+                _ => per_kernel.push((d.kernel.clone(), m)),
+            }
+        }
+        Ok(Timing {
+            median_ms,
+            spread_pct,
+            samples: totals.len(),
+            method: TimingMethod::Timestamps,
+            fallback_reason: None,
+            per_kernel_ms: per_kernel,
+        })
+    }
+}
