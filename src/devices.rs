@@ -24,7 +24,18 @@ pub fn main(args: DevicesArgs) -> anyhow::Result<i32> {
         println!("No GPU adapter found. On Debian/Ubuntu, `scripts/setup` installs Mesa's software Vulkan driver (lavapipe).");
         return Ok(1);
     }
-    let mut t = Table::new(&["#", "name", "backend", "type", "driver", "invocations", "wg memory", "binding MiB", "timestamps", "subgroups"]);
+    let mut t = Table::new(&[
+        "#",
+        "name",
+        "backend",
+        "type",
+        "driver",
+        "invocations",
+        "wg memory",
+        "binding MiB",
+        "timestamps",
+        "subgroups",
+    ]);
     for a in &list {
         let mark = if Some(a.index) == default { "*" } else { " " };
         t.row(vec![

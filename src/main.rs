@@ -39,9 +39,15 @@ fn main() {
     if std::env::var_os("MESA_SHADER_CACHE_DISABLE").is_none() && std::env::var_os("MESA_SHADER_CACHE_DIR").is_none() {
         std::env::set_var("MESA_SHADER_CACHE_DISABLE", "true");
     }
+    // Mesa's implicit device-select layer probes Wayland/X11 and prints errors on headless machines; the
+    // adapter choice is ours (`--adapter`), so it has nothing to add.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();

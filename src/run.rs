@@ -63,7 +63,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         "default" => Schedule::default_for(&op, &limits),
         file => {
             let text = std::fs::read_to_string(file).with_context(|| format!("reading schedule file {file}"))?;
-            Schedule::from_json(&text).with_context(|| format!("{file} is not a schedule (see `litecoop workloads show` for the format)"))?
+            Schedule::from_json(&text)
+                .with_context(|| format!("{file} is not a schedule (see `litecoop workloads show` for the format)"))?
         }
     };
     let plan = litecoop_codegen::lower(&op, &schedule, &limits)?;
@@ -110,13 +111,22 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     println!("schedule  {}: {}", args.schedule, schedule.describe());
     println!("kernels   {} dispatches", plan.dispatches.len());
     if m.check.passed {
-        println!("correct   yes: max relative error {:.2e} (tolerance {:.1e}, seed {})", m.check.max_rel_err, m.check.tolerance, m.seed);
+        println!(
+            "correct   yes: max relative error {:.2e} (tolerance {:.1e}, seed {})",
+            m.check.max_rel_err, m.check.tolerance, m.seed
+        );
     } else {
         println!("correct   NO: {}", m.check.reason.as_deref().unwrap_or("failed"));
     }
-    println!("compile   {:.1} ms (shader modules + pipelines); first run {:.1} ms incl. driver JIT", m.compile_ms, m.first_run_ms);
+    println!(
+        "compile   {:.1} ms (shader modules + pipelines); first run {:.1} ms incl. driver JIT",
+        m.compile_ms, m.first_run_ms
+    );
     if let Some(t) = &m.timing {
-        println!("latency   {:.4} ms median, spread {:.1}% (p10-p90), {} runs, {} timing", t.median_ms, t.spread_pct, t.samples, t.method);
+        println!(
+            "latency   {:.4} ms median, spread {:.1}% (p10-p90), {} runs, {} timing",
+            t.median_ms, t.spread_pct, t.samples, t.method
+        );
         if let Some(reason) = &t.fallback_reason {
             println!("          (host timing because {reason})");
         }

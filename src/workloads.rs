@@ -77,13 +77,7 @@ fn dims(op: &litecoop_ir::op::Op) -> String {
     serde_json::to_value(op)
         .ok()
         .and_then(|v| v.as_object().cloned())
-        .map(|o| {
-            o.iter()
-                .filter(|(k, _)| *k != "op")
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|o| o.iter().filter(|(k, _)| *k != "op").map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
 }
 
@@ -127,7 +121,10 @@ pub fn main(cmd: WorkloadsCommand) -> anyhow::Result<i32> {
                 println!("  {:<10} {}", k.name, serde_json::to_string(&k.spec)?);
             }
             println!("\nnaive schedule:\n{}", naive.to_json());
-            println!("\ndefault schedule (WebGPU default limits):\n{}", Schedule::default_for(&op, &DeviceLimits::webgpu_default()).to_json());
+            println!(
+                "\ndefault schedule (WebGPU default limits):\n{}",
+                Schedule::default_for(&op, &DeviceLimits::webgpu_default()).to_json()
+            );
         }
     }
     Ok(0)

@@ -108,28 +108,54 @@ impl Gen<'_> {
 
     /// Accumulator columns per invocation: TN scalars, or TN/4 vec4 along n.
     fn acc_cols(&self) -> u32 {
-        if self.vec() && !self.nt() { self.d.tn / 4 } else { self.d.tn }
+        if self.vec() && !self.nt() {
+            self.d.tn / 4
+        } else {
+            self.d.tn
+        }
     }
 
     fn acc_type(&self) -> &'static str {
-        if self.vec() && !self.nt() { "vec4<f32>" } else { "f32" }
+        if self.vec() && !self.nt() {
+            "vec4<f32>"
+        } else {
+            "f32"
+        }
     }
 
     fn constants(&self) -> String {
         let (s, d) = (self.s, self.d);
         let mut w = String::new();
         let _ = writeln!(w, "const M: u32 = {}u;\nconst N: u32 = {}u;\nconst K: u32 = {}u;", s.m, s.n, s.k);
-        let _ = writeln!(w, "const BM: u32 = {}u;\nconst BN: u32 = {}u;\nconst TM: u32 = {}u;\nconst TN: u32 = {}u;", d.bm, d.bn, d.tm, d.tn);
-        let _ = writeln!(w, "const BK: u32 = {}u;\nconst UNROLL: u32 = {}u;\nconst PAD: u32 = {}u;", d.bk, d.unroll, d.pad);
-        let _ = writeln!(w, "const SPLIT_K: u32 = {}u;\nconst K_PER_SPLIT: u32 = {}u;\nconst BATCH: u32 = {}u;", d.split_k, s.k / d.split_k as usize, s.batch);
+        let _ = writeln!(
+            w,
+            "const BM: u32 = {}u;\nconst BN: u32 = {}u;\nconst TM: u32 = {}u;\nconst TN: u32 = {}u;",
+            d.bm, d.bn, d.tm, d.tn
+        );
+        let _ =
+            writeln!(w, "const BK: u32 = {}u;\nconst UNROLL: u32 = {}u;\nconst PAD: u32 = {}u;", d.bk, d.unroll, d.pad);
+        let _ = writeln!(
+            w,
+            "const SPLIT_K: u32 = {}u;\nconst K_PER_SPLIT: u32 = {}u;\nconst BATCH: u32 = {}u;",
+            d.split_k,
+            s.k / d.split_k as usize,
+            s.batch
+        );
         let _ = writeln!(w, "const THREADS: u32 = {}u;", (d.bm / d.tm) * (d.bn / d.tn));
         if let OperandA::Dense { batch_stride, .. } = s.a {
             let _ = writeln!(w, "const A_BATCH_STRIDE: u32 = {batch_stride}u;");
         }
         if let OperandA::Im2col { height, width, channels, .. } = s.a {
-            let _ = writeln!(w, "const IMG_H: u32 = {height}u;\nconst IMG_W: u32 = {width}u;\nconst IMG_C: u32 = {channels}u;");
+            let _ = writeln!(
+                w,
+                "const IMG_H: u32 = {height}u;\nconst IMG_W: u32 = {width}u;\nconst IMG_C: u32 = {channels}u;"
+            );
         }
-        let _ = writeln!(w, "const B_BATCH_STRIDE: u32 = {}u;\nconst B_BATCH_DIV: u32 = {}u;", s.b.batch_stride, s.b.batch_div);
+        let _ = writeln!(
+            w,
+            "const B_BATCH_STRIDE: u32 = {}u;\nconst B_BATCH_DIV: u32 = {}u;",
+            s.b.batch_stride, s.b.batch_div
+        );
         w
     }
 
@@ -177,14 +203,19 @@ impl Gen<'_> {
 
     /// Row stride of the staged B tile: `BN + PAD` (k-major) or `BK + PAD` (n-major, transposed B).
     fn b_row_stride(&self) -> u32 {
-        if self.nt() { self.d.bk + self.d.pad } else { self.d.bn + self.d.pad }
+        if self.nt() {
+            self.d.bk + self.d.pad
+        } else {
+            self.d.bn + self.d.pad
+        }
     }
 
     fn shared_decls(&self) -> String {
         let d = self.d;
         let mut w = String::new();
         if d.stage_a {
-            let _ = writeln!(w, "var<workgroup> a_tile: array<f32, {}>; // BM x (BK + PAD)", d.bm * self.a_row_stride());
+            let _ =
+                writeln!(w, "var<workgroup> a_tile: array<f32, {}>; // BM x (BK + PAD)", d.bm * self.a_row_stride());
         }
         if d.stage_b {
             let shape = if self.nt() { "BN x (BK + PAD)" } else { "BK x (BN + PAD)" };
@@ -386,7 +417,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                     }
                     for i in 0..d.tm {
                         for j in 0..d.tn / 4 {
-                            let _ = writeln!(w, "{ind}    acc_{i}_{j} = fma(vec4<f32>(a{i}.{comp}), b{q}_{j}, acc_{i}_{j});");
+                            let _ = writeln!(
+                                w,
+                                "{ind}    acc_{i}_{j} = fma(vec4<f32>(a{i}.{comp}), b{q}_{j}, acc_{i}_{j});"
+                            );
                         }
                     }
                 }

@@ -51,7 +51,10 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &MapSpec, d: &Ma
         d.workgroup_size, d.items
     );
     for item in 0..d.items {
-        let _ = writeln!(w, "    {{\n        let i = first + {item}u;\n        if (i < LEN) {{\n            {body}\n        }}\n    }}");
+        let _ = writeln!(
+            w,
+            "    {{\n        let i = first + {item}u;\n        if (i < LEN) {{\n            {body}\n        }}\n    }}"
+        );
     }
     w.push_str("}\n");
     let per_group = d.workgroup_size as usize * d.items as usize;

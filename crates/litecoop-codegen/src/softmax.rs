@@ -39,7 +39,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let base = row * COLS;"
     );
     if s.causal {
-        w.push_str("    let visible = row % QUERIES + COLS - QUERIES + 1u; // causal: keys up to the query's position\n");
+        w.push_str(
+            "    let visible = row % QUERIES + COLS - QUERIES + 1u; // causal: keys up to the query's position\n",
+        );
     } else {
         w.push_str("    let visible = COLS;\n");
     }

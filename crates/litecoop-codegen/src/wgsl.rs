@@ -21,7 +21,9 @@ pub fn header(name: &str, spec: &KernelSpec, decisions: &KernelDecisions) -> Str
             if s.b.transposed { "transposed" } else { "dense" },
             epilogue_name(&s.epilogue)
         ),
-        KernelSpec::Softmax(s) => format!("softmax rows={} cols={} causal={} scale={}", s.rows, s.cols, s.causal, s.scale),
+        KernelSpec::Softmax(s) => {
+            format!("softmax rows={} cols={} causal={} scale={}", s.rows, s.cols, s.causal, s.scale)
+        }
         KernelSpec::Map(s) => format!("map len={} {}", s.len, serde_kind(s)),
     };
     format!("// litecoop kernel `{name}`: {what}\n// schedule: {}\n", describe_decisions(decisions))
@@ -99,5 +101,9 @@ pub fn epilogue_expr(e: &GemmEpilogue, v: &str, idx: &str, col: &str) -> String 
 /// A WGSL f32 literal.
 pub fn float(x: f32) -> String {
     let s = format!("{x:?}");
-    if s.contains('.') || s.contains('e') { s } else { format!("{s}.0") }
+    if s.contains('.') || s.contains('e') {
+        s
+    } else {
+        format!("{s}.0")
+    }
 }

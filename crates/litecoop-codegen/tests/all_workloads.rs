@@ -13,7 +13,13 @@ fn kernels_dir() -> &'static Path {
 
 #[test]
 fn every_workload_lowers_to_valid_wgsl() {
-    let limits = DeviceLimits { max_invocations_per_workgroup: 1024, max_workgroup_size_x: 1024, max_workgroup_size_y: 1024, max_workgroup_storage_bytes: 32768, ..DeviceLimits::webgpu_default() };
+    let limits = DeviceLimits {
+        max_invocations_per_workgroup: 1024,
+        max_workgroup_size_x: 1024,
+        max_workgroup_size_y: 1024,
+        max_workgroup_storage_bytes: 32768,
+        ..DeviceLimits::webgpu_default()
+    };
     let workloads = load_dir(kernels_dir()).unwrap();
     assert!(workloads.len() >= 8);
     let mut rng = Rng::new(7);
@@ -27,8 +33,7 @@ fn every_workload_lowers_to_valid_wgsl() {
         let mut distinct = std::collections::HashSet::new();
         for _ in 0..25 {
             let s = random_schedule(&op, &limits, &mut rng);
-            litecoop_codegen::lower(&op, &s, &limits)
-                .unwrap_or_else(|e| panic!("{}: {}: {e}", w.name, s.to_json()));
+            litecoop_codegen::lower(&op, &s, &limits).unwrap_or_else(|e| panic!("{}: {}: {e}", w.name, s.to_json()));
             distinct.insert(s);
         }
         assert!(distinct.len() >= 20, "{}: only {} distinct random schedules", w.name, distinct.len());

@@ -42,9 +42,8 @@ pub fn compare(name: &str, got: &[f32], want: &[f64], tolerance: f64) -> Check {
         if !g.is_finite() {
             check.passed = false;
             check.max_rel_err = f64::INFINITY;
-            check.reason = Some(format!(
-                "element {i} of `{name}` is {g} (never written, or not finite); expected {w:.6}"
-            ));
+            check.reason =
+                Some(format!("element {i} of `{name}` is {g} (never written, or not finite); expected {w:.6}"));
             return check;
         }
         let e = relative_error(g as f64, w, mean_abs);

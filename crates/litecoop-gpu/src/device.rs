@@ -13,7 +13,9 @@ pub enum DeviceError {
     #[error("no GPU adapter found (no Vulkan, Metal, DX12 or GL driver). On Debian/Ubuntu run `scripts/setup` to install Mesa's software Vulkan driver (lavapipe)")]
     NoAdapter,
     /// The `--adapter` choice matches nothing.
-    #[error("no adapter matches `{choice}`; run `litecoop devices` to list them (choose by index or by part of the name)")]
+    #[error(
+        "no adapter matches `{choice}`; run `litecoop devices` to list them (choose by index or by part of the name)"
+    )]
     NoMatch {
         /// What the user asked for.
         choice: String,
@@ -184,10 +186,8 @@ impl Gpu {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| DeviceError::RequestDevice {
-            adapter: summary.name.clone(),
-            message: e.to_string(),
-        })?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .map_err(|e| DeviceError::RequestDevice { adapter: summary.name.clone(), message: e.to_string() })?;
         let lost = Arc::new(AtomicBool::new(false));
         let errors = Arc::new(Mutex::new(Vec::new()));
         {
@@ -203,7 +203,15 @@ impl Gpu {
                 }
             }));
         }
-        Ok(Gpu { device, queue, limits: summary.limits, timestamps: summary.timestamp_query, adapter: summary, lost, errors })
+        Ok(Gpu {
+            device,
+            queue,
+            limits: summary.limits,
+            timestamps: summary.timestamp_query,
+            adapter: summary,
+            lost,
+            errors,
+        })
     }
 
     /// True once the driver reported the device lost.

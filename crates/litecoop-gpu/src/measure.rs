@@ -185,12 +185,7 @@ impl Measurer {
         let program = Program::lower(op, false);
         let data = generate(&program, seed);
         let outputs = reference::outputs(op, &program, &data);
-        let inputs = program
-            .buffers
-            .iter()
-            .zip(data)
-            .filter_map(|(b, d)| d.map(|d| (b.name.clone(), d)))
-            .collect();
+        let inputs = program.buffers.iter().zip(data).filter_map(|(b, d)| d.map(|d| (b.name.clone(), d))).collect();
         let r = Arc::new(Reference { inputs, outputs });
         self.cache = Some((key, r.clone()));
         r
@@ -208,7 +203,13 @@ impl Measurer {
         result
     }
 
-    fn measure_inner(&mut self, op: &Op, plan: &LaunchPlan, seed: u64, reference: &Reference) -> Result<Measurement, MeasureError> {
+    fn measure_inner(
+        &mut self,
+        op: &Op,
+        plan: &LaunchPlan,
+        seed: u64,
+        reference: &Reference,
+    ) -> Result<Measurement, MeasureError> {
         let config = self.config.clone();
         let gpu = self.gpu()?;
         gpu.take_errors();
@@ -223,7 +224,10 @@ impl Measurer {
                     .bindings
                     .iter()
                     .enumerate()
-                    .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: buffers[b.buffer].as_entire_binding() })
+                    .map(|(i, b)| wgpu::BindGroupEntry {
+                        binding: i as u32,
+                        resource: buffers[b.buffer].as_entire_binding(),
+                    })
                     .collect();
                 gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some(&d.label),
@@ -232,7 +236,8 @@ impl Measurer {
                 })
             })
             .collect();
-        let runner = Runner { gpu, plan, pipelines: &compiled.pipelines, bind_groups: &bind_groups, timeout: config.timeout };
+        let runner =
+            Runner { gpu, plan, pipelines: &compiled.pipelines, bind_groups: &bind_groups, timeout: config.timeout };
 
         // The checked run: outputs were poisoned with NaN at allocation.
         let start = Instant::now();
@@ -328,7 +333,8 @@ struct Queries {
 
 impl Runner<'_> {
     fn wait(&self, index: wgpu::SubmissionIndex) -> Result<(), MeasureError> {
-        match self.gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: Some(self.timeout) }) {
+        match self.gpu.device.poll(wgpu::PollType::Wait { submission_index: Some(index), timeout: Some(self.timeout) })
+        {
             Ok(_) if self.gpu.is_lost() => Err(MeasureError::DeviceLost { message: "reported while waiting".into() }),
             Ok(_) => Ok(()),
             Err(wgpu::PollError::Timeout) => Err(MeasureError::Timeout { seconds: self.timeout.as_secs_f64() }),
@@ -338,14 +344,16 @@ impl Runner<'_> {
 
     /// Runs the whole program once; with queries, each dispatch writes a begin and an end timestamp.
     fn run(&self, queries: Option<&Queries>) -> Result<(), MeasureError> {
-        let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
+        let mut encoder =
+            self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
         for (i, d) in self.plan.dispatches.iter().enumerate() {
             let timestamp_writes = queries.map(|q| wgpu::ComputePassTimestampWrites {
                 query_set: &q.set,
                 beginning_of_pass_write_index: Some(2 * i as u32),
                 end_of_pass_write_index: Some(2 * i as u32 + 1),
             });
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&d.label), timestamp_writes });
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&d.label), timestamp_writes });
             pass.set_pipeline(&self.pipelines[i]);
             pass.set_bind_group(0, &self.bind_groups[i], &[]);
             pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
@@ -366,7 +374,8 @@ impl Runner<'_> {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
+        let mut encoder =
+            self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read") });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
         let index = self.gpu.queue.submit([encoder.finish()]);
         self.wait(index)?;
@@ -402,7 +411,11 @@ impl Runner<'_> {
         let n = 2 * self.plan.dispatches.len() as u32;
         let device = &self.gpu.device;
         Queries {
-            set: device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("timestamps"), ty: wgpu::QueryType::Timestamp, count: n }),
+            set: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: n,
+            }),
             resolve: device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("timestamps.resolve"),
                 size: n as u64 * 8,
@@ -421,7 +434,8 @@ impl Runner<'_> {
     /// Per-dispatch durations (ms) from one run's timestamps, or why they cannot be trusted.
     fn durations(&self, q: &Queries) -> Result<Result<Vec<f64>, String>, MeasureError> {
         let bytes = self.map(&q.readback)?;
-        let ticks: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+        let ticks: Vec<u64> =
+            bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
         let period_ns = self.gpu.queue.get_timestamp_period() as f64;
         let mut out = Vec::new();
         for pair in ticks.chunks_exact(2) {

@@ -174,9 +174,7 @@ impl Op {
                 let bh = f(o.batch) * f(o.heads);
                 4.0 * bh * f(o.seq_q) * f(o.seq_kv) * f(o.head_dim) + 5.0 * bh * f(o.seq_q) * f(o.seq_kv)
             }
-            Op::Conv2d(o) => {
-                2.0 * f(o.batch) * f(o.height) * f(o.width) * f(o.out_channels) * 9.0 * f(o.in_channels)
-            }
+            Op::Conv2d(o) => 2.0 * f(o.batch) * f(o.height) * f(o.width) * f(o.out_channels) * 9.0 * f(o.in_channels),
             Op::SwigluMlp(o) => 6.0 * f(o.tokens) * f(o.hidden) * f(o.intermediate),
             Op::Moe(o) => 6.0 * f(o.tokens) * f(o.top_k) * f(o.hidden) * f(o.ffn),
         }

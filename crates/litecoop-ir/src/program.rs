@@ -52,10 +52,7 @@ pub struct BufferDecl {
 impl BufferDecl {
     /// True for buffers whose contents come from the host.
     pub fn is_input(&self) -> bool {
-        matches!(
-            self.role,
-            BufferRole::RandomInput | BufferRole::PositiveInput | BufferRole::IndexInput(_)
-        )
+        matches!(self.role, BufferRole::RandomInput | BufferRole::PositiveInput | BufferRole::IndexInput(_))
     }
 }
 
@@ -282,16 +279,19 @@ impl Program {
                 };
                 let c = p.buf("c", o.batch * o.m * o.n, BufferRole::Output);
                 let fused = fuse_epilogue || epilogue == GemmEpilogue::None;
-                p.gemm("matmul", GemmSpec {
-                    batch: o.batch,
-                    m: o.m,
-                    n: o.n,
-                    k: o.k,
-                    a: OperandA::Dense { buf: a, batch_stride: o.m * o.k },
-                    b: OperandB { buf: b, batch_stride: o.k * o.n, batch_div: 1, transposed: o.transpose_b },
-                    out: c,
-                    epilogue: if fused { epilogue } else { GemmEpilogue::None },
-                });
+                p.gemm(
+                    "matmul",
+                    GemmSpec {
+                        batch: o.batch,
+                        m: o.m,
+                        n: o.n,
+                        k: o.k,
+                        a: OperandA::Dense { buf: a, batch_stride: o.m * o.k },
+                        b: OperandB { buf: b, batch_stride: o.k * o.n, batch_div: 1, transposed: o.transpose_b },
+                        out: c,
+                        epilogue: if fused { epilogue } else { GemmEpilogue::None },
+                    },
+                );
                 if !fused {
                     p.map("epilogue", o.batch * o.m * o.n, MapKind::Epilogue { buf: c, epilogue, cols: o.n });
                 }
@@ -310,42 +310,61 @@ impl Program {
                 let s = p.buf("scores", bh * o.seq_q * o.seq_kv, BufferRole::Scratch);
                 let pr = p.buf("probs", bh * o.seq_q * o.seq_kv, BufferRole::Scratch);
                 let out = p.buf("o", bh * o.seq_q * o.head_dim, BufferRole::Output);
-                p.gemm("scores", GemmSpec {
-                    batch: bh,
-                    m: o.seq_q,
-                    n: o.seq_kv,
-                    k: o.head_dim,
-                    a: OperandA::Dense { buf: q, batch_stride: o.seq_q * o.head_dim },
-                    b: OperandB { buf: k, batch_stride: o.seq_kv * o.head_dim, batch_div: o.group(), transposed: true },
-                    out: s,
-                    epilogue: GemmEpilogue::None,
-                });
+                p.gemm(
+                    "scores",
+                    GemmSpec {
+                        batch: bh,
+                        m: o.seq_q,
+                        n: o.seq_kv,
+                        k: o.head_dim,
+                        a: OperandA::Dense { buf: q, batch_stride: o.seq_q * o.head_dim },
+                        b: OperandB {
+                            buf: k,
+                            batch_stride: o.seq_kv * o.head_dim,
+                            batch_div: o.group(),
+                            transposed: true,
+                        },
+                        out: s,
+                        epilogue: GemmEpilogue::None,
+                    },
+                );
                 p.softmax("softmax", bh * o.seq_q, o.seq_kv, o.seq_q, o.causal, o.scale(), s, pr);
-                p.gemm("context", GemmSpec {
-                    batch: bh,
-                    m: o.seq_q,
-                    n: o.head_dim,
-                    k: o.seq_kv,
-                    a: OperandA::Dense { buf: pr, batch_stride: o.seq_q * o.seq_kv },
-                    b: OperandB { buf: v, batch_stride: o.seq_kv * o.head_dim, batch_div: o.group(), transposed: false },
-                    out,
-                    epilogue: GemmEpilogue::None,
-                });
+                p.gemm(
+                    "context",
+                    GemmSpec {
+                        batch: bh,
+                        m: o.seq_q,
+                        n: o.head_dim,
+                        k: o.seq_kv,
+                        a: OperandA::Dense { buf: pr, batch_stride: o.seq_q * o.seq_kv },
+                        b: OperandB {
+                            buf: v,
+                            batch_stride: o.seq_kv * o.head_dim,
+                            batch_div: o.group(),
+                            transposed: false,
+                        },
+                        out,
+                        epilogue: GemmEpilogue::None,
+                    },
+                );
             }
             Op::Conv2d(o) => {
                 let x = p.buf("x", o.batch * o.height * o.width * o.in_channels, BufferRole::RandomInput);
                 let w = p.buf("w", 9 * o.in_channels * o.out_channels, BufferRole::RandomInput);
                 let y = p.buf("y", o.batch * o.height * o.width * o.out_channels, BufferRole::Output);
-                p.gemm("conv", GemmSpec {
-                    batch: 1,
-                    m: o.batch * o.height * o.width,
-                    n: o.out_channels,
-                    k: 9 * o.in_channels,
-                    a: OperandA::Im2col { buf: x, height: o.height, width: o.width, channels: o.in_channels },
-                    b: OperandB { buf: w, batch_stride: 0, batch_div: 1, transposed: false },
-                    out: y,
-                    epilogue: GemmEpilogue::None,
-                });
+                p.gemm(
+                    "conv",
+                    GemmSpec {
+                        batch: 1,
+                        m: o.batch * o.height * o.width,
+                        n: o.out_channels,
+                        k: 9 * o.in_channels,
+                        a: OperandA::Im2col { buf: x, height: o.height, width: o.width, channels: o.in_channels },
+                        b: OperandB { buf: w, batch_stride: 0, batch_div: 1, transposed: false },
+                        out: y,
+                        epilogue: GemmEpilogue::None,
+                    },
+                );
             }
             Op::SwigluMlp(o) => {
                 let (t, h, i) = (o.tokens, o.hidden, o.intermediate);
@@ -384,7 +403,11 @@ impl Program {
                 let b = |buf| OperandB { buf, batch_stride: h * f, batch_div: 1, transposed: false };
                 let y = p.swiglu_and_down(fuse_epilogue, e, cap, h, f, a_x, b(wg), b(wu), b(wd), "expert_out");
                 let out = p.buf("out", t * h, BufferRole::Output);
-                p.map("combine", t * h, MapKind::MoeCombine { y, rows: route, weights, out, top_k: o.top_k, hidden: h });
+                p.map(
+                    "combine",
+                    t * h,
+                    MapKind::MoeCombine { y, rows: route, weights, out, top_k: o.top_k, hidden: h },
+                );
             }
         }
         Program { buffers: p.buffers, kernels: p.kernels }
@@ -433,7 +456,17 @@ impl Builder {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn softmax(&mut self, name: &str, rows: usize, cols: usize, queries: usize, causal: bool, scale: f32, input: BufferId, output: BufferId) {
+    fn softmax(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        queries: usize,
+        causal: bool,
+        scale: f32,
+        input: BufferId,
+        output: BufferId,
+    ) {
         let spec = SoftmaxSpec { rows, cols, queries, causal, scale, input, output };
         self.kernels.push(Kernel { name: name.into(), spec: KernelSpec::Softmax(spec) });
     }
@@ -460,7 +493,8 @@ impl Builder {
         let hbuf = self.buf("act", inner_len, BufferRole::Scratch);
         let out_role = if out_name == "out" { BufferRole::Output } else { BufferRole::Scratch };
         let out = self.buf(out_name, batch * rows * hidden, out_role);
-        let proj = |b: OperandB, out, epilogue| GemmSpec { batch, m: rows, n: inner, k: hidden, a: x, b, out, epilogue };
+        let proj =
+            |b: OperandB, out, epilogue| GemmSpec { batch, m: rows, n: inner, k: hidden, a: x, b, out, epilogue };
         self.gemm("gate", proj(w_gate, g, GemmEpilogue::None));
         match u {
             None => self.gemm("up", proj(w_up, hbuf, GemmEpilogue::MulSiluOf { gate: g })),
@@ -469,16 +503,19 @@ impl Builder {
                 self.map("swiglu", inner_len, MapKind::SwiGlu { gate: g, up: u, out: hbuf });
             }
         }
-        self.gemm("down", GemmSpec {
-            batch,
-            m: rows,
-            n: hidden,
-            k: inner,
-            a: OperandA::Dense { buf: hbuf, batch_stride: rows * inner },
-            b: w_down,
-            out,
-            epilogue: GemmEpilogue::None,
-        });
+        self.gemm(
+            "down",
+            GemmSpec {
+                batch,
+                m: rows,
+                n: hidden,
+                k: inner,
+                a: OperandA::Dense { buf: hbuf, batch_stride: rows * inner },
+                b: w_down,
+                out,
+                epilogue: GemmEpilogue::None,
+            },
+        );
         out
     }
 }

@@ -21,7 +21,8 @@ pub fn gelu_tanh(x: f64) -> f64 {
 pub fn outputs(op: &Op, program: &Program, inputs: &[Option<HostData>]) -> BTreeMap<String, Vec<f64>> {
     let get = |name: &str| -> Vec<f64> {
         let id = program.buffer(name).unwrap_or_else(|| panic!("program has no buffer `{name}`"));
-        let data = inputs[id].as_ref().and_then(HostData::as_f32).unwrap_or_else(|| panic!("`{name}` is not a float input"));
+        let data =
+            inputs[id].as_ref().and_then(HostData::as_f32).unwrap_or_else(|| panic!("`{name}` is not a float input"));
         data.iter().map(|&x| x as f64).collect()
     };
     let mut out = BTreeMap::new();
@@ -124,7 +125,8 @@ fn attention(o: &AttentionOp, q: &[f64], k: &[f64], v: &[f64]) -> Vec<f64> {
         let vh = &v[kv * o.seq_kv * d..(kv + 1) * o.seq_kv * d];
         for i in 0..o.seq_q {
             let qi = &q[(bh * o.seq_q + i) * d..(bh * o.seq_q + i + 1) * d];
-            let mut s: Vec<f64> = (0..o.seq_kv).map(|j| qi.iter().zip(&kh[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum()).collect();
+            let mut s: Vec<f64> =
+                (0..o.seq_kv).map(|j| qi.iter().zip(&kh[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum()).collect();
             let visible = if o.causal { i + o.seq_kv - o.seq_q + 1 } else { o.seq_kv };
             softmax_row(&mut s, o.scale() as f64, visible);
             for (j, p) in s.iter().enumerate() {

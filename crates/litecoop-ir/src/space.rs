@@ -34,7 +34,10 @@ pub fn random_schedule(op: &Op, limits: &DeviceLimits, rng: &mut Rng) -> Schedul
             ),
             KernelSpec::Map(s) => KernelDecisions::Map(
                 (0..ATTEMPTS)
-                    .map(|_| MapDecisions { workgroup_size: rng.pick(&[32, 64, 128, 256]), items: rng.pick(&[1, 2, 4, 8]) })
+                    .map(|_| MapDecisions {
+                        workgroup_size: rng.pick(&[32, 64, 128, 256]),
+                        items: rng.pick(&[1, 2, 4, 8]),
+                    })
                     .find(|d| check_map(name, s, d, limits).is_ok())
                     .unwrap_or_else(|| MapDecisions::naive(s)),
             ),

@@ -65,10 +65,7 @@ impl Workload {
     /// Reads and checks a workload file.
     pub fn from_file(path: &Path) -> Result<Workload, WorkloadError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| WorkloadError::Io {
-            file: file.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| WorkloadError::Io { file: file.clone(), source })?;
         Workload::from_toml(&text, &file)
     }
 
@@ -130,10 +127,8 @@ impl Workload {
 
 /// Loads every `*.toml` workload in a directory, sorted by name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Workload>, WorkloadError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| WorkloadError::Io {
-        file: dir.display().to_string(),
-        source,
-    })?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|source| WorkloadError::Io { file: dir.display().to_string(), source })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -222,7 +217,11 @@ impl Parser<'_> {
             "gelu" => Epilogue::Gelu,
             "scale" => Epilogue::Scale { factor: self.number(options, "scale", 1.0)? },
             other => {
-                return Err(self.err("options.epilogue", "one of: none, bias, scale, silu, gelu", &format!("\"{other}\"")))
+                return Err(self.err(
+                    "options.epilogue",
+                    "one of: none, bias, scale, silu, gelu",
+                    &format!("\"{other}\""),
+                ))
             }
         })
     }
@@ -231,7 +230,11 @@ impl Parser<'_> {
         let d = |key: &str| self.dim(dims, prefix, key, None);
         let d_or = |key: &str, default: usize| self.dim(dims, prefix, key, Some(default));
         let check = |ok: bool, field: &str, expected: &str, found: String| {
-            if ok { Ok(()) } else { Err(self.err(&format!("{prefix}.{field}"), expected, &found)) }
+            if ok {
+                Ok(())
+            } else {
+                Err(self.err(&format!("{prefix}.{field}"), expected, &found))
+            }
         };
         let op = match kind {
             "matmul" => {
@@ -330,7 +333,12 @@ impl Parser<'_> {
             Op::SwigluMlp(o) => o.hidden * o.intermediate,
             Op::Moe(o) => o.experts * o.hidden * o.ffn,
         };
-        check(elements < (1usize << 32), "", "a size whose largest buffer holds fewer than 2^32 elements", elements.to_string())?;
+        check(
+            elements < (1usize << 32),
+            "",
+            "a size whose largest buffer holds fewer than 2^32 elements",
+            elements.to_string(),
+        )?;
         Ok(op)
     }
 }
@@ -380,9 +388,12 @@ k = 16
         assert!(e.contains("not valid TOML"), "{e}");
         let e = error_of("name = \"x\"\nop = \"matmul\"\n");
         assert!(e.contains("`sizes`"), "{e}");
-        let e = error_of("name = \"a\"\nop = \"attention\"\n[sizes.s]\nheads = 6\nkv_heads = 4\nseq_q = 8\nhead_dim = 8\n");
+        let e =
+            error_of("name = \"a\"\nop = \"attention\"\n[sizes.s]\nheads = 6\nkv_heads = 4\nseq_q = 8\nhead_dim = 8\n");
         assert!(e.contains("kv_heads"), "{e}");
-        let e = error_of("name = \"a\"\nop = \"moe\"\n[sizes.s]\ntokens = 3\nhidden = 8\nffn = 8\nexperts = 4\ntop_k = 2\n");
+        let e = error_of(
+            "name = \"a\"\nop = \"moe\"\n[sizes.s]\ntokens = 3\nhidden = 8\nffn = 8\nexperts = 4\ntop_k = 2\n",
+        );
         assert!(e.contains("balanced"), "{e}");
     }
 

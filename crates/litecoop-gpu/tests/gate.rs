@@ -1,0 +1,146 @@
+//! The measurement harness on a real (software) device: every workload's naive and default schedules are
+//! correct, random legal schedules run correct, broken kernels are rejected, and faults leave the measurer
+//! usable. Needs a wgpu adapter (lavapipe: `scripts/setup`).
+
+use litecoop_codegen::{lower, LaunchPlan};
+use litecoop_gpu::measure::{MeasureConfig, MeasureError, Measurer};
+use litecoop_ir::op::Op;
+use litecoop_ir::rng::Rng;
+use litecoop_ir::schedule::Schedule;
+use litecoop_ir::space::random_schedule;
+use litecoop_ir::workload::{load_dir, Workload};
+use std::path::Path;
+use std::time::Duration;
+
+fn workloads() -> Vec<Workload> {
+    load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../kernels"))).unwrap()
+}
+
+fn small(name: &str) -> Op {
+    workloads().into_iter().find(|w| w.name == name).unwrap().op("small").unwrap()
+}
+
+fn check_only() -> MeasureConfig {
+    MeasureConfig { time: false, ..MeasureConfig::default() }
+}
+
+fn measurer() -> Measurer {
+    Measurer::new(None, check_only()).expect("a wgpu adapter (run scripts/setup to install lavapipe)")
+}
+
+fn plan(m: &mut Measurer, op: &Op, schedule: &Schedule) -> LaunchPlan {
+    let limits = m.gpu().unwrap().limits;
+    lower(op, schedule, &limits).unwrap()
+}
+
+#[test]
+fn naive_and_default_schedules_of_every_workload_are_correct() {
+    let mut m = measurer();
+    for w in workloads() {
+        let op = w.op("small").unwrap();
+        let limits = m.gpu().unwrap().limits;
+        for (label, schedule) in [("naive", Schedule::naive(&op)), ("default", Schedule::default_for(&op, &limits))] {
+            let p = lower(&op, &schedule, &limits).unwrap();
+            let r = m.measure(&op, &p, 11).unwrap();
+            assert!(r.check.passed, "{} {label}: {:?}", w.name, r.check.reason);
+            assert!(r.check.max_rel_err < r.check.tolerance);
+        }
+    }
+}
+
+#[test]
+fn random_legal_schedules_run_correct() {
+    let mut m = measurer();
+    let mut rng = Rng::new(2024);
+    for w in workloads() {
+        let op = w.op("small").unwrap();
+        let limits = m.gpu().unwrap().limits;
+        for _ in 0..3 {
+            let schedule = random_schedule(&op, &limits, &mut rng);
+            let p = lower(&op, &schedule, &limits).unwrap();
+            let r = m.measure(&op, &p, rng.next_u64()).unwrap();
+            assert!(r.check.passed, "{}: {:?}\n{}", w.name, r.check.reason, schedule.to_json());
+        }
+    }
+}
+
+#[test]
+fn timing_reports_a_positive_median_and_its_method() {
+    let op = small("matmul-256");
+    let mut m =
+        Measurer::new(None, MeasureConfig { min_window: Duration::from_millis(50), ..MeasureConfig::default() })
+            .unwrap();
+    let limits = m.gpu().unwrap().limits;
+    let p = lower(&op, &Schedule::default_for(&op, &limits), &limits).unwrap();
+    let r = m.measure(&op, &p, 1).unwrap();
+    let t = r.timing.expect("a correct kernel is timed");
+    assert!(t.median_ms > 0.0 && t.samples >= 5);
+    assert_eq!(t.per_kernel_ms.len(), if t.method == litecoop_gpu::measure::TimingMethod::Timestamps { 1 } else { 0 });
+    assert!(r.compile_ms > 0.0);
+}
+
+#[test]
+fn gate_rejects_a_kernel_that_skips_the_last_reduction_tile() {
+    let op = small("matmul-256");
+    let mut m = measurer();
+    let limits = m.gpu().unwrap().limits;
+    let mut p = plan(&mut m, &op, &Schedule::default_for(&op, &limits));
+    let wgsl = &mut p.dispatches[0].wgsl;
+    assert!(wgsl.contains("k0 < k_begin + K_PER_SPLIT"));
+    *wgsl = wgsl.replace("k0 < k_begin + K_PER_SPLIT", "k0 + BK < k_begin + K_PER_SPLIT");
+    let r = m.measure(&op, &p, 3).unwrap();
+    assert!(!r.check.passed);
+    assert!(r.timing.is_none(), "a wrong kernel must never be timed");
+    assert!(r.check.reason.unwrap().contains("relative error"));
+}
+
+#[test]
+fn gate_rejects_unwritten_outputs() {
+    let mut m = measurer();
+    // A matrix product whose last row of workgroups never runs.
+    let op = small("matmul-256");
+    let mut p = plan(&mut m, &op, &Schedule::naive(&op));
+    p.dispatches[0].workgroups[1] -= 1;
+    let r = m.measure(&op, &p, 4).unwrap();
+    assert!(!r.check.passed);
+    assert!(r.check.reason.unwrap().contains("never written"));
+    // A softmax that leaves its last rows unwritten.
+    let op = small("softmax-causal");
+    let mut p = plan(&mut m, &op, &Schedule::naive(&op));
+    p.dispatches[0].workgroups[0] -= 1;
+    let r = m.measure(&op, &p, 4).unwrap();
+    assert!(!r.check.passed && r.check.reason.unwrap().contains("never written"));
+}
+
+#[test]
+fn a_shader_the_driver_rejects_fails_only_its_candidate() {
+    let op = small("matmul-256");
+    let mut m = measurer();
+    let good = plan(&mut m, &op, &Schedule::naive(&op));
+    let mut bad = good.clone();
+    bad.dispatches[0].wgsl.push_str("\nfn broken() -> f32 { return 1u; }\n");
+    match m.measure(&op, &bad, 5) {
+        Err(MeasureError::Compile { label, message }) => assert!(label == "matmul" && !message.is_empty()),
+        other => panic!("expected a compile error, got {other:?}"),
+    }
+    assert!(m.measure(&op, &good, 5).unwrap().check.passed);
+}
+
+#[test]
+fn a_kernel_past_its_time_limit_fails_and_the_device_is_recreated() {
+    let op = small("matmul-1024");
+    let mut m = Measurer::new(
+        None,
+        MeasureConfig { timeout: Duration::from_millis(20), time: false, ..MeasureConfig::default() },
+    )
+    .unwrap();
+    let slow = plan(&mut m, &op, &Schedule::naive(&op));
+    match m.measure(&op, &slow, 6) {
+        Err(MeasureError::Timeout { .. }) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    m.set_config(check_only());
+    let small_op = small("matmul-256");
+    let p = plan(&mut m, &small_op, &Schedule::naive(&small_op));
+    assert!(m.measure(&small_op, &p, 6).unwrap().check.passed, "the measurer goes on after a timeout");
+}
