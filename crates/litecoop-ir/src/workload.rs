@@ -76,7 +76,12 @@ impl Workload {
             message: e.to_string().trim().to_string(),
         })?;
         let p = Parser { file: source };
-        p.allow_keys(&table, "", &["name", "description", "op", "options", "sizes"])?;
+        p.allow_keys(&table, "", &["name", "description", "op", "dtype", "options", "sizes"])?;
+        if let Some(dtype) = table.get("dtype") {
+            if dtype.as_str() != Some("f32") {
+                return Err(p.err("dtype", "\"f32\" (the only element type so far)", &describe(dtype)));
+            }
+        }
         let name = p.string(&table, "name")?;
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(p.err("name", "a non-empty name of letters, digits, '-' and '_'", &name));
@@ -384,6 +389,9 @@ k = 16
         assert!(e.contains("`op`"), "{e}");
         let e = error_of(&GOOD.replace("k = 16", "k = 16\nq = 2"));
         assert!(e.contains("sizes.small.q"), "{e}");
+        let e = error_of(&format!("dtype = \"f16\"\n{GOOD}"));
+        assert!(e.contains("`dtype`") && e.contains("f16"), "{e}");
+        assert!(Workload::from_toml(&format!("dtype = \"f32\"\n{GOOD}"), "t.toml").is_ok());
         let e = error_of("name = [1");
         assert!(e.contains("not valid TOML"), "{e}");
         let e = error_of("name = \"x\"\nop = \"matmul\"\n");
