@@ -1,22 +1,26 @@
-//! Loaded models: weights, tokenizer, and a forward pass that returns the last position's logits.
+//! Loaded models: an architecture, its tokenizer, and a forward pass over an explicit KV state.
 
 use crate::error::LlmError;
+use crate::gemma3::Gemma3;
 use crate::gguf::Gguf;
+use crate::kv::KvState;
+use crate::layers::WeightFormat;
+use crate::llama::Llama;
 use crate::tokenizer::GgufTokenizer;
-use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The architectures the engine runs.
-pub const SUPPORTED: &str = "llama";
+pub const SUPPORTED: &str = "llama, gemma3";
 
-enum Weights {
-    Llama(quantized_llama::ModelWeights),
+enum Arch {
+    Llama(Llama),
+    Gemma3(Gemma3),
 }
 
-/// A model ready to run on the CPU.
+/// A model ready to run on the CPU. Running it never mutates it: sequences live in [`KvState`]s.
 pub struct Model {
     /// Display name.
     pub name: String,
@@ -24,8 +28,9 @@ pub struct Model {
     pub tokenizer: GgufTokenizer,
     /// `general.architecture`.
     pub architecture: String,
-    weights: Weights,
-    device: Device,
+    /// Parameters counted from the file's tensors.
+    pub parameters: u64,
+    arch: Arch,
 }
 
 /// What a generation produced and what it cost.
@@ -45,60 +50,62 @@ pub struct Generation {
 
 impl Model {
     /// Loads a GGUF model (checked for truncation) with its tokenizer.
-    pub fn load(path: &Path, name: &str) -> Result<Model, LlmError> {
+    pub fn load(path: &Path, name: &str, format: WeightFormat) -> Result<Model, LlmError> {
         let mut gguf = Gguf::open(path)?;
         let tokenizer = GgufTokenizer::from_gguf(&gguf)?;
         let architecture = gguf.architecture()?.to_string();
+        let parameters = gguf.content.tensor_infos.values().map(|t| t.shape.elem_count() as u64).sum();
         let shown = path.display().to_string();
-        let device = Device::Cpu;
-        let weights = match architecture.as_str() {
-            "llama" => {
-                let Gguf { content, reader, .. } = &mut gguf;
-                let content = std::mem::replace(content, empty_content());
-                let loaded = catch_unwind(AssertUnwindSafe(|| {
-                    quantized_llama::ModelWeights::from_gguf(content, reader, &device)
-                }));
-                match loaded {
-                    Ok(Ok(w)) => Weights::Llama(w),
-                    Ok(Err(e)) => return Err(LlmError::Gguf { path: shown, message: e.to_string() }),
-                    Err(_) => {
-                        return Err(LlmError::Gguf {
-                            path: shown,
-                            message: "the weights do not fit the architecture".into(),
-                        })
-                    }
-                }
-            }
-            other => {
+        let bad = |message: String| LlmError::Gguf { path: shown.clone(), message };
+        let loaded = catch_unwind(AssertUnwindSafe(|| match architecture.as_str() {
+            "llama" => Some(Llama::load(&mut gguf, format).map(Arch::Llama)),
+            "gemma3" => Some(Gemma3::load(&mut gguf, format).map(Arch::Gemma3)),
+            _ => None,
+        }));
+        let arch = match loaded {
+            Ok(Some(Ok(arch))) => arch,
+            Ok(Some(Err(e))) => return Err(bad(e.to_string())),
+            Ok(None) => {
                 return Err(LlmError::UnsupportedArchitecture {
                     path: shown,
-                    architecture: other.to_string(),
+                    architecture,
                     supported: SUPPORTED.to_string(),
                 })
             }
+            Err(_) => return Err(bad("the weights do not fit the architecture".into())),
         };
-        Ok(Model { name: name.to_string(), tokenizer, architecture, weights, device })
+        Ok(Model { name: name.to_string(), tokenizer, architecture, parameters, arch })
     }
 
     fn run_err(&self, e: impl std::fmt::Display) -> LlmError {
         LlmError::Run { name: self.name.clone(), message: e.to_string() }
     }
 
-    /// Runs `tokens` at positions `pos..`, after the cached positions `0..pos`; returns the logits of the
-    /// last position. `pos = 0` starts a new sequence.
-    pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>, LlmError> {
-        let input = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(0)).map_err(|e| self.run_err(e))?;
-        let logits = match &mut self.weights {
-            Weights::Llama(w) => w.forward(&input, pos),
-        };
-        let logits = logits.and_then(|l| l.squeeze(0)).and_then(|l| l.to_vec1::<f32>());
-        logits.map_err(|e| self.run_err(e))
+    /// Runs `tokens` after the positions cached in `past`; returns the last position's logits and the
+    /// extended state (`past` is unchanged and stays usable: a fork).
+    pub fn forward(&self, tokens: &[u32], past: &KvState) -> Result<(Vec<f32>, KvState), LlmError> {
+        if tokens.is_empty() {
+            return Err(self.run_err("no tokens to run"));
+        }
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            let (logits, block) = match &self.arch {
+                Arch::Llama(m) => m.forward(tokens, past)?,
+                Arch::Gemma3(m) => m.forward(tokens, past)?,
+            };
+            let logits = logits.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?;
+            Ok::<_, candle_core::Error>((logits, past.extended(Arc::new(block))?))
+        }));
+        match run {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(self.run_err(e)),
+            Err(_) => Err(self.run_err("the forward pass panicked")),
+        }
     }
 
     /// Greedy generation of up to `max_tokens` after `prompt`, stopping at an end-of-sequence token.
-    pub fn generate(&mut self, prompt: &[u32], max_tokens: usize) -> Result<Generation, LlmError> {
+    pub fn generate(&self, prompt: &[u32], max_tokens: usize) -> Result<Generation, LlmError> {
         let start = Instant::now();
-        let mut logits = self.forward(prompt, 0)?;
+        let (mut logits, mut state) = self.forward(prompt, &KvState::new())?;
         let prefill_seconds = start.elapsed().as_secs_f64();
         let start = Instant::now();
         let mut tokens = Vec::new();
@@ -111,7 +118,7 @@ impl Model {
             if tokens.len() == max_tokens {
                 break;
             }
-            logits = self.forward(&[next], prompt.len() + tokens.len() - 1)?;
+            (logits, state) = self.forward(&[next], &state)?;
         }
         let text = self.tokenizer.decode(&tokens).map_err(|e| self.run_err(e))?;
         Ok(Generation {
@@ -133,13 +140,4 @@ pub fn argmax(values: &[f32]) -> u32 {
         }
     }
     best as u32
-}
-
-fn empty_content() -> candle_core::quantized::gguf_file::Content {
-    candle_core::quantized::gguf_file::Content {
-        magic: candle_core::quantized::gguf_file::VersionedMagic::GgufV3,
-        metadata: Default::default(),
-        tensor_infos: Default::default(),
-        tensor_data_offset: 0,
-    }
 }

@@ -1,0 +1,166 @@
+//! Gemma 3 decoder over GGUF weights, written from the published architecture (Candle 0.11's
+//! `quantized_gemma3` uses SiLU instead of GELU, builds a 131072-position rotary table per layer, fails on
+//! multi-token input after a cached prefix and ignores the sliding window while decoding).
+//!
+//! Per block: `x += post_attn_norm(Wo attn(...))`, `x += post_ffw_norm(down(gelu_tanh(gate h) * up h))` with
+//! `h = ffn_norm(x)`. Queries and keys are RMS-normalised per head before rotation (NeoX pairing). Five of
+//! every six layers attend within a sliding window with rotary base 10 000; every sixth layer attends
+//! globally with the file's base (1 000 000). Embeddings are scaled by `sqrt(hidden)`; the output reuses
+//! them. GGUF norm weights already include Gemma's `1 +` offset.
+
+use crate::gguf::Gguf;
+use crate::kv::{KvBlock, KvState};
+use crate::layers::{attention, gelu_tanh, last_position, load_qtensor, mask, Linear, RmsNorm, Rope, WeightFormat};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::Embedding;
+
+/// Hyper-parameters read from `gemma3.*` metadata.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Layers.
+    pub layers: usize,
+    /// Model width.
+    pub hidden: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Head dimension.
+    pub head_dim: usize,
+    /// RMS norm epsilon.
+    pub eps: f64,
+    /// Rotary base of the global layers.
+    pub rope_theta_global: f64,
+    /// Rotary base of the sliding-window layers.
+    pub rope_theta_local: f64,
+    /// Keys a sliding-window layer sees behind (and including) the query.
+    pub sliding_window: usize,
+    /// Every this many layers, one attends globally (the last of each group).
+    pub global_every: usize,
+    /// Positions the model was trained for.
+    pub context: usize,
+}
+
+struct Block {
+    attn_norm: RmsNorm,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    q_norm: RmsNorm,
+    k_norm: RmsNorm,
+    post_attn_norm: RmsNorm,
+    ffn_norm: RmsNorm,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    post_ffw_norm: RmsNorm,
+    global: bool,
+}
+
+/// The model.
+pub struct Gemma3 {
+    /// Its hyper-parameters.
+    pub config: Config,
+    embed: Embedding,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    output: Linear,
+    rope_local: Rope,
+    rope_global: Rope,
+}
+
+/// Most positions a rotary table is built for (prompts here are far shorter than the 32k context).
+const MAX_POSITIONS: usize = 8192;
+
+impl Gemma3 {
+    /// Loads the weights and configuration from a GGUF file.
+    pub fn load(gguf: &mut Gguf, format: WeightFormat) -> Result<Gemma3> {
+        let get = |k: &str| gguf.uint(&format!("gemma3.{k}")).map(|v| v as usize);
+        let need = |k: &str| get(k).ok_or_else(|| candle_core::Error::Msg(format!("metadata `gemma3.{k}` is missing")));
+        let hidden = need("embedding_length")?;
+        let heads = need("attention.head_count")?;
+        let config = Config {
+            layers: need("block_count")?,
+            hidden,
+            heads,
+            kv_heads: get("attention.head_count_kv").unwrap_or(heads),
+            head_dim: get("attention.key_length").unwrap_or(256),
+            eps: gguf.float("gemma3.attention.layer_norm_rms_epsilon").unwrap_or(1e-6),
+            rope_theta_global: gguf.float("gemma3.rope.freq_base").unwrap_or(1_000_000.0),
+            rope_theta_local: 10_000.0,
+            sliding_window: get("attention.sliding_window").unwrap_or(512),
+            global_every: 6,
+            context: get("context_length").unwrap_or(32768),
+        };
+        let embed_q = load_qtensor(gguf, "token_embd.weight")?;
+        let embed = Embedding::new(embed_q.dequantize(&candle_core::Device::Cpu)?, hidden);
+        let output = Linear::from_qtensor(embed_q, format)?;
+        let mut blocks = Vec::with_capacity(config.layers);
+        for i in 0..config.layers {
+            let p = |n: &str| format!("blk.{i}.{n}.weight");
+            let eps = config.eps;
+            blocks.push(Block {
+                attn_norm: RmsNorm::load(gguf, &p("attn_norm"), eps)?,
+                wq: Linear::load(gguf, &p("attn_q"), format)?,
+                wk: Linear::load(gguf, &p("attn_k"), format)?,
+                wv: Linear::load(gguf, &p("attn_v"), format)?,
+                wo: Linear::load(gguf, &p("attn_output"), format)?,
+                q_norm: RmsNorm::load(gguf, &p("attn_q_norm"), eps)?,
+                k_norm: RmsNorm::load(gguf, &p("attn_k_norm"), eps)?,
+                post_attn_norm: RmsNorm::load(gguf, &p("post_attention_norm"), eps)?,
+                ffn_norm: RmsNorm::load(gguf, &p("ffn_norm"), eps)?,
+                gate: Linear::load(gguf, &p("ffn_gate"), format)?,
+                up: Linear::load(gguf, &p("ffn_up"), format)?,
+                down: Linear::load(gguf, &p("ffn_down"), format)?,
+                post_ffw_norm: RmsNorm::load(gguf, &p("post_ffw_norm"), eps)?,
+                global: (i + 1) % config.global_every == 0,
+            });
+        }
+        let positions = config.context.min(MAX_POSITIONS);
+        let rope_local = Rope::new(config.head_dim, config.rope_theta_local, positions, true)?;
+        let rope_global = Rope::new(config.head_dim, config.rope_theta_global, positions, true)?;
+        let norm = RmsNorm::load(gguf, "output_norm.weight", config.eps)?;
+        Ok(Gemma3 { config, embed, blocks, norm, output, rope_local, rope_global })
+    }
+
+    /// Runs `tokens` after the cached positions of `past`; returns the last position's logits `[vocab]` and
+    /// the new positions' keys and values.
+    pub fn forward(&self, tokens: &[u32], past: &KvState) -> Result<(Tensor, KvBlock)> {
+        let c = &self.config;
+        let (start, len) = (past.len(), tokens.len());
+        if start + len > self.rope_global.positions() {
+            candle_core::bail!(
+                "{} positions exceed the {} this model supports here",
+                start + len,
+                self.rope_global.positions()
+            );
+        }
+        let ids = Tensor::new(tokens, &candle_core::Device::Cpu)?.unsqueeze(0)?;
+        let mut x = (self.embed.forward(&ids)? * (c.hidden as f64).sqrt())?; // [1, len, hidden]
+        let global_mask = mask(start, len, None)?;
+        let local_mask = mask(start, len, Some(c.sliding_window))?;
+        let mut new_kv = Vec::with_capacity(self.blocks.len());
+        for (l, b) in self.blocks.iter().enumerate() {
+            let (rope, m) = if b.global { (&self.rope_global, &global_mask) } else { (&self.rope_local, &local_mask) };
+            let h = b.attn_norm.forward(&x)?;
+            let heads = |t: Tensor, n: usize| t.reshape((1, len, n, c.head_dim))?.transpose(1, 2); // [1, n, len, d]
+            let q = rope.apply(&b.q_norm.forward(&heads(b.wq.forward(&h)?, c.heads)?)?, start)?;
+            let k = rope.apply(&b.k_norm.forward(&heads(b.wk.forward(&h)?, c.kv_heads)?)?, start)?;
+            let v = heads(b.wv.forward(&h)?, c.kv_heads)?.contiguous()?;
+            let (k_all, v_all) = match past.layer(l)? {
+                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                None => (k.clone(), v.clone()),
+            };
+            let y = attention(&q, &k_all, &v_all, m.as_ref(), 1.0 / (c.head_dim as f64).sqrt())?;
+            x = (x + b.post_attn_norm.forward(&b.wo.forward(&y)?)?)?;
+            let h = b.ffn_norm.forward(&x)?;
+            let ff = b.down.forward(&(gelu_tanh(&b.gate.forward(&h)?)? * b.up.forward(&h)?)?)?;
+            x = (x + b.post_ffw_norm.forward(&ff)?)?;
+            new_kv.push((k, v));
+        }
+        let last = self.norm.forward(&last_position(&x)?)?;
+        let logits = self.output.forward(&last)?.squeeze(0)?;
+        Ok((logits, KvBlock { layers: new_kv, len }))
+    }
+}

@@ -1,0 +1,191 @@
+//! Building blocks shared by the architectures: quantized linear layers, RMS norm, rotary tables,
+//! masked grouped-query attention.
+
+use crate::gguf::Gguf;
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use std::sync::Arc;
+
+/// How weights are held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WeightFormat {
+    /// As stored in the file.
+    #[default]
+    AsStored,
+    /// Q4_1, Q5_0 and Q5_1 (scalar paths in Candle) requantised to Q8_0 at load; others as stored.
+    FastQuant,
+    /// Everything dequantised to f32 (exact reference runs; 4-8x the memory).
+    F32,
+}
+
+/// A linear layer `y = x W^T` over quantized (or f32) weights.
+#[derive(Debug, Clone)]
+pub struct Linear(QMatMul);
+
+impl Linear {
+    /// Loads `name` from the file in the requested format.
+    pub fn load(gguf: &mut Gguf, name: &str, format: WeightFormat) -> Result<Linear> {
+        let q = load_qtensor(gguf, name)?;
+        Linear::from_qtensor(q, format)
+    }
+
+    /// Wraps an already loaded tensor.
+    pub fn from_qtensor(q: QTensor, format: WeightFormat) -> Result<Linear> {
+        let q = match (format, q.dtype()) {
+            (WeightFormat::F32, _) => return Ok(Linear(QMatMul::Tensor(q.dequantize(&Device::Cpu)?))),
+            (WeightFormat::FastQuant, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1) => {
+                let f = q.dequantize(&Device::Cpu)?;
+                QTensor::quantize(&f, GgmlDType::Q8_0)?
+            }
+            _ => q,
+        };
+        Ok(Linear(QMatMul::from_arc(Arc::new(q))?))
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.0.forward(x)
+    }
+}
+
+/// Reads one tensor from the file.
+pub fn load_qtensor(gguf: &mut Gguf, name: &str) -> Result<QTensor> {
+    let Gguf { content, reader, .. } = gguf;
+    content.tensor(reader, name, &Device::Cpu)
+}
+
+/// Reads one tensor from the file as f32.
+pub fn load_f32(gguf: &mut Gguf, name: &str) -> Result<Tensor> {
+    load_qtensor(gguf, name)?.dequantize(&Device::Cpu)
+}
+
+/// RMS normalisation over the last dimension, `x / rms(x) * weight`.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    /// Loads the weight `name`.
+    pub fn load(gguf: &mut Gguf, name: &str, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm { weight: load_f32(gguf, name)?, eps: eps as f32 })
+    }
+}
+
+impl Module for RmsNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
+    }
+}
+
+/// Cosine and sine tables of rotary position embeddings for `positions` positions.
+#[derive(Debug, Clone)]
+pub struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+    /// Pairs `i` and `i + d/2` (NeoX, Gemma) instead of `2i` and `2i + 1` (GGUF llama).
+    neox: bool,
+}
+
+impl Rope {
+    /// Tables for a head dimension `dim`, base `theta`, up to `positions` positions.
+    pub fn new(dim: usize, theta: f64, positions: usize, neox: bool) -> Result<Rope> {
+        let inv: Vec<f32> = (0..dim / 2).map(|i| (1.0 / theta.powf(2.0 * i as f64 / dim as f64)) as f32).collect();
+        let inv = Tensor::new(inv.as_slice(), &Device::Cpu)?;
+        let pos = Tensor::arange(0u32, positions as u32, &Device::Cpu)?.to_dtype(DType::F32)?;
+        let angles = pos.unsqueeze(1)?.broadcast_mul(&inv.unsqueeze(0)?)?; // [positions, dim/2]
+        Ok(Rope { cos: angles.cos()?, sin: angles.sin()?, neox })
+    }
+
+    /// Positions the tables cover.
+    pub fn positions(&self) -> usize {
+        self.cos.dim(0).unwrap_or(0)
+    }
+
+    /// Rotates `x` (`[1, heads, len, dim]`) for positions `start .. start + len`.
+    pub fn apply(&self, x: &Tensor, start: usize) -> Result<Tensor> {
+        let len = x.dim(2)?;
+        let cos = self.cos.narrow(0, start, len)?;
+        let sin = self.sin.narrow(0, start, len)?;
+        let x = x.contiguous()?;
+        if self.neox {
+            candle_nn::rotary_emb::rope(&x, &cos, &sin)
+        } else {
+            candle_nn::rotary_emb::rope_i(&x, &cos, &sin)
+        }
+    }
+}
+
+/// Additive mask `[len, past + len]` for queries at positions `past..past+len`: future keys are masked, and
+/// with a window keys `window` or more positions behind the query too.
+pub fn mask(past: usize, len: usize, window: Option<usize>) -> Result<Option<Tensor>> {
+    let total = past + len;
+    let needed = len > 1 || window.is_some_and(|w| total > w);
+    if !needed {
+        return Ok(None);
+    }
+    let mut m = vec![0f32; len * total];
+    for i in 0..len {
+        let q = past + i;
+        for k in 0..total {
+            let masked = k > q || window.is_some_and(|w| q - k.min(q) >= w);
+            if masked {
+                m[i * total + k] = f32::NEG_INFINITY;
+            }
+        }
+    }
+    Ok(Some(Tensor::from_vec(m, (len, total), &Device::Cpu)?))
+}
+
+/// `softmax(q k^T * scale + mask) v` with grouped-query heads: q `[1, heads, len, d]`, k and v
+/// `[1, kv_heads, total, d]`; returns `[1, len, heads * d]`.
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scale: f64) -> Result<Tensor> {
+    let (_, heads, len, d) = q.dims4()?;
+    let kv_heads = k.dim(1)?;
+    let group = heads / kv_heads;
+    // Fold the query heads of a group into rows so K and V are used as they are: [1, kv, group*len, d].
+    let q = q.reshape((1, kv_heads, group * len, d))?;
+    let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?; // [1, kv, group*len, total]
+    let scores = match mask {
+        None => scores,
+        Some(m) => {
+            let total = m.dim(1)?;
+            let s = scores.reshape((1, kv_heads, group, len, total))?;
+            s.broadcast_add(m)?.reshape((1, kv_heads, group * len, total))?
+        }
+    };
+    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    let out = probs.matmul(&v.contiguous()?)?; // [1, kv, group*len, d]
+    out.reshape((1, heads, len, d))?.transpose(1, 2)?.reshape((1, len, heads * d))
+}
+
+/// Softmax over the last dimension of a 1-D logits vector, as log-probabilities.
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
+    let log_sum = sum.ln() as f32 + max;
+    logits.iter().map(|&x| x - log_sum).collect()
+}
+
+/// Last position of `[1, len, hidden]`.
+pub fn last_position(x: &Tensor) -> Result<Tensor> {
+    let len = x.dim(1)?;
+    x.narrow(1, len - 1, 1)?.squeeze(1)
+}
+
+/// GELU, tanh approximation.
+pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
+    x.gelu()
+}
+
+/// `x * sigmoid(x)`.
+pub fn silu(x: &Tensor) -> Result<Tensor> {
+    candle_nn::ops::silu(x)
+}
+
+/// Sum over the last dimension kept as `[.., 1]` (helper for tests).
+pub fn sum_last(x: &Tensor) -> Result<Tensor> {
+    x.sum_keepdim(D::Minus1)
+}

@@ -1,0 +1,139 @@
+//! Llama-family decoder (SmolLM2) over GGUF weights, with an explicit, immutable KV state.
+//!
+//! Pre-norm blocks: `x += Wo attn(rope(Wq n(x)), rope(Wk n(x)), Wv n(x))`, `x += down(silu(gate n(x)) * up n(x))`.
+//! GGUF stores llama's q/k rows permuted for interleaved rotary pairs, so rotation is `rope_i`.
+
+use crate::gguf::Gguf;
+use crate::kv::{KvBlock, KvState};
+use crate::layers::{attention, last_position, load_qtensor, mask, silu, Linear, RmsNorm, Rope, WeightFormat};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::Embedding;
+
+/// Hyper-parameters read from `llama.*` metadata.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Layers.
+    pub layers: usize,
+    /// Model width.
+    pub hidden: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Head dimension.
+    pub head_dim: usize,
+    /// RMS norm epsilon.
+    pub eps: f64,
+    /// Rotary base.
+    pub rope_theta: f64,
+    /// Positions the model was trained for.
+    pub context: usize,
+}
+
+struct Block {
+    attn_norm: RmsNorm,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    ffn_norm: RmsNorm,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// The model.
+pub struct Llama {
+    /// Its hyper-parameters.
+    pub config: Config,
+    embed: Embedding,
+    blocks: Vec<Block>,
+    norm: RmsNorm,
+    output: Linear,
+    rope: Rope,
+}
+
+/// Most positions a rotary table is built for (prompts here are far shorter).
+const MAX_POSITIONS: usize = 8192;
+
+impl Llama {
+    /// Loads the weights and configuration from a GGUF file.
+    pub fn load(gguf: &mut Gguf, format: WeightFormat) -> Result<Llama> {
+        let get = |k: &str| gguf.uint(&format!("llama.{k}")).map(|v| v as usize);
+        let need = |k: &str| get(k).ok_or_else(|| candle_core::Error::Msg(format!("metadata `llama.{k}` is missing")));
+        let hidden = need("embedding_length")?;
+        let heads = need("attention.head_count")?;
+        let config = Config {
+            layers: need("block_count")?,
+            hidden,
+            heads,
+            kv_heads: get("attention.head_count_kv").unwrap_or(heads),
+            head_dim: get("rope.dimension_count").unwrap_or(hidden / heads),
+            eps: gguf.float("llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5),
+            rope_theta: gguf.float("llama.rope.freq_base").unwrap_or(10000.0),
+            context: get("context_length").unwrap_or(4096),
+        };
+        let embed_q = load_qtensor(gguf, "token_embd.weight")?;
+        let embed = Embedding::new(embed_q.dequantize(&candle_core::Device::Cpu)?, hidden);
+        let output = match load_qtensor(gguf, "output.weight") {
+            Ok(q) => Linear::from_qtensor(q, format)?,
+            Err(_) => Linear::from_qtensor(embed_q, format)?, // tied embeddings
+        };
+        let mut blocks = Vec::with_capacity(config.layers);
+        for i in 0..config.layers {
+            let p = |n: &str| format!("blk.{i}.{n}.weight");
+            blocks.push(Block {
+                attn_norm: RmsNorm::load(gguf, &p("attn_norm"), config.eps)?,
+                wq: Linear::load(gguf, &p("attn_q"), format)?,
+                wk: Linear::load(gguf, &p("attn_k"), format)?,
+                wv: Linear::load(gguf, &p("attn_v"), format)?,
+                wo: Linear::load(gguf, &p("attn_output"), format)?,
+                ffn_norm: RmsNorm::load(gguf, &p("ffn_norm"), config.eps)?,
+                gate: Linear::load(gguf, &p("ffn_gate"), format)?,
+                up: Linear::load(gguf, &p("ffn_up"), format)?,
+                down: Linear::load(gguf, &p("ffn_down"), format)?,
+            });
+        }
+        let rope = Rope::new(config.head_dim, config.rope_theta, config.context.min(MAX_POSITIONS), false)?;
+        let norm = RmsNorm::load(gguf, "output_norm.weight", config.eps)?;
+        Ok(Llama { config, embed, blocks, norm, output, rope })
+    }
+
+    /// Runs `tokens` after the cached positions of `past`; returns the last position's logits `[vocab]` and
+    /// the new positions' keys and values.
+    pub fn forward(&self, tokens: &[u32], past: &KvState) -> Result<(Tensor, KvBlock)> {
+        let c = &self.config;
+        let (start, len) = (past.len(), tokens.len());
+        if start + len > self.rope.positions() {
+            candle_core::bail!(
+                "{} positions exceed the {} this model supports here",
+                start + len,
+                self.rope.positions()
+            );
+        }
+        let ids = Tensor::new(tokens, &candle_core::Device::Cpu)?.unsqueeze(0)?;
+        let mut x = self.embed.forward(&ids)?; // [1, len, hidden]
+        let mask = mask(start, len, None)?;
+        let mut new_kv = Vec::with_capacity(self.blocks.len());
+        for (l, b) in self.blocks.iter().enumerate() {
+            let h = b.attn_norm.forward(&x)?;
+            let heads = |t: Tensor, n: usize| t.reshape((1, len, n, c.head_dim))?.transpose(1, 2); // [1, n, len, d]
+            let q = self.rope.apply(&heads(b.wq.forward(&h)?, c.heads)?, start)?;
+            let k = self.rope.apply(&heads(b.wk.forward(&h)?, c.kv_heads)?, start)?;
+            let v = heads(b.wv.forward(&h)?, c.kv_heads)?.contiguous()?;
+            let (k_all, v_all) = match past.layer(l)? {
+                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                None => (k.clone(), v.clone()),
+            };
+            let y = attention(&q, &k_all, &v_all, mask.as_ref(), 1.0 / (c.head_dim as f64).sqrt())?;
+            x = (x + b.wo.forward(&y)?)?;
+            let h = b.ffn_norm.forward(&x)?;
+            let ff = b.down.forward(&(silu(&b.gate.forward(&h)?)? * b.up.forward(&h)?)?)?;
+            x = (x + ff)?;
+            new_kv.push((k, v));
+        }
+        let last = self.norm.forward(&last_position(&x)?)?;
+        let logits = self.output.forward(&last)?.squeeze(0)?;
+        Ok((logits, KvBlock { layers: new_kv, len }))
+    }
+}
