@@ -101,3 +101,32 @@ impl KvState {
         Ok(KvBlock { layers, len: self.len })
     }
 }
+
+impl KvState {
+    /// Positions `start .. start + len` as one block (views when they lie in one block, else a copy).
+    pub fn slice(&self, start: usize, len: usize) -> Result<KvBlock> {
+        let mut pieces: Vec<KvBlock> = Vec::new();
+        let mut offset = 0;
+        for b in &self.blocks {
+            let (lo, hi) = (start.max(offset), (start + len).min(offset + b.len));
+            if lo < hi {
+                pieces.push(b.slice(lo - offset, hi - lo)?);
+            }
+            offset += b.len;
+        }
+        match pieces.len() {
+            0 => candle_core::bail!("positions {start}..{} are not in a state of {} positions", start + len, self.len),
+            1 => Ok(pieces.pop().expect("one piece")),
+            _ => {
+                let n_layers = pieces[0].layers.len();
+                let mut layers = Vec::with_capacity(n_layers);
+                for l in 0..n_layers {
+                    let ks: Vec<&Tensor> = pieces.iter().map(|p| &p.layers[l].0).collect();
+                    let vs: Vec<&Tensor> = pieces.iter().map(|p| &p.layers[l].1).collect();
+                    layers.push((Tensor::cat(&ks, 2)?, Tensor::cat(&vs, 2)?));
+                }
+                Ok(KvBlock { layers, len })
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Constrained choice: the model answers with exactly one of a set of allowed strings, decoded over a
+//! token trie, so an answer is valid by construction. `score` gives every option's exact log-probability.
+
+use crate::engine::{CallStats, Engine};
+use crate::error::LlmError;
+use crate::kv::KvState;
+use crate::layers::log_softmax;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// How the next token is picked among the allowed ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// 0 = greedy; otherwise softmax temperature over the allowed tokens.
+    pub temperature: f32,
+    /// Seed of the sampler.
+    pub seed: u64,
+}
+
+impl Sampling {
+    /// Always the most likely allowed token.
+    pub fn greedy() -> Sampling {
+        Sampling { temperature: 0.0, seed: 0 }
+    }
+}
+
+/// The answer of a constrained call.
+#[derive(Debug, Clone, Serialize)]
+pub struct Choice {
+    /// Index into the options.
+    pub index: usize,
+    /// The option.
+    pub text: String,
+    /// Log-probability the model gave the chosen tokens (unconstrained distribution).
+    pub logprob: f32,
+    /// What the call cost.
+    pub stats: CallStats,
+}
+
+#[derive(Default)]
+struct TrieNode {
+    children: BTreeMap<u32, usize>,
+    option: Option<usize>,
+}
+
+/// Token sequences of the options as a trie.
+struct Trie {
+    nodes: Vec<TrieNode>,
+}
+
+impl Trie {
+    fn build(options: &[Vec<u32>]) -> Result<Trie, String> {
+        let mut nodes = vec![TrieNode::default()];
+        for (i, tokens) in options.iter().enumerate() {
+            if tokens.is_empty() {
+                return Err(format!("option {i} has no tokens"));
+            }
+            let mut at = 0;
+            for &t in tokens {
+                let next = match nodes[at].children.get(&t) {
+                    Some(&n) => n,
+                    None => {
+                        nodes.push(TrieNode::default());
+                        let n = nodes.len() - 1;
+                        nodes[at].children.insert(t, n);
+                        n
+                    }
+                };
+                if nodes[next].option.is_some() {
+                    return Err(format!(
+                        "an option is a prefix of option {i}; end options with a delimiter such as a newline"
+                    ));
+                }
+                at = next;
+            }
+            if !nodes[at].children.is_empty() || nodes[at].option.is_some() {
+                return Err(format!(
+                    "option {i} is a prefix of another option (or repeated); end options with a delimiter"
+                ));
+            }
+            nodes[at].option = Some(i);
+        }
+        Ok(Trie { nodes })
+    }
+}
+
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl Engine {
+    fn tokenize_options(&self, options: &[String]) -> Result<Trie, LlmError> {
+        let bad = |message: String| LlmError::Run { name: self.model.name.clone(), message };
+        let seqs = options
+            .iter()
+            .map(|o| {
+                self.model
+                    .tokenizer
+                    .tokenizer
+                    .encode(o.as_str(), false)
+                    .map(|e| e.get_ids().to_vec())
+                    .map_err(|e| bad(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Trie::build(&seqs).map_err(bad)
+    }
+
+    /// Decodes one of `options` after `prompt` (token ids), reusing cached prompt prefixes.
+    pub fn choose(&mut self, prompt: &[u32], options: &[String], sampling: Sampling) -> Result<Choice, LlmError> {
+        let start = Instant::now();
+        let trie = self.tokenize_options(options)?;
+        let pre = self.prefill(prompt, false)?;
+        let mut stats = pre.stats;
+        let (mut logits, mut state) = (pre.logits, pre.state);
+        let mut rng = SplitMix(sampling.seed);
+        let (mut at, mut logprob, mut mask_seconds) = (0usize, 0f32, 0f64);
+        loop {
+            let t0 = Instant::now();
+            let node = &trie.nodes[at];
+            let allowed: Vec<u32> = node.children.keys().copied().collect();
+            let lp = log_softmax(&logits);
+            let token = if allowed.len() == 1 || sampling.temperature <= 0.0 {
+                *allowed
+                    .iter()
+                    .max_by(|a, b| lp[**a as usize].total_cmp(&lp[**b as usize]))
+                    .expect("a trie node has children")
+            } else {
+                let weights: Vec<f64> =
+                    allowed.iter().map(|&t| ((lp[t as usize] / sampling.temperature) as f64).exp()).collect();
+                let mut r = rng.next_f64() * weights.iter().sum::<f64>();
+                let mut pick = allowed[allowed.len() - 1];
+                for (t, w) in allowed.iter().zip(&weights) {
+                    if r < *w {
+                        pick = *t;
+                        break;
+                    }
+                    r -= w;
+                }
+                pick
+            };
+            logprob += lp[token as usize];
+            at = node.children[&token];
+            mask_seconds += t0.elapsed().as_secs_f64();
+            if let Some(index) = trie.nodes[at].option {
+                stats.mask_seconds = mask_seconds;
+                stats.flops += 2.0 * self.model.parameters as f64 * stats.decoded_tokens as f64;
+                stats.seconds = start.elapsed().as_secs_f64();
+                return Ok(Choice { index, text: options[index].clone(), logprob, stats });
+            }
+            (logits, state) = self.model.forward(&[token], &state)?;
+            stats.decoded_tokens += 1;
+        }
+    }
+
+    /// Exact log-probability of every option after `prompt`, sharing the prompt's KV and every common
+    /// prefix of the options (one forward pass per branching trie node).
+    pub fn score(&mut self, prompt: &[u32], options: &[String]) -> Result<(Vec<f32>, CallStats), LlmError> {
+        let start = Instant::now();
+        let trie = self.tokenize_options(options)?;
+        let pre = self.prefill(prompt, false)?;
+        let mut stats = pre.stats;
+        let mut out = vec![f32::NEG_INFINITY; options.len()];
+        // Depth-first: (node, logits after reaching it, state, log-probability so far).
+        let mut stack: Vec<(usize, Vec<f32>, KvState, f32)> = vec![(0, pre.logits, pre.state, 0.0)];
+        while let Some((at, logits, state, lp_so_far)) = stack.pop() {
+            let lp = log_softmax(&logits);
+            for (&token, &child) in &trie.nodes[at].children {
+                let lp_child = lp_so_far + lp[token as usize];
+                if let Some(i) = trie.nodes[child].option {
+                    out[i] = lp_child;
+                } else {
+                    let (l, s) = self.model.forward(&[token], &state)?;
+                    stats.decoded_tokens += 1;
+                    stack.push((child, l, s, lp_child));
+                }
+            }
+        }
+        stats.flops += 2.0 * self.model.parameters as f64 * stats.decoded_tokens as f64;
+        stats.seconds = start.elapsed().as_secs_f64();
+        Ok((out, stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Trie;
+
+    #[test]
+    fn trie_refuses_options_that_are_prefixes_of_others() {
+        assert!(Trie::build(&[vec![1, 2], vec![1, 3], vec![4]]).is_ok());
+        assert!(Trie::build(&[vec![1, 2], vec![1, 2, 3]]).is_err());
+        assert!(Trie::build(&[vec![1, 2, 3], vec![1, 2]]).is_err());
+        assert!(Trie::build(&[vec![1], vec![1]]).is_err());
+        assert!(Trie::build(&[vec![]]).is_err());
+    }
+}
