@@ -3,6 +3,7 @@
 
 mod builtin;
 mod devices;
+mod models;
 mod run;
 mod table;
 mod workloads;
@@ -32,6 +33,9 @@ enum Command {
     Workloads(workloads::WorkloadsCommand),
     /// Generate, check and time one schedule of a workload.
     Run(run::RunArgs),
+    /// The local LLMs: list, fetch, verify, run and benchmark them.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
 }
 
 fn main() {
@@ -56,6 +60,7 @@ fn main() {
         Command::Devices(args) => devices::main(args),
         Command::Workloads(cmd) => workloads::main(cmd),
         Command::Run(args) => run::main(args),
+        Command::Models(cmd) => models::main(cmd),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -16,6 +16,16 @@ pub enum ChatFormat {
     None,
 }
 
+impl ChatFormat {
+    /// The prompt as the model expects a user turn followed by the start of its answer.
+    pub fn wrap_user(&self, prompt: &str) -> String {
+        match self {
+            ChatFormat::Chatml => format!("<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"),
+            ChatFormat::None => prompt.to_string(),
+        }
+    }
+}
+
 /// One model of the manifest.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +101,21 @@ impl Manifest {
         } else {
             Err(LlmError::Missing { name: spec.name.clone(), path: path.display().to_string() })
         }
+    }
+
+    /// A model by manifest name, or a path to a GGUF file (then without manifest facts).
+    pub fn resolve(&self, name_or_path: &str) -> Result<(String, PathBuf, Option<ModelSpec>), LlmError> {
+        if name_or_path.ends_with(".gguf") {
+            let path = PathBuf::from(name_or_path);
+            if !path.is_file() {
+                return Err(LlmError::Missing { name: name_or_path.to_string(), path: name_or_path.to_string() });
+            }
+            let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            return Ok((name, path, None));
+        }
+        let spec = self.find(name_or_path)?.clone();
+        let path = self.locate(&spec)?;
+        Ok((spec.name.clone(), path, Some(spec)))
     }
 
     /// Checks the weights' sha256 against the manifest.
