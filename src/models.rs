@@ -36,6 +36,8 @@ pub enum Format {
     Fast,
     /// Dequantised to f32 (exact, large).
     F32,
+    /// `fast` for decoding plus f32 copies for prompts of 16+ tokens (fastest; most memory).
+    Hybrid,
 }
 
 impl From<Format> for WeightFormat {
@@ -44,6 +46,7 @@ impl From<Format> for WeightFormat {
             Format::AsStored => WeightFormat::AsStored,
             Format::Fast => WeightFormat::FastQuant,
             Format::F32 => WeightFormat::F32,
+            Format::Hybrid => WeightFormat::Hybrid,
         }
     }
 }
@@ -88,7 +91,7 @@ pub enum ModelsCommand {
         #[arg(long)]
         raw: bool,
         /// How weights are held in memory.
-        #[arg(long, value_enum, default_value = "as-stored")]
+        #[arg(long, value_enum, default_value = "hybrid")]
         format: Format,
         #[command(flatten)]
         manifest: ManifestArg,
@@ -105,7 +108,7 @@ pub enum ModelsCommand {
         #[arg(long, default_value_t = 64)]
         decode_tokens: usize,
         /// How weights are held in memory.
-        #[arg(long, value_enum, default_value = "as-stored")]
+        #[arg(long, value_enum, default_value = "hybrid")]
         format: Format,
         /// Print JSON.
         #[arg(long)]
@@ -132,18 +135,28 @@ pub fn main(cmd: ModelsCommand) -> anyhow::Result<i32> {
             let mut t = Table::new(&["name", "architecture", "parameters", "chat", "weights"]);
             for s in &m.models {
                 let path = m.path_of(s);
-                let here = if path.is_file() { path.display().to_string() } else { "missing (litecoop models fetch)".into() };
-                t.row(vec![s.name.clone(), s.architecture.clone(), format!("{:.0}M", s.parameters as f64 / 1e6), format!("{:?}", s.chat_format).to_lowercase(), here]);
+                let here =
+                    if path.is_file() { path.display().to_string() } else { "missing (litecoop models fetch)".into() };
+                t.row(vec![
+                    s.name.clone(),
+                    s.architecture.clone(),
+                    format!("{:.0}M", s.parameters as f64 / 1e6),
+                    format!("{:?}", s.chat_format).to_lowercase(),
+                    here,
+                ]);
             }
             print!("{}", t.render());
         }
         ModelsCommand::Fetch { names, manifest } => {
             let m = manifest.load()?;
             let root = m.dir.parent().map(PathBuf::from).unwrap_or_default();
-            let script = [root.join("scripts/fetch-models"), PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fetch-models"))]
-                .into_iter()
-                .find(|p| p.is_file())
-                .context("scripts/fetch-models not found; run litecoop from the repository")?;
+            let script = [
+                root.join("scripts/fetch-models"),
+                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fetch-models")),
+            ]
+            .into_iter()
+            .find(|p| p.is_file())
+            .context("scripts/fetch-models not found; run litecoop from the repository")?;
             let status = std::process::Command::new("python3")
                 .arg(&script)
                 .args(&names)

@@ -148,10 +148,7 @@ impl Gemma3 {
             let q = rope.apply(&b.q_norm.forward(&heads(b.wq.forward(&h)?, c.heads)?)?, start)?;
             let k = rope.apply(&b.k_norm.forward(&heads(b.wk.forward(&h)?, c.kv_heads)?)?, start)?;
             let v = heads(b.wv.forward(&h)?, c.kv_heads)?.contiguous()?;
-            let (k_all, v_all) = match past.layer(l)? {
-                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-                None => (k.clone(), v.clone()),
-            };
+            let (k_all, v_all) = past.layer_with(l, &k, &v)?;
             let y = attention(&q, &k_all, &v_all, m.as_ref(), 1.0 / (c.head_dim as f64).sqrt())?;
             x = (x + b.post_attn_norm.forward(&b.wo.forward(&y)?)?)?;
             let h = b.ffn_norm.forward(&x)?;

@@ -92,6 +92,19 @@ impl KvState {
         }
     }
 
+    /// Layer `layer`'s cached keys and values followed by `k` and `v` (the new positions), each
+    /// concatenated in one copy.
+    pub fn layer_with(&self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        if self.blocks.is_empty() {
+            return Ok((k.clone(), v.clone()));
+        }
+        let mut ks: Vec<&Tensor> = self.blocks.iter().map(|b| &b.layers[layer].0).collect();
+        let mut vs: Vec<&Tensor> = self.blocks.iter().map(|b| &b.layers[layer].1).collect();
+        ks.push(k);
+        vs.push(v);
+        Ok((Tensor::cat(&ks, 2)?, Tensor::cat(&vs, 2)?))
+    }
+
     fn merged(&self) -> Result<KvBlock> {
         let n_layers = self.blocks[0].layers.len();
         let mut layers = Vec::with_capacity(n_layers);

@@ -16,11 +16,21 @@ pub enum WeightFormat {
     FastQuant,
     /// Everything dequantised to f32 (exact reference runs; 4-8x the memory).
     F32,
+    /// Both: `FastQuant` weights for decoding (memory-bound) and f32 copies for prompts of at least
+    /// [`DENSE_MIN_ROWS`] tokens (compute-bound, where Candle's f32 GEMM beats its quantized kernels).
+    /// The default for the engine; costs the f32 copy's memory on top.
+    Hybrid,
 }
 
-/// A linear layer `y = x W^T` over quantized (or f32) weights.
+/// Prompts of at least this many tokens use the f32 copy of a [`WeightFormat::Hybrid`] layer.
+pub const DENSE_MIN_ROWS: usize = 16;
+
+/// A linear layer `y = x W^T` over quantized (or f32) weights, optionally with an f32 copy for long inputs.
 #[derive(Debug, Clone)]
-pub struct Linear(QMatMul);
+pub struct Linear {
+    weights: QMatMul,
+    dense: Option<QMatMul>,
+}
 
 impl Linear {
     /// Loads `name` from the file in the requested format.
@@ -31,21 +41,32 @@ impl Linear {
 
     /// Wraps an already loaded tensor.
     pub fn from_qtensor(q: QTensor, format: WeightFormat) -> Result<Linear> {
-        let q = match (format, q.dtype()) {
-            (WeightFormat::F32, _) => return Ok(Linear(QMatMul::Tensor(q.dequantize(&Device::Cpu)?))),
-            (WeightFormat::FastQuant, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1) => {
-                let f = q.dequantize(&Device::Cpu)?;
-                QTensor::quantize(&f, GgmlDType::Q8_0)?
+        let dense = |q: &QTensor| Ok::<_, candle_core::Error>(QMatMul::Tensor(q.dequantize(&Device::Cpu)?));
+        let fast = |q: QTensor| match q.dtype() {
+            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
+                QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)
             }
-            _ => q,
+            _ => Ok(q),
         };
-        Ok(Linear(QMatMul::from_arc(Arc::new(q))?))
+        Ok(match format {
+            WeightFormat::AsStored => Linear { weights: QMatMul::from_arc(Arc::new(q))?, dense: None },
+            WeightFormat::FastQuant => Linear { weights: QMatMul::from_arc(Arc::new(fast(q)?))?, dense: None },
+            WeightFormat::F32 => Linear { weights: dense(&q)?, dense: None },
+            WeightFormat::Hybrid => {
+                let d = dense(&q)?;
+                Linear { weights: QMatMul::from_arc(Arc::new(fast(q)?))?, dense: Some(d) }
+            }
+        })
     }
 }
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.0.forward(x)
+        let rows = x.elem_count() / x.dim(D::Minus1)?;
+        match &self.dense {
+            Some(d) if rows >= DENSE_MIN_ROWS => d.forward(x),
+            _ => self.weights.forward(x),
+        }
     }
 }
 
@@ -147,7 +168,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scal
     let group = heads / kv_heads;
     // Fold the query heads of a group into rows so K and V are used as they are: [1, kv, group*len, d].
     let q = q.reshape((1, kv_heads, group * len, d))?;
-    let scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?; // [1, kv, group*len, total]
+    let scores = (q.matmul(&k.t()?)? * scale)?; // [1, kv, group*len, total]
     let scores = match mask {
         None => scores,
         Some(m) => {
@@ -157,7 +178,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scal
         }
     };
     let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-    let out = probs.matmul(&v.contiguous()?)?; // [1, kv, group*len, d]
+    let out = probs.matmul(v)?; // [1, kv, group*len, d]
     out.reshape((1, heads, len, d))?.transpose(1, 2)?.reshape((1, len, heads * d))
 }
 

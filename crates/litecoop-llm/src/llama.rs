@@ -121,10 +121,7 @@ impl Llama {
             let q = self.rope.apply(&heads(b.wq.forward(&h)?, c.heads)?, start)?;
             let k = self.rope.apply(&heads(b.wk.forward(&h)?, c.kv_heads)?, start)?;
             let v = heads(b.wv.forward(&h)?, c.kv_heads)?.contiguous()?;
-            let (k_all, v_all) = match past.layer(l)? {
-                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-                None => (k.clone(), v.clone()),
-            };
+            let (k_all, v_all) = past.layer_with(l, &k, &v)?;
             let y = attention(&q, &k_all, &v_all, mask.as_ref(), 1.0 / (c.head_dim as f64).sqrt())?;
             x = (x + b.wo.forward(&y)?)?;
             let h = b.ffn_norm.forward(&x)?;

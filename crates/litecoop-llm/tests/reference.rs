@@ -73,8 +73,11 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
-fn check_logits(name: &str) {
-    let model = Model::load(&model_path(name), name, WeightFormat::AsStored).unwrap();
+/// `min_r`: 0.99 for the weights as stored (the architecture check). The speed formats requantise Q4_1/Q5_0
+/// to Q8_0, which costs a little more (SmolLM2 "The capital of France is": r = 0.985 vs 0.994 as stored,
+/// 0.997 with f32 weights); for them the argmax must still agree and r stay >= 0.98.
+fn check_logits(name: &str, format: WeightFormat, min_r: f64) {
+    let model = Model::load(&model_path(name), name, format).unwrap();
     for case in reference(name)["last_logits"].as_array().unwrap() {
         let prompt = ids(&case["ids"]);
         assert_eq!(model.tokenizer.encode(case["prompt"].as_str().unwrap()).unwrap(), prompt);
@@ -88,19 +91,22 @@ fn check_logits(name: &str) {
         let ours: Vec<f64> = top.iter().map(|(id, _)| logits[*id as usize] as f64).collect();
         let theirs: Vec<f64> = top.iter().map(|(_, v)| *v).collect();
         let r = correlation(&ours, &theirs);
-        assert!(r >= 0.99, "{name} {:?}: correlation {r:.4} over llama.cpp's top 64", case["prompt"]);
-        assert_eq!(argmax(&logits), top[0].0, "{name} {:?}: argmax differs", case["prompt"]);
+        assert!(r >= min_r, "{name} {format:?} {:?}: correlation {r:.4} over llama.cpp's top 64", case["prompt"]);
+        assert_eq!(argmax(&logits), top[0].0, "{name} {format:?} {:?}: argmax differs", case["prompt"]);
     }
 }
 
 #[test]
 fn smollm2_logits_match_llama_cpp() {
-    check_logits("smollm2-135m");
+    check_logits("smollm2-135m", WeightFormat::AsStored, 0.99);
+    check_logits("smollm2-135m", WeightFormat::F32, 0.99);
+    check_logits("smollm2-135m", WeightFormat::Hybrid, 0.98);
 }
 
 #[test]
 fn gemma3_logits_match_llama_cpp() {
-    check_logits("gemma3-270m");
+    check_logits("gemma3-270m", WeightFormat::AsStored, 0.99);
+    check_logits("gemma3-270m", WeightFormat::Hybrid, 0.98);
 }
 
 #[test]
