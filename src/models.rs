@@ -228,6 +228,15 @@ pub fn main(cmd: ModelsCommand) -> anyhow::Result<i32> {
             let mut engine = Engine::new(model, 1 << 30);
             engine.prefill(&shared, true)?;
             let warm = engine.prefill(&prompt, false)?;
+            // Constrained choice among 48 transformation-like options: the masking cost per decoded token.
+            let options: Vec<String> =
+                ["tile m", "tile n", "tile k", "thread_tile m", "thread_tile n", "unroll k", "split_k", "swizzle"]
+                    .iter()
+                    .flat_map(|t| [2, 4, 8, 16, 32, 64].map(|v| format!("{t} {v}\n")))
+                    .collect();
+            let choice = engine.choose(&prompt, &options, litecoop_llm::choice::Sampling::greedy())?;
+            let per_token_forward = decode_s / decode_tokens.max(1) as f64;
+            let mask_per_token = choice.stats.mask_seconds / (choice.stats.decoded_tokens + 1) as f64;
             let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
             let v = serde_json::json!({
                 "model": name,
@@ -239,6 +248,9 @@ pub fn main(cmd: ModelsCommand) -> anyhow::Result<i32> {
                 "prefix_450_cold_ms": cold_s * 1e3,
                 "prefix_450_cached_400_ms": warm.stats.seconds * 1e3,
                 "prefix_speedup": cold_s / warm.stats.seconds,
+                "choice_options": options.len(),
+                "choice_mask_us_per_token": mask_per_token * 1e6,
+                "choice_mask_share_of_forward": mask_per_token / per_token_forward,
             });
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -251,6 +263,12 @@ pub fn main(cmd: ModelsCommand) -> anyhow::Result<i32> {
                     cold_s * 1e3,
                     warm.stats.seconds * 1e3,
                     cold_s / warm.stats.seconds
+                );
+                println!(
+                    "choice   {} options: masking {:.0} us per token, {:.2}% of a decode step",
+                    options.len(),
+                    mask_per_token * 1e6,
+                    100.0 * mask_per_token / per_token_forward
                 );
             }
         }

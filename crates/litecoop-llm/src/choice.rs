@@ -4,7 +4,7 @@
 use crate::engine::{CallStats, Engine};
 use crate::error::LlmError;
 use crate::kv::KvState;
-use crate::layers::log_softmax;
+use crate::layers::log_normalizer;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -127,15 +127,15 @@ impl Engine {
             let t0 = Instant::now();
             let node = &trie.nodes[at];
             let allowed: Vec<u32> = node.children.keys().copied().collect();
-            let lp = log_softmax(&logits);
+            let norm = log_normalizer(&logits);
+            let lp = |t: u32| logits[t as usize] - norm;
             let token = if allowed.len() == 1 || sampling.temperature <= 0.0 {
-                *allowed
-                    .iter()
-                    .max_by(|a, b| lp[**a as usize].total_cmp(&lp[**b as usize]))
-                    .expect("a trie node has children")
+                *allowed.iter().max_by(|a, b| lp(**a).total_cmp(&lp(**b))).expect("a trie node has children")
             } else {
+                // Relative to the best allowed token, so no weight underflows to zero.
+                let best = allowed.iter().map(|&t| lp(t)).fold(f32::NEG_INFINITY, f32::max);
                 let weights: Vec<f64> =
-                    allowed.iter().map(|&t| ((lp[t as usize] / sampling.temperature) as f64).exp()).collect();
+                    allowed.iter().map(|&t| (((lp(t) - best) / sampling.temperature) as f64).exp()).collect();
                 let mut r = rng.next_f64() * weights.iter().sum::<f64>();
                 let mut pick = allowed[allowed.len() - 1];
                 for (t, w) in allowed.iter().zip(&weights) {
@@ -147,7 +147,7 @@ impl Engine {
                 }
                 pick
             };
-            logprob += lp[token as usize];
+            logprob += lp(token);
             at = node.children[&token];
             mask_seconds += t0.elapsed().as_secs_f64();
             if let Some(index) = trie.nodes[at].option {
@@ -172,9 +172,9 @@ impl Engine {
         // Depth-first: (node, logits after reaching it, state, log-probability so far).
         let mut stack: Vec<(usize, Vec<f32>, KvState, f32)> = vec![(0, pre.logits, pre.state, 0.0)];
         while let Some((at, logits, state, lp_so_far)) = stack.pop() {
-            let lp = log_softmax(&logits);
+            let norm = log_normalizer(&logits);
             for (&token, &child) in &trie.nodes[at].children {
-                let lp_child = lp_so_far + lp[token as usize];
+                let lp_child = lp_so_far + logits[token as usize] - norm;
                 if let Some(i) = trie.nodes[child].option {
                     out[i] = lp_child;
                 } else {

@@ -184,10 +184,49 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scal
 
 /// Softmax over the last dimension of a 1-D logits vector, as log-probabilities.
 pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    let log_sum = sum.ln() as f32 + max;
+    let log_sum = log_normalizer(logits);
     logits.iter().map(|&x| x - log_sum).collect()
+}
+
+/// `log(sum(exp(logits)))`, so that a token's log-probability is `logit - log_normalizer`.
+///
+/// Written so the compiler vectorises it (16 lanes, no branches): a large vocabulary costs a few tens of
+/// microseconds instead of the hundreds a scalar `exp` loop takes. The exponential is [`exp2_poly`], whose
+/// relative error (< 2e-5) bounds the error of the result to 2e-5 nats.
+pub fn log_normalizer(logits: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = logits.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            lanes[i] = if c[i] > lanes[i] { c[i] } else { lanes[i] };
+        }
+    }
+    let max = rest.iter().chain(lanes.iter()).copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sums = [0f32; LANES];
+    let scale = std::f32::consts::LOG2_E;
+    let chunks = logits.chunks_exact(LANES);
+    for c in chunks {
+        for i in 0..LANES {
+            sums[i] += exp2_poly((c[i] - max) * scale);
+        }
+    }
+    let total: f64 =
+        sums.iter().map(|&x| x as f64).sum::<f64>() + rest.iter().map(|&x| ((x - max) as f64).exp()).sum::<f64>();
+    total.ln() as f32 + max
+}
+
+/// `2^y` for `y <= 0` (clamped at -126): the integer part goes into the exponent bits, the fraction through
+/// a degree-6 polynomial (Taylor series of `2^f` on [0, 1), relative error below 2e-5).
+#[inline(always)]
+pub fn exp2_poly(y: f32) -> f32 {
+    let y = y.max(-126.0);
+    let n = y.floor();
+    let f = y - n;
+    const C: [f32; 6] = [0.693_147_2, 0.240_226_5, 0.055_504_11, 0.009_618_129, 0.001_333_355_8, 0.000_154_035_3];
+    let p = 1.0 + f * (C[0] + f * (C[1] + f * (C[2] + f * (C[3] + f * (C[4] + f * C[5])))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// Last position of `[1, len, hidden]`.
@@ -209,4 +248,28 @@ pub fn silu(x: &Tensor) -> Result<Tensor> {
 /// Sum over the last dimension kept as `[.., 1]` (helper for tests).
 pub fn sum_last(x: &Tensor) -> Result<Tensor> {
     x.sum_keepdim(D::Minus1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_normalizer_matches_the_exact_one() {
+        let mut seed = 1u64;
+        let logits: Vec<f32> = (0..262_147)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((seed >> 40) as f32 / (1u64 << 24) as f32) * 40.0 - 20.0
+            })
+            .collect();
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let exact = logits.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln() + max;
+        assert!((log_normalizer(&logits) as f64 - exact).abs() < 1e-4, "{} vs {exact}", log_normalizer(&logits));
+        for y in [-0.0f32, -0.5, -1.0, -3.7, -20.0, -125.9] {
+            let rel = (exp2_poly(y) as f64 / 2f64.powf(y as f64) - 1.0).abs();
+            assert!(rel < 2e-5, "2^{y}: relative error {rel}");
+        }
+        assert_eq!(exp2_poly(-1000.0), exp2_poly(-126.0));
+    }
 }
