@@ -78,7 +78,7 @@ pub enum ModelsCommand {
     },
     /// Generate a continuation (greedy) and report tokens per second.
     Run {
-        /// Model name from the manifest, or a path to a .gguf file.
+        /// Model name from the manifest, a path to a .gguf file, or hf:OWNER/REPO:FILE (Hugging Face cache or download).
         #[arg(long, short)]
         model: String,
         /// The prompt (wrapped in the model's chat format unless --raw).
@@ -98,7 +98,7 @@ pub enum ModelsCommand {
     },
     /// Prefill and decode speed, and the prefill time a cached shared prefix saves.
     Bench {
-        /// Model name from the manifest, or a path to a .gguf file.
+        /// Model name from the manifest, a path to a .gguf file, or hf:OWNER/REPO:FILE (Hugging Face cache or download).
         #[arg(long, short)]
         model: String,
         /// Prompt tokens to prefill.

@@ -13,10 +13,23 @@ fn text(o: &Output) -> String {
 #[test]
 fn list_verify_and_run_the_real_models() {
     let o = litecoop(&["models", "list"]);
-    assert!(o.status.success() && text(&o).contains("smollm2-135m") && text(&o).contains("gemma3-270m"), "{}", text(&o));
+    assert!(
+        o.status.success() && text(&o).contains("smollm2-135m") && text(&o).contains("gemma3-270m"),
+        "{}",
+        text(&o)
+    );
     let o = litecoop(&["models", "verify"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = litecoop(&["models", "run", "-m", "smollm2-135m", "-p", "What is the capital of France?", "--max-tokens", "12"]);
+    let o = litecoop(&[
+        "models",
+        "run",
+        "-m",
+        "smollm2-135m",
+        "-p",
+        "What is the capital of France?",
+        "--max-tokens",
+        "12",
+    ]);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Paris"), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("tok/s"));
 }

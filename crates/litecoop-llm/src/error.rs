@@ -29,6 +29,14 @@ pub enum LlmError {
         /// Where it was expected.
         path: String,
     },
+    /// An `hf:` source could not be resolved.
+    #[error("{spec}: {message}")]
+    Hub {
+        /// The `hf:` source.
+        spec: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The file's checksum is not the manifest's.
     #[error("model `{name}`: {path} has sha256 {got}, expected {expected}; delete it and fetch it again")]
     Checksum {

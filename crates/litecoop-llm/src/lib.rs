@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod gemma3;
 pub mod gguf;
+pub mod hub;
 pub mod kv;
 pub mod layers;
 pub mod llama;

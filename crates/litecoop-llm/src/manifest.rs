@@ -103,8 +103,13 @@ impl Manifest {
         }
     }
 
-    /// A model by manifest name, or a path to a GGUF file (then without manifest facts).
+    /// A model by manifest name, a path to a GGUF file, or `hf:OWNER/REPO:FILE` (the last two without
+    /// manifest facts).
     pub fn resolve(&self, name_or_path: &str) -> Result<(String, PathBuf, Option<ModelSpec>), LlmError> {
+        if let Some(hub) = crate::hub::HubFile::parse(name_or_path) {
+            let path = hub?.fetch(None, None)?;
+            return Ok((name_or_path.to_string(), path, None));
+        }
         if name_or_path.ends_with(".gguf") {
             let path = PathBuf::from(name_or_path);
             if !path.is_file() {
