@@ -39,6 +39,16 @@ impl Linear {
         Linear::from_qtensor(q, format)
     }
 
+    /// Wraps an f32 weight matrix `[out, in]` (from safetensors).
+    pub fn from_tensor(w: Tensor, format: WeightFormat) -> Result<Linear> {
+        let quant = |w: &Tensor| QMatMul::from_arc(Arc::new(QTensor::quantize(w, GgmlDType::Q8_0)?));
+        Ok(match format {
+            WeightFormat::AsStored | WeightFormat::F32 => Linear { weights: QMatMul::Tensor(w), dense: None },
+            WeightFormat::FastQuant => Linear { weights: quant(&w)?, dense: None },
+            WeightFormat::Hybrid => Linear { weights: quant(&w)?, dense: Some(QMatMul::Tensor(w)) },
+        })
+    }
+
     /// Wraps an already loaded tensor.
     pub fn from_qtensor(q: QTensor, format: WeightFormat) -> Result<Linear> {
         let dense = |q: &QTensor| Ok::<_, candle_core::Error>(QMatMul::Tensor(q.dequantize(&Device::Cpu)?));
@@ -89,6 +99,11 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
+    /// A norm with this weight.
+    pub fn new(weight: Tensor, eps: f64) -> RmsNorm {
+        RmsNorm { weight, eps: eps as f32 }
+    }
+
     /// Loads the weight `name`.
     pub fn load(gguf: &mut Gguf, name: &str, eps: f64) -> Result<RmsNorm> {
         Ok(RmsNorm { weight: load_f32(gguf, name)?, eps: eps as f32 })

@@ -6,8 +6,10 @@
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
 use crate::layers::{attention, last_position, load_qtensor, mask, silu, Linear, RmsNorm, Rope, WeightFormat};
-use candle_core::{Module, Result, Tensor};
+use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::Embedding;
+use std::collections::HashMap;
+use std::path::Path;
 
 /// Hyper-parameters read from `llama.*` metadata.
 #[derive(Debug, Clone)]
@@ -97,6 +99,73 @@ impl Llama {
         let rope = Rope::new(config.head_dim, config.rope_theta, config.context.min(MAX_POSITIONS), false)?;
         let norm = RmsNorm::load(gguf, "output_norm.weight", config.eps)?;
         Ok(Llama { config, embed, blocks, norm, output, rope })
+    }
+
+    /// Loads a Hugging Face checkpoint directory (`config.json` of a `LlamaForCausalLM` and
+    /// `*.safetensors`); its q/k rows are in the rotate-half layout, so rotation pairs `i` with `i + d/2`.
+    /// Returns the model and its parameter count.
+    pub fn from_safetensors(dir: &Path, format: WeightFormat) -> Result<(Llama, u64)> {
+        let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)
+            .map_err(|e| candle_core::Error::Msg(format!("config.json: {e}")))?;
+        let num = |k: &str| cfg.get(k).and_then(serde_json::Value::as_f64);
+        let need = |k: &str| {
+            num(k).map(|v| v as usize).ok_or_else(|| candle_core::Error::Msg(format!("config.json has no `{k}`")))
+        };
+        let hidden = need("hidden_size")?;
+        let heads = need("num_attention_heads")?;
+        let config = Config {
+            layers: need("num_hidden_layers")?,
+            hidden,
+            heads,
+            kv_heads: num("num_key_value_heads").map(|v| v as usize).unwrap_or(heads),
+            head_dim: num("head_dim").map(|v| v as usize).unwrap_or(hidden / heads),
+            eps: num("rms_norm_eps").unwrap_or(1e-5),
+            rope_theta: num("rope_theta").unwrap_or(10000.0),
+            context: num("max_position_embeddings").map(|v| v as usize).unwrap_or(4096),
+        };
+        let mut tensors: HashMap<String, Tensor> = HashMap::new();
+        let mut files: Vec<_> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            candle_core::bail!("no .safetensors files in {}", dir.display());
+        }
+        for f in files {
+            tensors.extend(candle_core::safetensors::load(&f, &Device::Cpu)?);
+        }
+        let parameters = tensors.values().map(|t| t.elem_count() as u64).sum();
+        let mut take = |name: &str| {
+            tensors
+                .remove(name)
+                .ok_or_else(|| candle_core::Error::Msg(format!("tensor `{name}` is missing")))
+                .and_then(|t| t.to_dtype(DType::F32))
+        };
+        let embed_w = take("model.embed_tokens.weight")?;
+        let output = match take("lm_head.weight") {
+            Ok(w) => Linear::from_tensor(w, format)?,
+            Err(_) => Linear::from_tensor(embed_w.clone(), format)?, // tied embeddings
+        };
+        let embed = Embedding::new(embed_w, hidden);
+        let mut blocks = Vec::with_capacity(config.layers);
+        for i in 0..config.layers {
+            let p = |n: &str| format!("model.layers.{i}.{n}.weight");
+            blocks.push(Block {
+                attn_norm: RmsNorm::new(take(&p("input_layernorm"))?, config.eps),
+                wq: Linear::from_tensor(take(&p("self_attn.q_proj"))?, format)?,
+                wk: Linear::from_tensor(take(&p("self_attn.k_proj"))?, format)?,
+                wv: Linear::from_tensor(take(&p("self_attn.v_proj"))?, format)?,
+                wo: Linear::from_tensor(take(&p("self_attn.o_proj"))?, format)?,
+                ffn_norm: RmsNorm::new(take(&p("post_attention_layernorm"))?, config.eps),
+                gate: Linear::from_tensor(take(&p("mlp.gate_proj"))?, format)?,
+                up: Linear::from_tensor(take(&p("mlp.up_proj"))?, format)?,
+                down: Linear::from_tensor(take(&p("mlp.down_proj"))?, format)?,
+            });
+        }
+        let norm = RmsNorm::new(take("model.norm.weight")?, config.eps);
+        let rope = Rope::new(config.head_dim, config.rope_theta, config.context.min(MAX_POSITIONS), true)?;
+        Ok((Llama { config, embed, blocks, norm, output, rope }, parameters))
     }
 
     /// Runs `tokens` after the cached positions of `past`; returns the last position's logits `[vocab]` and

@@ -110,6 +110,11 @@ impl Manifest {
             let path = hub?.fetch(None, None)?;
             return Ok((name_or_path.to_string(), path, None));
         }
+        let as_path = PathBuf::from(name_or_path);
+        if as_path.is_dir() && as_path.join("config.json").is_file() {
+            let name = as_path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            return Ok((name, as_path, None));
+        }
         if name_or_path.ends_with(".gguf") {
             let path = PathBuf::from(name_or_path);
             if !path.is_file() {

@@ -49,8 +49,12 @@ pub struct Generation {
 }
 
 impl Model {
-    /// Loads a GGUF model (checked for truncation) with its tokenizer.
+    /// Loads a GGUF model (checked for truncation) with its tokenizer, or a Hugging Face checkpoint
+    /// directory (see [`Model::load_checkpoint`]).
     pub fn load(path: &Path, name: &str, format: WeightFormat) -> Result<Model, LlmError> {
+        if path.is_dir() {
+            return Model::load_checkpoint(path, name, format);
+        }
         let mut gguf = Gguf::open(path)?;
         let tokenizer = GgufTokenizer::from_gguf(&gguf)?;
         let architecture = gguf.architecture()?.to_string();
@@ -75,6 +79,49 @@ impl Model {
             Err(_) => return Err(bad("the weights do not fit the architecture".into())),
         };
         Ok(Model { name: name.to_string(), tokenizer, architecture, parameters, arch })
+    }
+
+    /// Loads a Hugging Face checkpoint directory: `config.json`, `*.safetensors`, `tokenizer.json`.
+    /// Supported: `LlamaForCausalLM` (SmolLM2, Llama).
+    pub fn load_checkpoint(dir: &Path, name: &str, format: WeightFormat) -> Result<Model, LlmError> {
+        let shown = dir.display().to_string();
+        let io = |source| LlmError::Io { path: format!("{shown}/config.json"), source };
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).map_err(io)?)
+                .map_err(|e| LlmError::Gguf { path: shown.clone(), message: format!("config.json: {e}") })?;
+        let architecture = cfg["architectures"][0].as_str().unwrap_or("unknown").to_string();
+        if architecture != "LlamaForCausalLM" {
+            return Err(LlmError::UnsupportedArchitecture {
+                path: shown,
+                architecture,
+                supported: "LlamaForCausalLM".into(),
+            });
+        }
+        let ids = |v: &serde_json::Value| -> Vec<u32> {
+            match v {
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
+                other => other.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
+            }
+        };
+        let bos = ids(&cfg["bos_token_id"]).first().copied();
+        let tokenizer =
+            GgufTokenizer::from_tokenizer_json(&dir.join("tokenizer.json"), bos, ids(&cfg["eos_token_id"]))?;
+        let loaded = catch_unwind(AssertUnwindSafe(|| Llama::from_safetensors(dir, format)));
+        let llama = match loaded {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => return Err(LlmError::Gguf { path: shown, message: e.to_string() }),
+            Err(_) => {
+                return Err(LlmError::Gguf { path: shown, message: "the weights do not fit the architecture".into() })
+            }
+        };
+        let (llama, parameters) = llama;
+        Ok(Model {
+            name: name.to_string(),
+            tokenizer,
+            architecture: "llama".into(),
+            parameters,
+            arch: Arch::Llama(llama),
+        })
     }
 
     fn run_err(&self, e: impl std::fmt::Display) -> LlmError {

@@ -40,14 +40,16 @@ pub struct GgufTokenizer {
     pub eos: Vec<u32>,
     /// Whether prompts start with `bos`.
     pub add_bos: bool,
+    /// Let the tokenizer's own post-processor add special tokens (a `tokenizer.json` that has one).
+    pub post_process: bool,
 }
 
 impl GgufTokenizer {
     /// Token ids of a text (special tokens in the text are parsed), with BOS when the model wants it.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
-        let encoding = self.tokenizer.encode(text, false).map_err(|e| e.to_string())?;
+        let encoding = self.tokenizer.encode(text, self.post_process).map_err(|e| e.to_string())?;
         let mut ids = Vec::with_capacity(encoding.len() + 1);
-        if self.add_bos {
+        if self.add_bos && !self.post_process {
             ids.extend(self.bos);
         }
         ids.extend_from_slice(encoding.get_ids());
@@ -109,7 +111,27 @@ impl GgufTokenizer {
             }
         }
         let add_bos = gguf.bool("tokenizer.ggml.add_bos_token").unwrap_or(model == "llama");
-        Ok(GgufTokenizer { tokenizer, bos, eos, add_bos })
+        Ok(GgufTokenizer { tokenizer, bos, eos, add_bos, post_process: false })
+    }
+
+    /// Reads a `tokenizer.json`; BOS/EOS ids come from the checkpoint's `config.json`. Its post-processor,
+    /// if any, decides which special tokens a prompt gets.
+    pub fn from_tokenizer_json(
+        path: &std::path::Path,
+        bos: Option<u32>,
+        eos: Vec<u32>,
+    ) -> Result<GgufTokenizer, LlmError> {
+        let tokenizer = Tokenizer::from_file(path)
+            .map_err(|e| LlmError::Tokenizer { path: path.display().to_string(), message: e.to_string() })?;
+        let mut eos = eos;
+        for name in ["<|im_end|>", "<end_of_turn>", "<|eot_id|>"] {
+            if let Some(id) = tokenizer.token_to_id(name) {
+                if !eos.contains(&id) {
+                    eos.push(id);
+                }
+            }
+        }
+        Ok(GgufTokenizer { tokenizer, bos, eos, add_bos: false, post_process: true })
     }
 }
 
