@@ -10,7 +10,9 @@
 
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
-use crate::layers::{attention, gelu_tanh, last_position, load_qtensor, mask, Linear, RmsNorm, Rope, WeightFormat};
+use crate::layers::{
+    attention, gelu_tanh, last_position, load_qtensor, mask, Linear, MultiLinear, RmsNorm, Rope, WeightFormat,
+};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::Embedding;
 
@@ -43,16 +45,15 @@ pub struct Config {
 
 struct Block {
     attn_norm: RmsNorm,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
+    /// q, k and v projections.
+    qkv: MultiLinear,
     wo: Linear,
     q_norm: RmsNorm,
     k_norm: RmsNorm,
     post_attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
-    gate: Linear,
-    up: Linear,
+    /// gate and up projections.
+    gate_up: MultiLinear,
     down: Linear,
     post_ffw_norm: RmsNorm,
     global: bool,
@@ -102,16 +103,13 @@ impl Gemma3 {
             let eps = config.eps;
             blocks.push(Block {
                 attn_norm: RmsNorm::load(gguf, &p("attn_norm"), eps)?,
-                wq: Linear::load(gguf, &p("attn_q"), format)?,
-                wk: Linear::load(gguf, &p("attn_k"), format)?,
-                wv: Linear::load(gguf, &p("attn_v"), format)?,
+                qkv: MultiLinear::load(gguf, &[p("attn_q"), p("attn_k"), p("attn_v")], format)?,
                 wo: Linear::load(gguf, &p("attn_output"), format)?,
                 q_norm: RmsNorm::load(gguf, &p("attn_q_norm"), eps)?,
                 k_norm: RmsNorm::load(gguf, &p("attn_k_norm"), eps)?,
                 post_attn_norm: RmsNorm::load(gguf, &p("post_attention_norm"), eps)?,
                 ffn_norm: RmsNorm::load(gguf, &p("ffn_norm"), eps)?,
-                gate: Linear::load(gguf, &p("ffn_gate"), format)?,
-                up: Linear::load(gguf, &p("ffn_up"), format)?,
+                gate_up: MultiLinear::load(gguf, &[p("ffn_gate"), p("ffn_up")], format)?,
                 down: Linear::load(gguf, &p("ffn_down"), format)?,
                 post_ffw_norm: RmsNorm::load(gguf, &p("post_ffw_norm"), eps)?,
                 global: (i + 1) % config.global_every == 0,
@@ -145,14 +143,16 @@ impl Gemma3 {
             let (rope, m) = if b.global { (&self.rope_global, &global_mask) } else { (&self.rope_local, &local_mask) };
             let h = b.attn_norm.forward(&x)?;
             let heads = |t: Tensor, n: usize| t.reshape((1, len, n, c.head_dim))?.transpose(1, 2); // [1, n, len, d]
-            let q = rope.apply(&b.q_norm.forward(&heads(b.wq.forward(&h)?, c.heads)?)?, start)?;
-            let k = rope.apply(&b.k_norm.forward(&heads(b.wk.forward(&h)?, c.kv_heads)?)?, start)?;
-            let v = heads(b.wv.forward(&h)?, c.kv_heads)?.contiguous()?;
+            let [q, k, v]: [Tensor; 3] = b.qkv.forward(&h)?.try_into().expect("three projections");
+            let q = rope.apply(&b.q_norm.forward(&heads(q, c.heads)?)?, start)?;
+            let k = rope.apply(&b.k_norm.forward(&heads(k, c.kv_heads)?)?, start)?;
+            let v = heads(v, c.kv_heads)?.contiguous()?;
             let (k_all, v_all) = past.layer_with(l, &k, &v)?;
             let y = attention(&q, &k_all, &v_all, m.as_ref(), 1.0 / (c.head_dim as f64).sqrt())?;
             x = (x + b.post_attn_norm.forward(&b.wo.forward(&y)?)?)?;
             let h = b.ffn_norm.forward(&x)?;
-            let ff = b.down.forward(&(gelu_tanh(&b.gate.forward(&h)?)? * b.up.forward(&h)?)?)?;
+            let [gate, up]: [Tensor; 2] = b.gate_up.forward(&h)?.try_into().expect("two projections");
+            let ff = b.down.forward(&(gelu_tanh(&gate)? * up)?)?;
             x = (x + b.post_ffw_norm.forward(&ff)?)?;
             new_kv.push((k, v));
         }

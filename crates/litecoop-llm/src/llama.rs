@@ -5,7 +5,9 @@
 
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
-use crate::layers::{attention, last_position, load_qtensor, mask, silu, Linear, RmsNorm, Rope, WeightFormat};
+use crate::layers::{
+    attention, last_position, load_qtensor, mask, silu, Linear, MultiLinear, RmsNorm, Rope, WeightFormat,
+};
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::Embedding;
 use std::collections::HashMap;
@@ -34,13 +36,12 @@ pub struct Config {
 
 struct Block {
     attn_norm: RmsNorm,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
+    /// q, k and v projections.
+    qkv: MultiLinear,
     wo: Linear,
     ffn_norm: RmsNorm,
-    gate: Linear,
-    up: Linear,
+    /// gate and up projections.
+    gate_up: MultiLinear,
     down: Linear,
 }
 
@@ -86,13 +87,10 @@ impl Llama {
             let p = |n: &str| format!("blk.{i}.{n}.weight");
             blocks.push(Block {
                 attn_norm: RmsNorm::load(gguf, &p("attn_norm"), config.eps)?,
-                wq: Linear::load(gguf, &p("attn_q"), format)?,
-                wk: Linear::load(gguf, &p("attn_k"), format)?,
-                wv: Linear::load(gguf, &p("attn_v"), format)?,
+                qkv: MultiLinear::load(gguf, &[p("attn_q"), p("attn_k"), p("attn_v")], format)?,
                 wo: Linear::load(gguf, &p("attn_output"), format)?,
                 ffn_norm: RmsNorm::load(gguf, &p("ffn_norm"), config.eps)?,
-                gate: Linear::load(gguf, &p("ffn_gate"), format)?,
-                up: Linear::load(gguf, &p("ffn_up"), format)?,
+                gate_up: MultiLinear::load(gguf, &[p("ffn_gate"), p("ffn_up")], format)?,
                 down: Linear::load(gguf, &p("ffn_down"), format)?,
             });
         }
@@ -153,13 +151,13 @@ impl Llama {
             let p = |n: &str| format!("model.layers.{i}.{n}.weight");
             blocks.push(Block {
                 attn_norm: RmsNorm::new(take(&p("input_layernorm"))?, config.eps),
-                wq: Linear::from_tensor(take(&p("self_attn.q_proj"))?, format)?,
-                wk: Linear::from_tensor(take(&p("self_attn.k_proj"))?, format)?,
-                wv: Linear::from_tensor(take(&p("self_attn.v_proj"))?, format)?,
+                qkv: MultiLinear::from_tensors(
+                    vec![take(&p("self_attn.q_proj"))?, take(&p("self_attn.k_proj"))?, take(&p("self_attn.v_proj"))?],
+                    format,
+                )?,
                 wo: Linear::from_tensor(take(&p("self_attn.o_proj"))?, format)?,
                 ffn_norm: RmsNorm::new(take(&p("post_attention_layernorm"))?, config.eps),
-                gate: Linear::from_tensor(take(&p("mlp.gate_proj"))?, format)?,
-                up: Linear::from_tensor(take(&p("mlp.up_proj"))?, format)?,
+                gate_up: MultiLinear::from_tensors(vec![take(&p("mlp.gate_proj"))?, take(&p("mlp.up_proj"))?], format)?,
                 down: Linear::from_tensor(take(&p("mlp.down_proj"))?, format)?,
             });
         }
@@ -187,14 +185,16 @@ impl Llama {
         for (l, b) in self.blocks.iter().enumerate() {
             let h = b.attn_norm.forward(&x)?;
             let heads = |t: Tensor, n: usize| t.reshape((1, len, n, c.head_dim))?.transpose(1, 2); // [1, n, len, d]
-            let q = self.rope.apply(&heads(b.wq.forward(&h)?, c.heads)?, start)?;
-            let k = self.rope.apply(&heads(b.wk.forward(&h)?, c.kv_heads)?, start)?;
-            let v = heads(b.wv.forward(&h)?, c.kv_heads)?.contiguous()?;
+            let [q, k, v]: [Tensor; 3] = b.qkv.forward(&h)?.try_into().expect("three projections");
+            let q = self.rope.apply(&heads(q, c.heads)?, start)?;
+            let k = self.rope.apply(&heads(k, c.kv_heads)?, start)?;
+            let v = heads(v, c.kv_heads)?.contiguous()?;
             let (k_all, v_all) = past.layer_with(l, &k, &v)?;
             let y = attention(&q, &k_all, &v_all, mask.as_ref(), 1.0 / (c.head_dim as f64).sqrt())?;
             x = (x + b.wo.forward(&y)?)?;
             let h = b.ffn_norm.forward(&x)?;
-            let ff = b.down.forward(&(silu(&b.gate.forward(&h)?)? * b.up.forward(&h)?)?)?;
+            let [gate, up]: [Tensor; 2] = b.gate_up.forward(&h)?.try_into().expect("two projections");
+            let ff = b.down.forward(&(silu(&gate)? * up)?)?;
             x = (x + ff)?;
             new_kv.push((k, v));
         }
