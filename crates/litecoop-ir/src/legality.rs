@@ -232,6 +232,18 @@ pub fn check_gemm(name: &str, s: &GemmSpec, d: &GemmDecisions, limits: &DeviceLi
     Ok(())
 }
 
+/// A one-dimensional dispatch of `groups` workgroups fits the device.
+fn fits_one_dimension(name: &str, groups: u64, limits: &DeviceLimits) -> Result<(), Illegal> {
+    ensure!(
+        name,
+        groups <= limits.max_workgroups_per_dimension as u64,
+        "{} workgroups exceed {} per dimension",
+        groups,
+        limits.max_workgroups_per_dimension
+    );
+    Ok(())
+}
+
 /// Checks the decisions of one softmax.
 pub fn check_softmax(name: &str, s: &SoftmaxSpec, d: &SoftmaxDecisions, limits: &DeviceLimits) -> Result<(), Illegal> {
     ensure!(
@@ -276,14 +288,7 @@ pub fn check_softmax(name: &str, s: &SoftmaxSpec, d: &SoftmaxDecisions, limits: 
         limits.max_workgroup_storage_bytes
     );
     let groups = (s.rows / d.rows_per_workgroup as usize) as u64;
-    ensure!(
-        name,
-        groups <= limits.max_workgroups_per_dimension as u64,
-        "{} workgroups exceed {} per dimension",
-        groups,
-        limits.max_workgroups_per_dimension
-    );
-    Ok(())
+    fits_one_dimension(name, groups, limits)
 }
 
 /// Checks the decisions of one elementwise kernel.
@@ -303,12 +308,5 @@ pub fn check_map(name: &str, s: &MapSpec, d: &MapDecisions, limits: &DeviceLimit
     );
     ensure!(name, pow2_in(d.items, 1, 8), "items={} must be a power of two up to 8", d.items);
     let groups = (s.len as u64).div_ceil(d.workgroup_size as u64 * d.items as u64);
-    ensure!(
-        name,
-        groups <= limits.max_workgroups_per_dimension as u64,
-        "{} workgroups exceed {} per dimension",
-        groups,
-        limits.max_workgroups_per_dimension
-    );
-    Ok(())
+    fits_one_dimension(name, groups, limits)
 }
