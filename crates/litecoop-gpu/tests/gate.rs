@@ -144,3 +144,27 @@ fn a_kernel_past_its_time_limit_fails_and_the_device_is_recreated() {
     let p = plan(&mut m, &small_op, &Schedule::naive(&small_op));
     assert!(m.measure(&small_op, &p, 6).unwrap().check.passed, "the measurer goes on after a timeout");
 }
+
+#[test]
+fn a_kernel_that_spins_never_passes_and_the_measurer_goes_on() {
+    let op = small("matmul-256");
+    let mut m =
+        Measurer::new(None, MeasureConfig { timeout: Duration::from_secs(5), time: false, ..MeasureConfig::default() })
+            .unwrap();
+    let good = plan(&mut m, &op, &Schedule::naive(&op));
+    let mut bad = good.clone();
+    // A loop whose exit condition never holds (inputs lie in [-1, 1)), with a side effect so it cannot be
+    // optimised away. lavapipe cuts loops after 65535 iterations (the output is then wrong); a real GPU
+    // runs into the time limit or loses the device. Either way the candidate fails.
+    bad.dispatches[0].wgsl = bad.dispatches[0].wgsl.replace(
+        "    let k_begin = split * K_PER_SPLIT;",
+        "    let k_begin = split * K_PER_SPLIT;\n    var spin = 0u;\n    loop { if (a_buf[spin % 7u] > 1e30) { break; } spin = spin + 1u; out_buf[spin % 64u] = f32(spin); }",
+    );
+    assert!(bad.dispatches[0].wgsl.contains("spin"));
+    match m.measure(&op, &bad, 9) {
+        Ok(r) => assert!(!r.check.passed && r.timing.is_none()),
+        Err(MeasureError::Timeout { .. } | MeasureError::DeviceLost { .. }) => {}
+        Err(other) => panic!("unexpected error {other}"),
+    }
+    assert!(m.measure(&op, &good, 9).unwrap().check.passed);
+}
