@@ -8,6 +8,7 @@
 //! globally with the file's base (1 000 000). Embeddings are scaled by `sqrt(hidden)`; the output reuses
 //! them. GGUF norm weights already include Gemma's `1 +` offset.
 
+use crate::checkpoint::Checkpoint;
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
 use crate::layers::{
@@ -15,6 +16,7 @@ use crate::layers::{
 };
 use candle_core::{Module, Result, Tensor};
 use candle_nn::Embedding;
+use std::path::Path;
 
 /// Hyper-parameters read from `gemma3.*` metadata.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct Config {
     pub global_every: usize,
     /// Positions the model was trained for.
     pub context: usize,
+    /// Multiplier of the attention scores (`query_pre_attn_scalar^-1/2`).
+    pub query_scale: f64,
 }
 
 struct Block {
@@ -93,6 +97,7 @@ impl Gemma3 {
             sliding_window: get("attention.sliding_window").unwrap_or(512),
             global_every: 6,
             context: get("context_length").unwrap_or(32768),
+            query_scale: 1.0 / (get("attention.key_length").unwrap_or(256) as f64).sqrt(),
         };
         let embed_q = load_qtensor(gguf, "token_embd.weight")?;
         let embed = Embedding::new(embed_q.dequantize(&candle_core::Device::Cpu)?, hidden);
@@ -122,6 +127,66 @@ impl Gemma3 {
         Ok(Gemma3 { config, embed, blocks, norm, output, rope_local, rope_global })
     }
 
+    /// Loads a Hugging Face checkpoint directory (`Gemma3ForCausalLM`: `config.json` and `*.safetensors`).
+    /// Its norm weights are stored without Gemma's `1 +` offset, which is added here. Returns the model and
+    /// its parameter count.
+    pub fn from_safetensors(dir: &Path, format: WeightFormat) -> Result<(Gemma3, u64)> {
+        let mut ckpt = Checkpoint::open(dir)?;
+        let hidden = ckpt.need("hidden_size")?;
+        let heads = ckpt.need("num_attention_heads")?;
+        let head_dim = ckpt.num("head_dim").map(|v| v as usize).unwrap_or(256);
+        let config = Config {
+            layers: ckpt.need("num_hidden_layers")?,
+            hidden,
+            heads,
+            kv_heads: ckpt.num("num_key_value_heads").map(|v| v as usize).unwrap_or(heads),
+            head_dim,
+            eps: ckpt.num("rms_norm_eps").unwrap_or(1e-6),
+            rope_theta_global: ckpt.num("rope_theta").unwrap_or(1_000_000.0),
+            rope_theta_local: ckpt.num("rope_local_base_freq").unwrap_or(10_000.0),
+            sliding_window: ckpt.num("sliding_window").map(|v| v as usize).unwrap_or(512),
+            global_every: ckpt.num("sliding_window_pattern").map(|v| v as usize).unwrap_or(6),
+            context: ckpt.num("max_position_embeddings").map(|v| v as usize).unwrap_or(32768),
+            query_scale: 1.0 / ckpt.num("query_pre_attn_scalar").unwrap_or(head_dim as f64).sqrt(),
+        };
+        let parameters = ckpt.parameters;
+        let eps = config.eps;
+        let norm = |ckpt: &mut Checkpoint, name: &str| {
+            Ok::<_, candle_core::Error>(RmsNorm::new((ckpt.take(name)? + 1.0)?, eps))
+        };
+        let embed_w = ckpt.take("model.embed_tokens.weight")?;
+        let output = Linear::from_tensor(embed_w.clone(), format)?;
+        let embed = Embedding::new(embed_w, hidden);
+        let mut blocks = Vec::with_capacity(config.layers);
+        for i in 0..config.layers {
+            let p = |n: &str| format!("model.layers.{i}.{n}.weight");
+            let qkv = vec![
+                ckpt.take(&p("self_attn.q_proj"))?,
+                ckpt.take(&p("self_attn.k_proj"))?,
+                ckpt.take(&p("self_attn.v_proj"))?,
+            ];
+            let gate_up = vec![ckpt.take(&p("mlp.gate_proj"))?, ckpt.take(&p("mlp.up_proj"))?];
+            blocks.push(Block {
+                attn_norm: norm(&mut ckpt, &p("input_layernorm"))?,
+                qkv: MultiLinear::from_tensors(qkv, format)?,
+                wo: Linear::from_tensor(ckpt.take(&p("self_attn.o_proj"))?, format)?,
+                q_norm: norm(&mut ckpt, &p("self_attn.q_norm"))?,
+                k_norm: norm(&mut ckpt, &p("self_attn.k_norm"))?,
+                post_attn_norm: norm(&mut ckpt, &p("post_attention_layernorm"))?,
+                ffn_norm: norm(&mut ckpt, &p("pre_feedforward_layernorm"))?,
+                gate_up: MultiLinear::from_tensors(gate_up, format)?,
+                down: Linear::from_tensor(ckpt.take(&p("mlp.down_proj"))?, format)?,
+                post_ffw_norm: norm(&mut ckpt, &p("post_feedforward_layernorm"))?,
+                global: (i + 1) % config.global_every == 0,
+            });
+        }
+        let positions = config.context.min(MAX_POSITIONS);
+        let rope_local = Rope::new(config.head_dim, config.rope_theta_local, positions, true)?;
+        let rope_global = Rope::new(config.head_dim, config.rope_theta_global, positions, true)?;
+        let final_norm = norm(&mut ckpt, "model.norm.weight")?;
+        Ok((Gemma3 { config, embed, blocks, norm: final_norm, output, rope_local, rope_global }, parameters))
+    }
+
     /// Runs `tokens` after the cached positions of `past`; returns the last position's logits `[vocab]` and
     /// the new positions' keys and values.
     pub fn forward(&self, tokens: &[u32], past: &KvState) -> Result<(Tensor, KvBlock)> {
@@ -148,7 +213,7 @@ impl Gemma3 {
             let k = rope.apply(&b.k_norm.forward(&heads(k, c.kv_heads)?)?, start)?;
             let v = heads(v, c.kv_heads)?.contiguous()?;
             let (k_all, v_all) = past.layer_with(l, &k, &v)?;
-            let y = attention(&q, &k_all, &v_all, m.as_ref(), 1.0 / (c.head_dim as f64).sqrt())?;
+            let y = attention(&q, &k_all, &v_all, m.as_ref(), c.query_scale)?;
             x = (x + b.post_attn_norm.forward(&b.wo.forward(&y)?)?)?;
             let h = b.ffn_norm.forward(&x)?;
             let [gate, up]: [Tensor; 2] = b.gate_up.forward(&h)?.try_into().expect("two projections");

@@ -7,6 +7,7 @@
 //! ([`prefix_cache`]) lets prompts reuse the KV of what they share; [`engine`] ties a model to its cache and
 //! accounts for every call; [`choice`] decodes answers constrained to a set of allowed strings.
 
+pub mod checkpoint;
 pub mod choice;
 pub mod engine;
 pub mod error;

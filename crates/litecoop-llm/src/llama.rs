@@ -3,14 +3,14 @@
 //! Pre-norm blocks: `x += Wo attn(rope(Wq n(x)), rope(Wk n(x)), Wv n(x))`, `x += down(silu(gate n(x)) * up n(x))`.
 //! GGUF stores llama's q/k rows permuted for interleaved rotary pairs, so rotation is `rope_i`.
 
+use crate::checkpoint::Checkpoint;
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
 use crate::layers::{
     attention, last_position, load_qtensor, mask, silu, Linear, MultiLinear, RmsNorm, Rope, WeightFormat,
 };
-use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::Embedding;
-use std::collections::HashMap;
 use std::path::Path;
 
 /// Hyper-parameters read from `llama.*` metadata.
@@ -103,43 +103,21 @@ impl Llama {
     /// `*.safetensors`); its q/k rows are in the rotate-half layout, so rotation pairs `i` with `i + d/2`.
     /// Returns the model and its parameter count.
     pub fn from_safetensors(dir: &Path, format: WeightFormat) -> Result<(Llama, u64)> {
-        let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)
-            .map_err(|e| candle_core::Error::Msg(format!("config.json: {e}")))?;
-        let num = |k: &str| cfg.get(k).and_then(serde_json::Value::as_f64);
-        let need = |k: &str| {
-            num(k).map(|v| v as usize).ok_or_else(|| candle_core::Error::Msg(format!("config.json has no `{k}`")))
-        };
-        let hidden = need("hidden_size")?;
-        let heads = need("num_attention_heads")?;
+        let mut ckpt = Checkpoint::open(dir)?;
+        let hidden = ckpt.need("hidden_size")?;
+        let heads = ckpt.need("num_attention_heads")?;
         let config = Config {
-            layers: need("num_hidden_layers")?,
+            layers: ckpt.need("num_hidden_layers")?,
             hidden,
             heads,
-            kv_heads: num("num_key_value_heads").map(|v| v as usize).unwrap_or(heads),
-            head_dim: num("head_dim").map(|v| v as usize).unwrap_or(hidden / heads),
-            eps: num("rms_norm_eps").unwrap_or(1e-5),
-            rope_theta: num("rope_theta").unwrap_or(10000.0),
-            context: num("max_position_embeddings").map(|v| v as usize).unwrap_or(4096),
+            kv_heads: ckpt.num("num_key_value_heads").map(|v| v as usize).unwrap_or(heads),
+            head_dim: ckpt.num("head_dim").map(|v| v as usize).unwrap_or(hidden / heads),
+            eps: ckpt.num("rms_norm_eps").unwrap_or(1e-5),
+            rope_theta: ckpt.num("rope_theta").unwrap_or(10000.0),
+            context: ckpt.num("max_position_embeddings").map(|v| v as usize).unwrap_or(4096),
         };
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        let mut files: Vec<_> = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            candle_core::bail!("no .safetensors files in {}", dir.display());
-        }
-        for f in files {
-            tensors.extend(candle_core::safetensors::load(&f, &Device::Cpu)?);
-        }
-        let parameters = tensors.values().map(|t| t.elem_count() as u64).sum();
-        let mut take = |name: &str| {
-            tensors
-                .remove(name)
-                .ok_or_else(|| candle_core::Error::Msg(format!("tensor `{name}` is missing")))
-                .and_then(|t| t.to_dtype(DType::F32))
-        };
+        let parameters = ckpt.parameters;
+        let mut take = |name: &str| ckpt.take(name);
         let embed_w = take("model.embed_tokens.weight")?;
         let output = match take("lm_head.weight") {
             Ok(w) => Linear::from_tensor(w, format)?,

@@ -82,7 +82,7 @@ impl Model {
     }
 
     /// Loads a Hugging Face checkpoint directory: `config.json`, `*.safetensors`, `tokenizer.json`.
-    /// Supported: `LlamaForCausalLM` (SmolLM2, Llama).
+    /// Supported: `LlamaForCausalLM` (SmolLM2, Llama) and `Gemma3ForCausalLM`.
     pub fn load_checkpoint(dir: &Path, name: &str, format: WeightFormat) -> Result<Model, LlmError> {
         let shown = dir.display().to_string();
         let io = |source| LlmError::Io { path: format!("{shown}/config.json"), source };
@@ -90,11 +90,11 @@ impl Model {
             serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).map_err(io)?)
                 .map_err(|e| LlmError::Gguf { path: shown.clone(), message: format!("config.json: {e}") })?;
         let architecture = cfg["architectures"][0].as_str().unwrap_or("unknown").to_string();
-        if architecture != "LlamaForCausalLM" {
+        if !["LlamaForCausalLM", "Gemma3ForCausalLM"].contains(&architecture.as_str()) {
             return Err(LlmError::UnsupportedArchitecture {
                 path: shown,
                 architecture,
-                supported: "LlamaForCausalLM".into(),
+                supported: "LlamaForCausalLM, Gemma3ForCausalLM".into(),
             });
         }
         let ids = |v: &serde_json::Value| -> Vec<u32> {
@@ -106,22 +106,18 @@ impl Model {
         let bos = ids(&cfg["bos_token_id"]).first().copied();
         let tokenizer =
             GgufTokenizer::from_tokenizer_json(&dir.join("tokenizer.json"), bos, ids(&cfg["eos_token_id"]))?;
-        let loaded = catch_unwind(AssertUnwindSafe(|| Llama::from_safetensors(dir, format)));
-        let llama = match loaded {
+        let loaded = catch_unwind(AssertUnwindSafe(|| match architecture.as_str() {
+            "Gemma3ForCausalLM" => Gemma3::from_safetensors(dir, format).map(|(m, p)| (Arch::Gemma3(m), "gemma3", p)),
+            _ => Llama::from_safetensors(dir, format).map(|(m, p)| (Arch::Llama(m), "llama", p)),
+        }));
+        let (arch, architecture, parameters) = match loaded {
             Ok(Ok(m)) => m,
             Ok(Err(e)) => return Err(LlmError::Gguf { path: shown, message: e.to_string() }),
             Err(_) => {
                 return Err(LlmError::Gguf { path: shown, message: "the weights do not fit the architecture".into() })
             }
         };
-        let (llama, parameters) = llama;
-        Ok(Model {
-            name: name.to_string(),
-            tokenizer,
-            architecture: "llama".into(),
-            parameters,
-            arch: Arch::Llama(llama),
-        })
+        Ok(Model { name: name.to_string(), tokenizer, architecture: architecture.into(), parameters, arch })
     }
 
     fn run_err(&self, e: impl std::fmt::Display) -> LlmError {

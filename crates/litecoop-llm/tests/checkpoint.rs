@@ -12,9 +12,13 @@ use litecoop_llm::tokenizer::GgufTokenizer;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-fn smollm2() -> PathBuf {
+fn model(name: &str) -> PathBuf {
     let m = Manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/models.toml")).unwrap();
-    m.locate(m.find("smollm2-135m").unwrap()).unwrap_or_else(|e| panic!("{e}"))
+    m.locate(m.find(name).unwrap()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn smollm2() -> PathBuf {
+    model("smollm2-135m")
 }
 
 /// GGUF stores llama's q/k rows permuted for interleaved rotation; undo it per head.
@@ -102,5 +106,87 @@ fn a_hugging_face_checkpoint_gives_the_logits_of_the_gguf() {
     assert!(d < 1e-3, "max abs diff {d}");
     assert_eq!(argmax(&a), argmax(&b));
     assert!(from_ckpt.parameters > 100_000_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Gemma 3 as a Hugging Face checkpoint: norms stored without the `1 +` that GGUF folds in; no q/k permutation.
+fn write_gemma_checkpoint(gguf_path: &Path, dir: &Path) {
+    let mut gguf = Gguf::open(gguf_path).unwrap();
+    let layers = gguf.uint("gemma3.block_count").unwrap() as usize;
+    let config = serde_json::json!({
+        "architectures": ["Gemma3ForCausalLM"],
+        "hidden_size": gguf.uint("gemma3.embedding_length").unwrap(),
+        "num_attention_heads": gguf.uint("gemma3.attention.head_count").unwrap(),
+        "num_key_value_heads": gguf.uint("gemma3.attention.head_count_kv").unwrap(),
+        "head_dim": gguf.uint("gemma3.attention.key_length").unwrap(),
+        "num_hidden_layers": layers,
+        "rms_norm_eps": gguf.float("gemma3.attention.layer_norm_rms_epsilon").unwrap(),
+        "rope_theta": gguf.float("gemma3.rope.freq_base").unwrap(),
+        "rope_local_base_freq": 10000.0,
+        "sliding_window": gguf.uint("gemma3.attention.sliding_window").unwrap(),
+        "sliding_window_pattern": 6,
+        "query_pre_attn_scalar": 256,
+        "max_position_embeddings": gguf.uint("gemma3.context_length").unwrap(),
+        "bos_token_id": 2,
+        "eos_token_id": 1,
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let mut tok = GgufTokenizer::from_gguf(&gguf).unwrap().tokenizer;
+    let bos = tokenizers::processors::template::TemplateProcessing::builder()
+        .try_single("<bos> $A")
+        .unwrap()
+        .special_tokens(vec![("<bos>", 2)])
+        .build()
+        .unwrap();
+    tok.with_post_processor(Some(bos));
+    tok.save(dir.join("tokenizer.json"), false).unwrap();
+    let mut names: Vec<(String, String, bool)> = vec![
+        ("token_embd.weight".into(), "model.embed_tokens.weight".into(), false),
+        ("output_norm.weight".into(), "model.norm.weight".into(), true),
+    ];
+    for i in 0..layers {
+        for (g, h, is_norm) in [
+            ("attn_norm", "input_layernorm", true),
+            ("attn_q", "self_attn.q_proj", false),
+            ("attn_k", "self_attn.k_proj", false),
+            ("attn_v", "self_attn.v_proj", false),
+            ("attn_output", "self_attn.o_proj", false),
+            ("attn_q_norm", "self_attn.q_norm", true),
+            ("attn_k_norm", "self_attn.k_norm", true),
+            ("post_attention_norm", "post_attention_layernorm", true),
+            ("ffn_norm", "pre_feedforward_layernorm", true),
+            ("ffn_gate", "mlp.gate_proj", false),
+            ("ffn_up", "mlp.up_proj", false),
+            ("ffn_down", "mlp.down_proj", false),
+            ("post_ffw_norm", "post_feedforward_layernorm", true),
+        ] {
+            names.push((format!("blk.{i}.{g}.weight"), format!("model.layers.{i}.{h}.weight"), is_norm));
+        }
+    }
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    for (g, h, is_norm) in names {
+        let Gguf { content, reader, .. } = &mut gguf;
+        let t = content.tensor(reader, &g, &Device::Cpu).unwrap().dequantize(&Device::Cpu).unwrap();
+        tensors.insert(h, if is_norm { (t - 1.0).unwrap() } else { t });
+    }
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+}
+
+#[test]
+fn a_gemma3_checkpoint_gives_the_logits_of_the_gguf() {
+    let dir = std::env::temp_dir().join(format!("litecoop-ckpt-gemma-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    write_gemma_checkpoint(&model("gemma3-270m"), &dir);
+    let from_gguf = Model::load(&model("gemma3-270m"), "gguf", WeightFormat::F32).unwrap();
+    let from_ckpt = Model::load(&dir, "ckpt", WeightFormat::F32).unwrap();
+    let prompt = "The tuner tiles the matrix product so that";
+    let ids = from_gguf.tokenizer.encode(prompt).unwrap();
+    assert_eq!(from_ckpt.tokenizer.encode(prompt).unwrap(), ids, "tokenizer.json round trip (with BOS)");
+    let (a, _) = from_gguf.forward(&ids, &KvState::new()).unwrap();
+    let (b, _) = from_ckpt.forward(&ids, &KvState::new()).unwrap();
+    let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(d < 1e-2, "max abs diff {d}");
+    assert_eq!(argmax(&a), argmax(&b));
+    assert_eq!(from_ckpt.architecture, "gemma3");
     let _ = std::fs::remove_dir_all(&dir);
 }
