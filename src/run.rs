@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// Check correctness only; do not time.
     #[arg(long)]
     check_only: bool,
+    /// Time with the host clock around submit + wait even when the device has timestamps.
+    #[arg(long)]
+    host_timing: bool,
     /// Write each dispatch's WGSL (and the schedule) into this directory.
     #[arg(long, value_name = "DIR")]
     emit_wgsl: Option<PathBuf>,
@@ -53,6 +56,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         min_window: Duration::from_millis(args.min_window_ms),
         timeout: Duration::from_secs_f64(args.timeout_s),
         time: !args.check_only,
+        force_host_timing: args.host_timing,
         ..MeasureConfig::default()
     };
     let mut measurer = Measurer::new(args.adapter.as_deref(), config)?;
@@ -128,7 +132,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
             t.median_ms, t.spread_pct, t.samples, t.method
         );
         if let Some(reason) = &t.fallback_reason {
-            println!("          (host timing because {reason})");
+            println!("          (host timing: {reason})");
         }
         println!("GFLOP/s   {:.2}", gflops.unwrap_or(0.0));
         if t.per_kernel_ms.len() > 1 {

@@ -29,6 +29,9 @@ pub struct MeasureConfig {
     pub timeout: Duration,
     /// Time the kernel after it passes the check (false: check only).
     pub time: bool,
+    /// Use the host clock even when the device has timestamps (to compare the two, or to include
+    /// submission overhead).
+    pub force_host_timing: bool,
 }
 
 impl Default for MeasureConfig {
@@ -39,6 +42,7 @@ impl Default for MeasureConfig {
             max_reps: 500,
             timeout: Duration::from_secs(30),
             time: true,
+            force_host_timing: false,
         }
     }
 }
@@ -452,8 +456,13 @@ impl Runner<'_> {
 
     /// A warm-up run, then timed runs until the window is filled.
     fn time(&self, config: &MeasureConfig) -> Result<Timing, MeasureError> {
-        let queries = self.gpu.timestamps.then(|| self.queries());
-        let mut fallback_reason = (!self.gpu.timestamps).then(|| "the adapter has no TIMESTAMP_QUERY".to_string());
+        let stamps = self.gpu.timestamps && !config.force_host_timing;
+        let queries = stamps.then(|| self.queries());
+        let mut fallback_reason = match (self.gpu.timestamps, config.force_host_timing) {
+            (_, true) => Some("requested".to_string()),
+            (false, _) => Some("the adapter has no TIMESTAMP_QUERY".to_string()),
+            _ => None,
+        };
         self.run(queries.as_ref())?;
         let mut host = Vec::new();
         let mut stamped: Vec<Vec<f64>> = Vec::new();

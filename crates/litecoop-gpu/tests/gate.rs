@@ -80,6 +80,19 @@ fn timing_reports_a_positive_median_and_its_method() {
 }
 
 #[test]
+fn host_timing_can_be_forced_and_says_so() {
+    let op = small("matmul-256");
+    let config =
+        MeasureConfig { min_window: Duration::from_millis(30), force_host_timing: true, ..MeasureConfig::default() };
+    let mut m = Measurer::new(None, config).unwrap();
+    let p = plan(&mut m, &op, &Schedule::naive(&op));
+    let t = m.measure(&op, &p, 2).unwrap().timing.unwrap();
+    assert_eq!(t.method, litecoop_gpu::measure::TimingMethod::Host);
+    assert!(t.median_ms > 0.0 && t.per_kernel_ms.is_empty());
+    assert_eq!(t.fallback_reason.as_deref(), Some("requested"));
+}
+
+#[test]
 fn gate_rejects_a_kernel_that_skips_the_last_reduction_tile() {
     let op = small("matmul-256");
     let mut m = measurer();
