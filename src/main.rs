@@ -33,6 +33,13 @@ enum Command {
     Workloads(workloads::WorkloadsCommand),
     /// Generate, check and time one schedule of a workload.
     Run(run::RunArgs),
+    /// Serve measurements on stdin/stdout (started by the tuner itself; not for people).
+    #[command(hide = true)]
+    MeasureWorker {
+        /// Adapter index or part of its name.
+        #[arg(long)]
+        adapter: Option<String>,
+    },
     /// The local LLMs: list, fetch, verify, run and benchmark them.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -67,6 +74,10 @@ fn main() {
         Command::Workloads(cmd) => workloads::main(cmd),
         Command::Run(args) => run::main(args),
         Command::Models(cmd) => models::main(cmd),
+        Command::MeasureWorker { adapter } => {
+            let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+            litecoop_gpu::worker::serve(adapter.as_deref(), stdin.lock(), stdout.lock()).map(|_| 0).map_err(Into::into)
+        }
     };
     match result {
         Ok(code) => std::process::exit(code),

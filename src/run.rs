@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// Time with the host clock around submit + wait even when the device has timestamps.
     #[arg(long)]
     host_timing: bool,
+    /// Measure in a separate worker process (what the tuner does: a driver crash or hang kills the worker,
+    /// not litecoop).
+    #[arg(long)]
+    isolated: bool,
     /// Write each dispatch's WGSL (and the schedule) into this directory.
     #[arg(long, value_name = "DIR")]
     emit_wgsl: Option<PathBuf>,
@@ -59,9 +63,9 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         force_host_timing: args.host_timing,
         ..MeasureConfig::default()
     };
-    let mut measurer = Measurer::new(args.adapter.as_deref(), config)?;
-    let gpu = measurer.gpu()?;
-    let (limits, adapter) = (gpu.limits, gpu.adapter.clone());
+    let adapters = litecoop_gpu::device::list_adapters();
+    let adapter = adapters[litecoop_gpu::device::choose(&adapters, args.adapter.as_deref())?].clone();
+    let limits = adapter.limits;
     let schedule = match args.schedule.as_str() {
         "naive" => Schedule::naive(&op),
         "default" => Schedule::default_for(&op, &limits),
@@ -80,7 +84,14 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         }
         std::fs::write(dir.join("schedule.json"), schedule.to_json())?;
     }
-    let m = measurer.measure(&op, &plan, args.seed)?;
+    let m = if args.isolated {
+        let mut command = vec![std::env::current_exe()?.display().to_string(), "measure-worker".to_string()];
+        command.extend(["--adapter".to_string(), adapter.index.to_string()]);
+        let hard_limit = config.timeout * 4 + Duration::from_secs(60);
+        litecoop_gpu::worker::IsolatedMeasurer::new(command, config, hard_limit).measure(&op, &plan, args.seed)?
+    } else {
+        Measurer::new(Some(&adapter.index.to_string()), config)?.measure(&op, &plan, args.seed)?
+    };
     let latency = m.timing.as_ref().map(|t| t.median_ms);
     let gflops = latency.map(|ms| op.flops() / (ms * 1e-3) / 1e9);
     if args.json {

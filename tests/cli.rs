@@ -39,6 +39,15 @@ fn run_json_has_the_documented_keys_and_a_correct_kernel() {
 }
 
 #[test]
+fn run_isolated_measures_in_a_worker_process_with_the_same_verdict() {
+    let o = litecoop(&["run", "-w", "flux-conv", "--isolated", "--json", "--min-window-ms", "20"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["correct"], true);
+    assert!(v["latency_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn run_prints_a_readable_report_for_a_program_of_several_kernels() {
     let o = litecoop(&["run", "-w", "llama3-8b-attention", "--schedule", "naive", "--min-window-ms", "10"]);
     assert!(o.status.success(), "{}", text(&o));

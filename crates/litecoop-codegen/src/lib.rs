@@ -23,7 +23,7 @@ use litecoop_ir::legality::{check, DeviceLimits, Illegal};
 use litecoop_ir::op::Op;
 use litecoop_ir::program::{BufferDecl, BufferId, KernelSpec};
 use litecoop_ir::schedule::{KernelDecisions, Schedule};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Why a schedule could not be lowered.
@@ -43,7 +43,7 @@ pub enum CodegenError {
 }
 
 /// One buffer bound to a dispatch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
     /// Index into [`LaunchPlan::buffers`].
     pub buffer: BufferId,
@@ -52,7 +52,7 @@ pub struct Binding {
 }
 
 /// One compute dispatch: a WGSL module with entry point `main`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dispatch {
     /// The logical kernel it belongs to (a split-K product has two dispatches).
     pub kernel: String,
@@ -69,7 +69,7 @@ pub struct Dispatch {
 }
 
 /// Everything needed to run a program on a device.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LaunchPlan {
     /// The program's buffers plus any the schedule adds (split-K partial sums).
     pub buffers: Vec<BufferDecl>,

@@ -1,18 +1,47 @@
 //! The correctness gate: GPU output against the float64 reference, element by element.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The verdict on one candidate's outputs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Check {
     /// True when every element is finite and within tolerance.
     pub passed: bool,
-    /// Largest relative error seen (see [`relative_error`]); infinite when an element is NaN.
+    /// Largest relative error seen (see [`relative_error`]); infinite when an element is NaN (written as
+    /// the string `"inf"` in JSON, which has no infinity).
+    #[serde(with = "json_f64")]
     pub max_rel_err: f64,
     /// The bound it had to stay under.
     pub tolerance: f64,
     /// Why it failed: the buffer, element, value and expectation.
     pub reason: Option<String>,
+}
+
+/// JSON has no infinity or NaN: non-finite values travel as strings (`"inf"`, `"-inf"`, `"nan"`).
+mod json_f64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_finite() {
+            s.serialize_f64(*x)
+        } else {
+            s.serialize_str(&x.to_string())
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Wire {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Wire::deserialize(d)? {
+            Wire::Number(x) => Ok(x),
+            Wire::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// Tolerance for an f32 kernel whose longest reduction has `len` terms: `1e-5 * sqrt(len)`, kept within
@@ -89,6 +118,13 @@ mod tests {
         let c = compare("c", &[1.0, -2.0, 3.1, 0.0], &want, 1e-4);
         assert!(!c.passed && c.reason.unwrap().contains("element 2"));
         assert!(!compare("c", &[1.0], &want, 1e-4).passed);
+    }
+
+    #[test]
+    fn an_infinite_error_survives_json() {
+        let c = compare("c", &[f32::NAN], &[1.0], 1e-4);
+        let back: Check = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert!(back.max_rel_err.is_infinite() && !back.passed);
     }
 
     #[test]

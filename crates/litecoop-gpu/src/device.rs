@@ -1,13 +1,13 @@
 //! Adapter discovery and selection, and the open device with its limits and error capture.
 
 use litecoop_ir::legality::DeviceLimits;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 /// Why no device could be opened.
-#[derive(Debug, Error)]
+#[derive(Debug, Error, Serialize, Deserialize)]
 pub enum DeviceError {
     /// No adapter at all.
     #[error("no GPU adapter found (no Vulkan, Metal, DX12 or GL driver). On Debian/Ubuntu run `scripts/setup` to install Mesa's software Vulkan driver (lavapipe)")]

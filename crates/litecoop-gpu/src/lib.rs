@@ -22,3 +22,4 @@ pub mod check;
 pub mod device;
 pub mod measure;
 pub mod stats;
+pub mod worker;

@@ -9,7 +9,7 @@ use litecoop_ir::inputs::{generate, HostData};
 use litecoop_ir::op::Op;
 use litecoop_ir::program::{BufferRole, Program};
 use litecoop_ir::reference;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// How repeated runs are timed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MeasureConfig {
     /// Keep repeating until this much wall time has been spent timing...
     pub min_window: Duration,
@@ -48,7 +48,7 @@ impl Default for MeasureConfig {
 }
 
 /// Which clock produced a latency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimingMethod {
     /// Compute-pass timestamps written by the device (kernel time only).
@@ -67,7 +67,7 @@ impl std::fmt::Display for TimingMethod {
 }
 
 /// Repeated timings of a program that passed the check.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timing {
     /// Median over runs of the whole program, milliseconds.
     pub median_ms: f64,
@@ -84,7 +84,7 @@ pub struct Timing {
 }
 
 /// Everything measured of one candidate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Measurement {
     /// Shader module and pipeline creation, all dispatches, milliseconds.
     pub compile_ms: f64,
@@ -99,7 +99,7 @@ pub struct Measurement {
 }
 
 /// Why a candidate could not be measured. The measurer stays usable after every one of these.
-#[derive(Debug, Error)]
+#[derive(Debug, Error, Serialize, Deserialize)]
 pub enum MeasureError {
     /// No device could be (re)opened.
     #[error(transparent)]

@@ -5,13 +5,13 @@
 //! into the producing matrix product or run as their own elementwise kernel.
 
 use crate::op::{Epilogue, Op};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Index of a buffer in [`Program::buffers`].
 pub type BufferId = usize;
 
 /// Element type of a buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Elem {
     /// 32-bit float.
@@ -21,7 +21,7 @@ pub enum Elem {
 }
 
 /// What a buffer holds and who writes it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BufferRole {
     /// Uniform random floats in [-1, 1), fresh for each seed.
@@ -37,7 +37,7 @@ pub enum BufferRole {
 }
 
 /// One buffer of a program.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BufferDecl {
     /// Name, shared with the CPU reference (`a`, `b`, `q`, `out`, ...).
     pub name: String,
@@ -57,7 +57,7 @@ impl BufferDecl {
 }
 
 /// How row `m`, column `k` of operand A of a matrix product is found.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "layout")]
 pub enum OperandA {
     /// `buf[b * batch_stride + m * K + k]`.
@@ -105,7 +105,7 @@ impl OperandA {
 }
 
 /// How row `k`, column `n` of operand B is found; batch `b` reads matrix `b / batch_div` (GQA sharing).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OperandB {
     /// The buffer.
     pub buf: BufferId,
@@ -118,7 +118,7 @@ pub struct OperandB {
 }
 
 /// The function a matrix product applies before storing, with the buffers it reads.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum GemmEpilogue {
     /// Store as it is.
@@ -145,7 +145,7 @@ pub enum GemmEpilogue {
 }
 
 /// A batched matrix product `out[b][m][n] = epilogue(sum_k A(b, m, k) * B(b, k, n))`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GemmSpec {
     /// Independent products.
     pub batch: usize,
@@ -166,7 +166,7 @@ pub struct GemmSpec {
 }
 
 /// Softmax of each row of `input` (`rows x cols`), scaled and optionally causal, into `output`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SoftmaxSpec {
     /// Rows.
     pub rows: usize,
@@ -185,7 +185,7 @@ pub struct SoftmaxSpec {
 }
 
 /// The function of an elementwise kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum MapKind {
     /// Apply a matrix product's epilogue in place; `cols` gives the column of element `i` (`i % cols`).
@@ -224,7 +224,7 @@ pub enum MapKind {
 }
 
 /// An elementwise kernel over `len` output elements.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MapSpec {
     /// Output elements.
     pub len: usize,
@@ -233,7 +233,7 @@ pub struct MapSpec {
 }
 
 /// The sketch of one kernel with its fixed facts (shapes and buffers).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "sketch")]
 pub enum KernelSpec {
     /// Matrix product.
@@ -245,7 +245,7 @@ pub enum KernelSpec {
 }
 
 /// A named kernel of a program.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Kernel {
     /// Stable name, the key of its decisions in a schedule (`matmul`, `scores`, `gate`, ...).
     pub name: String,
@@ -254,7 +254,7 @@ pub struct Kernel {
 }
 
 /// The buffers and kernels (run in order) that compute an operator.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Program {
     /// Every buffer.
     pub buffers: Vec<BufferDecl>,
