@@ -17,7 +17,8 @@ pub struct RunArgs {
     /// Size preset: `small` for CPU adapters such as lavapipe, `paper` for real GPUs.
     #[arg(long, default_value = "small")]
     size: String,
-    /// `naive` (one invocation per output, the baseline), `default` (hand-picked), or a schedule JSON file.
+    /// `naive` (one invocation per output, the baseline), `default` (hand-picked), or a schedule JSON file
+    /// (`litecoop workloads show NAME` prints both built-in schedules in that format; `--emit-wgsl` writes one).
     #[arg(long, default_value = "default")]
     schedule: String,
     /// Adapter index or part of its name (see `litecoop devices`); default: the best adapter.
