@@ -21,13 +21,6 @@ pub enum Epilogue {
     Gelu,
 }
 
-impl Epilogue {
-    /// True when the epilogue leaves the product unchanged.
-    pub fn is_identity(&self) -> bool {
-        matches!(self, Epilogue::None)
-    }
-}
-
 /// `C[b] = epilogue(A[b] x B[b])`, A is `m x k`, B is `k x n` (or `n x k` when transposed).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MatmulOp {

@@ -197,12 +197,6 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scal
     out.reshape((1, heads, len, d))?.transpose(1, 2)?.reshape((1, len, heads * d))
 }
 
-/// Softmax over the last dimension of a 1-D logits vector, as log-probabilities.
-pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
-    let log_sum = log_normalizer(logits);
-    logits.iter().map(|&x| x - log_sum).collect()
-}
-
 /// `log(sum(exp(logits)))`, so that a token's log-probability is `logit - log_normalizer`.
 ///
 /// Written so the compiler vectorises it (16 lanes, no branches): a large vocabulary costs a few tens of
@@ -264,11 +258,6 @@ pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
 /// `x * sigmoid(x)`.
 pub fn silu(x: &Tensor) -> Result<Tensor> {
     candle_nn::ops::silu(x)
-}
-
-/// Sum over the last dimension kept as `[.., 1]` (helper for tests).
-pub fn sum_last(x: &Tensor) -> Result<Tensor> {
-    x.sum_keepdim(D::Minus1)
 }
 
 #[cfg(test)]
