@@ -166,7 +166,7 @@ pub fn mask(past: usize, len: usize, window: Option<usize>) -> Result<Option<Ten
     for i in 0..len {
         let q = past + i;
         for k in 0..total {
-            let masked = k > q || window.is_some_and(|w| q - k.min(q) >= w);
+            let masked = k > q || window.is_some_and(|w| q - k >= w); // `k <= q` here
             if masked {
                 m[i * total + k] = f32::NEG_INFINITY;
             }

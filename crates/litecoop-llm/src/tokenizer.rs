@@ -89,21 +89,13 @@ impl GgufTokenizer {
             "llama" => sentencepiece(gguf, &tokens, &types, &err)?,
             other => return Err(err(format!("tokenizer model `{other}` is not supported (supported: gpt2, llama)"))),
         };
-        // Control tokens are special; user-defined ones match the raw text.
-        let specials: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(_, t)| **t == CONTROL)
-            .map(|(s, _)| AddedToken::from(s.clone(), true).normalized(false))
-            .collect();
-        let user: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(_, t)| **t == USER_DEFINED)
-            .map(|(s, _)| AddedToken::from(s.clone(), false).normalized(false))
-            .collect();
-        tokenizer.add_special_tokens(specials).map_err(|e| err(e.to_string()))?;
-        tokenizer.add_tokens(user).map_err(|e| err(e.to_string()))?;
+        // Control tokens are special; user-defined ones match the raw text. Neither is normalised first.
+        let added = |kind: i32, special: bool| -> Vec<AddedToken> {
+            let of_kind = tokens.iter().zip(&types).filter(|(_, t)| **t == kind);
+            of_kind.map(|(s, _)| AddedToken::from(s.clone(), special).normalized(false)).collect()
+        };
+        tokenizer.add_special_tokens(added(CONTROL, true)).map_err(|e| err(e.to_string()))?;
+        tokenizer.add_tokens(added(USER_DEFINED, false)).map_err(|e| err(e.to_string()))?;
         for (i, t) in tokens.iter().enumerate() {
             // Chat models end a turn with these even when the file names another EOS.
             if ["<|im_end|>", "<end_of_turn>", "<|eot_id|>"].contains(&t.as_str()) && !eos.contains(&(i as u32)) {
