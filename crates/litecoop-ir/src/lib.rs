@@ -14,6 +14,7 @@
 //! assert_eq!(program.kernels.len(), 1);
 //! ```
 
+pub mod hash;
 pub mod inputs;
 pub mod legality;
 pub mod op;
@@ -22,4 +23,5 @@ pub mod reference;
 pub mod rng;
 pub mod schedule;
 pub mod space;
+pub mod transform;
 pub mod workload;

@@ -208,6 +208,12 @@ impl Schedule {
         serde_json::from_str(text)
     }
 
+    /// The canonical hash: equal schedules hash equal however they were reached (the JSON form has fixed
+    /// field order and kernels sorted by name), and the hash is stable across machines and runs.
+    pub fn fingerprint(&self) -> String {
+        crate::hash::content_hash(serde_json::to_string(self).expect("a schedule always serialises").as_bytes())
+    }
+
     /// Serialises to pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a schedule always serialises")
