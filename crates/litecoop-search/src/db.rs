@@ -1,0 +1,373 @@
+//! The tuning database (SQLite), shared by all runs: devices, workloads, schedules, measurements and runs.
+//! A schedule measured on a device fingerprint is reused by later runs on the same fingerprint.
+
+use crate::measure::DeviceInfo;
+use crate::outcome::{Failure, FailureKind, Outcome, Source};
+use litecoop_ir::hash::content_hash;
+use litecoop_ir::op::Op;
+use litecoop_ir::schedule::Schedule;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Why the database could not be used.
+#[derive(Debug, Error)]
+pub enum DbError {
+    /// Another process holds a lock for longer than the busy timeout.
+    #[error("tuning database {} is locked by another process (waited {waited_s} s); wait for it or use --db to pick another file", path.display())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// Seconds waited.
+        waited_s: u64,
+    },
+    /// The file is not a SQLite database, or is damaged.
+    #[error("tuning database {} is corrupt or not a database ({message}); move it away to start a new one", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's message.
+        message: String,
+    },
+    /// Anything else SQLite reports.
+    #[error("tuning database {}: {source}", path.display())]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: rusqlite::Error,
+    },
+}
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS devices (
+    id INTEGER PRIMARY KEY,
+    fingerprint TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    driver TEXT NOT NULL,
+    backend TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workloads (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    size TEXT NOT NULL,
+    op_hash TEXT NOT NULL UNIQUE,
+    op_json TEXT NOT NULL,
+    flops REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedules (
+    id INTEGER PRIMARY KEY,
+    workload_id INTEGER NOT NULL REFERENCES workloads(id),
+    hash TEXT NOT NULL,
+    json TEXT NOT NULL,
+    UNIQUE (workload_id, hash)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    workload_id INTEGER NOT NULL REFERENCES workloads(id),
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    strategy TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    budget INTEGER NOT NULL,
+    dir TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    baseline_latency_ms REAL,
+    best_latency_ms REAL,
+    samples INTEGER
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY,
+    schedule_id INTEGER NOT NULL REFERENCES schedules(id),
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    run_id TEXT REFERENCES runs(id),
+    latency_ms REAL,
+    spread_pct REAL,
+    timing_method TEXT,
+    timing_samples INTEGER,
+    max_rel_err REAL,
+    failure_kind TEXT,
+    failure TEXT,
+    wgsl_hash TEXT,
+    codegen_ms REAL NOT NULL,
+    compile_ms REAL NOT NULL,
+    measure_ms REAL NOT NULL,
+    input_seed INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS measurements_by_schedule ON measurements (schedule_id, device_id);
+";
+
+/// An open tuning database.
+pub struct TuningDb {
+    path: PathBuf,
+    conn: Connection,
+}
+
+/// The best known schedule of a workload on a device.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BestRow {
+    /// Workload name.
+    pub workload: String,
+    /// Size preset.
+    pub size: String,
+    /// Device name.
+    pub device: String,
+    /// Best latency, ms.
+    pub latency_ms: f64,
+    /// Throughput at that latency.
+    pub gflops: f64,
+    /// Its schedule hash.
+    pub hash: String,
+    /// The schedule.
+    pub schedule: Schedule,
+    /// Run that measured it.
+    pub run_id: Option<String>,
+    /// Distinct schedules measured for this workload on this device.
+    pub schedules_measured: i64,
+}
+
+impl TuningDb {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<TuningDb, DbError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| DbError::Sqlite {
+                path: path.to_path_buf(),
+                source: rusqlite::Error::InvalidPath(format!("{}: {e}", dir.display()).into()),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| classify(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(path, e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| classify(path, e))?;
+        Ok(TuningDb { path: path.to_path_buf(), conn })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> DbError + '_ {
+        move |e| classify(&self.path, e)
+    }
+
+    /// The id of a device, inserted if new.
+    pub fn device_id(&self, device: &DeviceInfo) -> Result<i64, DbError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO devices (fingerprint, name, driver, backend) VALUES (?1, ?2, ?3, ?4)",
+                params![device.fingerprint, device.name, device.driver, device.backend],
+            )
+            .map_err(self.err())?;
+        self.conn
+            .query_row("SELECT id FROM devices WHERE fingerprint = ?1", [&device.fingerprint], |r| r.get(0))
+            .map_err(self.err())
+    }
+
+    /// The id of a workload (keyed by its operator and shapes), inserted if new.
+    pub fn workload_id(&self, name: &str, size: &str, op: &Op) -> Result<i64, DbError> {
+        let json = serde_json::to_string(op).expect("an op always serialises");
+        let hash = content_hash(json.as_bytes());
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO workloads (name, size, op_hash, op_json, flops) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![name, size, hash, json, op.flops()],
+            )
+            .map_err(self.err())?;
+        self.conn.query_row("SELECT id FROM workloads WHERE op_hash = ?1", [&hash], |r| r.get(0)).map_err(self.err())
+    }
+
+    /// Records the start of a run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_run(
+        &self,
+        id: &str,
+        workload: i64,
+        device: i64,
+        strategy: &str,
+        seed: u64,
+        budget: usize,
+        dir: &Path,
+        started: &str,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO runs (id, workload_id, device_id, strategy, seed, budget, dir, started)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![id, workload, device, strategy, seed as i64, budget as i64, dir.display().to_string(), started],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records the end (or latest state) of a run.
+    pub fn finish_run(
+        &self,
+        id: &str,
+        finished: &str,
+        baseline_ms: Option<f64>,
+        best_ms: Option<f64>,
+        samples: usize,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished = ?2, baseline_latency_ms = ?3, best_latency_ms = ?4, samples = ?5 WHERE id = ?1",
+                params![id, finished, baseline_ms, best_ms, samples as i64],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    fn schedule_id(&self, workload: i64, schedule: &Schedule, hash: &str) -> Result<i64, DbError> {
+        let json = serde_json::to_string(schedule).expect("a schedule always serialises");
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO schedules (workload_id, hash, json) VALUES (?1, ?2, ?3)",
+                params![workload, hash, json],
+            )
+            .map_err(self.err())?;
+        self.conn
+            .query_row("SELECT id FROM schedules WHERE workload_id = ?1 AND hash = ?2", params![workload, hash], |r| {
+                r.get(0)
+            })
+            .map_err(self.err())
+    }
+
+    /// Stores a measurement.
+    pub fn record(
+        &self,
+        run: Option<&str>,
+        workload: i64,
+        device: i64,
+        schedule: &Schedule,
+        hash: &str,
+        o: &Outcome,
+    ) -> Result<(), DbError> {
+        let schedule_id = self.schedule_id(workload, schedule, hash)?;
+        self.conn
+            .execute(
+                "INSERT INTO measurements (schedule_id, device_id, run_id, latency_ms, spread_pct, timing_method,
+                 timing_samples, max_rel_err, failure_kind, failure, wgsl_hash, codegen_ms, compile_ms, measure_ms,
+                 input_seed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    schedule_id,
+                    device,
+                    run,
+                    o.latency_ms,
+                    o.spread_pct,
+                    o.timing_method,
+                    o.timing_samples.map(|s| s as i64),
+                    o.max_rel_err,
+                    o.failure.as_ref().map(|f| f.kind.as_str()),
+                    o.failure.as_ref().map(|f| f.message.clone()),
+                    o.wgsl_hash,
+                    o.codegen_ms,
+                    o.compile_ms,
+                    o.measure_ms,
+                    o.input_seed as i64,
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The latest reusable measurement of a schedule on a device: a success, or a failure that depends only
+    /// on the schedule (see [`FailureKind::is_deterministic`]). Marked [`Source::Database`].
+    pub fn lookup(&self, workload: i64, device: i64, hash: &str) -> Result<Option<Outcome>, DbError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT m.latency_ms, m.spread_pct, m.timing_method, m.timing_samples, m.max_rel_err, m.failure_kind,
+                        m.failure, m.wgsl_hash, m.codegen_ms, m.compile_ms, m.measure_ms, m.input_seed
+                 FROM measurements m JOIN schedules s ON s.id = m.schedule_id
+                 WHERE s.workload_id = ?1 AND s.hash = ?2 AND m.device_id = ?3
+                   AND (m.failure_kind IS NULL OR m.failure_kind IN ('illegal', 'codegen', 'compile', 'wrong'))
+                 ORDER BY m.id DESC LIMIT 1",
+                params![workload, hash, device],
+                |r| {
+                    let kind: Option<String> = r.get(5)?;
+                    let message: Option<String> = r.get(6)?;
+                    Ok(Outcome {
+                        latency_ms: r.get(0)?,
+                        spread_pct: r.get(1)?,
+                        timing_method: r.get(2)?,
+                        timing_samples: r.get::<_, Option<i64>>(3)?.map(|s| s as usize),
+                        max_rel_err: r.get(4)?,
+                        failure: kind
+                            .and_then(|k| FailureKind::parse(&k))
+                            .map(|kind| Failure { kind, message: message.unwrap_or_default() }),
+                        wgsl_hash: r.get(7)?,
+                        codegen_ms: r.get(8)?,
+                        compile_ms: r.get(9)?,
+                        measure_ms: r.get(10)?,
+                        input_seed: r.get::<_, i64>(11)? as u64,
+                        source: Source::Database,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(row)
+    }
+
+    /// The best measured schedule of each (size, device) of a workload, fastest first.
+    pub fn best(&self, workload: &str) -> Result<Vec<BestRow>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT w.name, w.size, d.name, MIN(m.latency_ms), s.hash, s.json, m.run_id, w.flops,
+                        (SELECT COUNT(DISTINCT s2.id) FROM schedules s2 JOIN measurements m2 ON m2.schedule_id = s2.id
+                          WHERE s2.workload_id = w.id AND m2.device_id = d.id)
+                 FROM measurements m
+                 JOIN schedules s ON s.id = m.schedule_id
+                 JOIN workloads w ON w.id = s.workload_id
+                 JOIN devices d ON d.id = m.device_id
+                 WHERE w.name = ?1 AND m.latency_ms IS NOT NULL
+                 GROUP BY w.id, d.id
+                 ORDER BY MIN(m.latency_ms)",
+            )
+            .map_err(self.err())?;
+        type Raw = (String, String, String, f64, String, String, Option<String>, f64, i64);
+        let rows: Vec<Raw> = stmt
+            .query_map([workload], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+            })
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for (workload, size, device, latency_ms, hash, json, run_id, flops, schedules_measured) in rows {
+            let schedule = Schedule::from_json(&json).map_err(|e| DbError::Corrupt {
+                path: self.path.clone(),
+                message: format!("stored schedule {hash} is not a schedule: {e}"),
+            })?;
+            let gflops = flops / (latency_ms * 1e-3) / 1e9;
+            out.push(BestRow {
+                workload,
+                size,
+                device,
+                latency_ms,
+                gflops,
+                hash,
+                schedule,
+                run_id,
+                schedules_measured,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn classify(path: &Path, e: rusqlite::Error) -> DbError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            DbError::Locked { path: path.to_path_buf(), waited_s: BUSY_TIMEOUT.as_secs() }
+        }
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
+            DbError::Corrupt { path: path.to_path_buf(), message: e.to_string() }
+        }
+        _ => DbError::Sqlite { path: path.to_path_buf(), source: e },
+    }
+}

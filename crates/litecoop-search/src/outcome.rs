@@ -1,0 +1,132 @@
+//! What measuring one candidate produced: a checked latency, or a failure with its reason.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a candidate has no latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The schedule is illegal on the device (a proposer bug: legal lists prevent it).
+    Illegal,
+    /// Generated WGSL failed naga validation (a code generator bug).
+    Codegen,
+    /// The driver rejected the shader or pipeline.
+    Compile,
+    /// The kernel ran but its output differs from the float64 reference.
+    Wrong,
+    /// A run did not finish in time (the worker or device was replaced).
+    Timeout,
+    /// The device was lost or the measurement worker died.
+    DeviceLost,
+    /// Buffers could not be allocated.
+    Allocation,
+}
+
+impl FailureKind {
+    /// Failures that depend only on the schedule and the device, so a stored one can be reused; a timeout
+    /// or a lost device may be a passing fault and is measured again.
+    pub fn is_deterministic(self) -> bool {
+        matches!(self, FailureKind::Illegal | FailureKind::Codegen | FailureKind::Compile | FailureKind::Wrong)
+    }
+
+    /// The name used in logs and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Illegal => "illegal",
+            FailureKind::Codegen => "codegen",
+            FailureKind::Compile => "compile",
+            FailureKind::Wrong => "wrong",
+            FailureKind::Timeout => "timeout",
+            FailureKind::DeviceLost => "device_lost",
+            FailureKind::Allocation => "allocation",
+        }
+    }
+
+    /// Parses [`FailureKind::as_str`].
+    pub fn parse(s: &str) -> Option<FailureKind> {
+        [
+            FailureKind::Illegal,
+            FailureKind::Codegen,
+            FailureKind::Compile,
+            FailureKind::Wrong,
+            FailureKind::Timeout,
+            FailureKind::DeviceLost,
+            FailureKind::Allocation,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// A failure and its message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Its class.
+    pub kind: FailureKind,
+    /// What went wrong, with the numbers.
+    pub message: String,
+}
+
+/// Where an outcome came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// Measured on the device in this run.
+    Measured,
+    /// Taken from the tuning database (measured earlier on the same device fingerprint).
+    Database,
+}
+
+/// The result of evaluating one schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Median latency of the whole program, ms; `None` when it failed.
+    pub latency_ms: Option<f64>,
+    /// p10-p90 spread of the timed runs, percent of the median.
+    pub spread_pct: Option<f64>,
+    /// `timestamps` or `host`.
+    pub timing_method: Option<String>,
+    /// Timed runs.
+    pub timing_samples: Option<usize>,
+    /// Largest relative error against the reference (on failure of the check, what was seen).
+    pub max_rel_err: Option<f64>,
+    /// Why it has no latency.
+    pub failure: Option<Failure>,
+    /// Hash of the WGSL of every dispatch (what export checks against).
+    pub wgsl_hash: Option<String>,
+    /// Lowering + naga validation, ms.
+    pub codegen_ms: f64,
+    /// Shader module + pipeline creation, ms.
+    pub compile_ms: f64,
+    /// Wall time of the whole measurement request (compile, check, timing), ms.
+    pub measure_ms: f64,
+    /// Seed of the random inputs it was checked on.
+    pub input_seed: u64,
+    /// Measured now or reused.
+    pub source: Source,
+}
+
+impl Outcome {
+    /// A failed outcome with nothing measured.
+    pub fn failed(kind: FailureKind, message: String, input_seed: u64) -> Outcome {
+        Outcome {
+            latency_ms: None,
+            spread_pct: None,
+            timing_method: None,
+            timing_samples: None,
+            max_rel_err: None,
+            failure: Some(Failure { kind, message }),
+            wgsl_hash: None,
+            codegen_ms: 0.0,
+            compile_ms: 0.0,
+            measure_ms: 0.0,
+            input_seed,
+            source: Source::Measured,
+        }
+    }
+
+    /// Whether it passed the check and was timed.
+    pub fn is_ok(&self) -> bool {
+        self.latency_ms.is_some()
+    }
+}

@@ -1,0 +1,82 @@
+//! Proposers pick the next transformation(s) at a node of the search tree. The random proposer is the first;
+//! the LLM proposers of LiteCoOp and Reasoning Compiler implement the same trait.
+
+use litecoop_ir::op::Op;
+use litecoop_ir::rng::Rng;
+use litecoop_ir::schedule::Schedule;
+use litecoop_ir::transform::Transformation;
+use thiserror::Error;
+
+/// One step of the path from the root to a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// The transformations applied at this step.
+    pub transformations: Vec<Transformation>,
+    /// Who proposed them (`random`, a model name, ...).
+    pub proposer: String,
+    /// Measured speedup over the naive baseline of the schedule this step produced (`None`: it failed).
+    pub speedup: Option<f64>,
+}
+
+/// Everything a proposer may look at when expanding a node.
+#[derive(Debug, Clone, Copy)]
+pub struct Expansion<'a> {
+    /// The operator being tuned.
+    pub op: &'a Op,
+    /// The node's schedule.
+    pub schedule: &'a Schedule,
+    /// The node's measured speedup over the naive baseline.
+    pub speedup: Option<f64>,
+    /// The path from the root to this node.
+    pub path: &'a [Step],
+    /// The transformations the proposer may choose from: legal here, and not yet tried at this node.
+    pub legal: &'a [Transformation],
+    /// Who is to act at this node (LiteCoOp's next-model choice; `None` for single-proposer strategies).
+    pub actor: Option<&'a str>,
+}
+
+/// A proposer's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// One or more transformations applied in order; the first is one of [`Expansion::legal`].
+    pub transformations: Vec<Transformation>,
+    /// Who proposed them (recorded on the path).
+    pub proposer: String,
+    /// Who is to expand the child next (LiteCoOp's joint action); `None` keeps the same proposer.
+    pub next_actor: Option<String>,
+}
+
+/// Why a proposer gave no proposal.
+#[derive(Debug, Error)]
+#[error("proposer `{proposer}` failed: {message}")]
+pub struct ProposeError {
+    /// Which proposer.
+    pub proposer: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Picks transformations at a node of the search tree.
+pub trait Proposer {
+    /// A proposal for this node; `expansion.legal` is never empty.
+    fn propose(&mut self, expansion: &Expansion) -> Result<Proposal, ProposeError>;
+}
+
+/// Picks one legal transformation uniformly at random.
+pub struct RandomProposer {
+    rng: Rng,
+}
+
+impl RandomProposer {
+    /// A proposer whose choices all flow from `seed`.
+    pub fn new(seed: u64) -> RandomProposer {
+        RandomProposer { rng: Rng::new(seed) }
+    }
+}
+
+impl Proposer for RandomProposer {
+    fn propose(&mut self, expansion: &Expansion) -> Result<Proposal, ProposeError> {
+        let pick = expansion.legal[self.rng.below(expansion.legal.len())].clone();
+        Ok(Proposal { transformations: vec![pick], proposer: "random".into(), next_actor: None })
+    }
+}

@@ -1,0 +1,133 @@
+//! `evolutionary`: TVM MetaSchedule-style evolutionary search, without a learned cost model (every candidate
+//! is measured, so the measured speedup is the fitness).
+//!
+//! - Generation 0: `population` random legal schedules.
+//! - Each later generation: the parents are the best `population` schedules measured so far (elitism; failed
+//!   ones have fitness 0 and are never parents while any schedule succeeded). For each of `population` slots:
+//!   with probability `epsilon` (epsilon-greedy) a fresh random schedule; otherwise a parent drawn with
+//!   probability proportional to its speedup, mutated with probability `mutation_prob` by one uniformly
+//!   random legal transformation, or carried over unchanged. Carried-over and already-measured children cost
+//!   nothing (they are known); the new ones are measured in order.
+
+use super::{Candidate, Feedback, Space, Strategy};
+use crate::proposer::ProposeError;
+use litecoop_ir::rng::Rng;
+use litecoop_ir::schedule::Schedule;
+use litecoop_ir::space::random_schedule;
+use litecoop_ir::transform::legal_transformations;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Parameters of the evolutionary search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvolutionaryConfig {
+    /// Schedules per generation, and parents kept (default 16).
+    pub population: usize,
+    /// Probability that a child of a parent is mutated rather than carried over (default 0.85, as TVM).
+    pub mutation_prob: f64,
+    /// Probability that a slot is filled with a fresh random schedule (default 0.05, as TVM).
+    pub epsilon: f64,
+}
+
+impl Default for EvolutionaryConfig {
+    fn default() -> Self {
+        EvolutionaryConfig { population: 16, mutation_prob: 0.85, epsilon: 0.05 }
+    }
+}
+
+/// Generations tried in a row without producing one new schedule before the search gives up.
+const MAX_BARREN_GENERATIONS: usize = 64;
+
+/// Evolutionary search state.
+pub struct Evolutionary {
+    config: EvolutionaryConfig,
+    rng: Rng,
+    queue: VecDeque<Candidate>,
+    /// Every schedule evaluated so far, by hash: (schedule, speedup).
+    known: HashMap<String, (Schedule, f64)>,
+    generation: usize,
+}
+
+impl Evolutionary {
+    /// A search whose choices flow from `seed`.
+    pub fn new(config: EvolutionaryConfig, seed: u64) -> Evolutionary {
+        Evolutionary { config, rng: Rng::new(seed), queue: VecDeque::new(), known: HashMap::new(), generation: 0 }
+    }
+
+    fn parents(&self) -> Vec<(String, Schedule, f64)> {
+        let mut all: Vec<(String, Schedule, f64)> =
+            self.known.iter().map(|(h, (s, v))| (h.clone(), s.clone(), *v)).collect();
+        // Best first; ties broken by hash so the order never depends on the map's.
+        all.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+        all.truncate(self.config.population.max(1));
+        all
+    }
+
+    fn pick_parent<'p>(&mut self, parents: &'p [(String, Schedule, f64)]) -> &'p (String, Schedule, f64) {
+        let total: f64 = parents.iter().map(|p| p.2).sum();
+        if total <= 0.0 {
+            return &parents[self.rng.below(parents.len())];
+        }
+        let mut x = self.rng.next_f64() * total;
+        for p in parents {
+            if x < p.2 {
+                return p;
+            }
+            x -= p.2;
+        }
+        parents.last().expect("non-empty")
+    }
+
+    fn breed(&mut self, space: Space) {
+        let mut fresh = HashSet::new();
+        let parents = self.parents();
+        for _ in 0..self.config.population.max(1) {
+            let random = parents.is_empty() || self.generation == 0 || self.rng.next_f64() < self.config.epsilon;
+            let candidate = if random {
+                Candidate::drawn(random_schedule(space.op, space.limits, &mut self.rng), "random")
+            } else {
+                let (hash, schedule, _) = self.pick_parent(&parents).clone();
+                if self.rng.next_f64() >= self.config.mutation_prob {
+                    continue; // carried over unchanged: already measured
+                }
+                let legal = legal_transformations(space.op, &schedule, space.limits);
+                if legal.is_empty() {
+                    continue;
+                }
+                let t = legal[self.rng.below(legal.len())].clone();
+                let Ok(child) = t.apply(space.op, &schedule) else { continue };
+                Candidate {
+                    hash: child.fingerprint(),
+                    schedule: child,
+                    path: vec![t],
+                    parent: Some(hash),
+                    proposer: "mutation".into(),
+                }
+            };
+            if !self.known.contains_key(&candidate.hash) && fresh.insert(candidate.hash.clone()) {
+                self.queue.push_back(candidate);
+            }
+        }
+        self.generation += 1;
+    }
+}
+
+impl Strategy for Evolutionary {
+    fn next(&mut self, space: Space) -> Result<Option<Candidate>, ProposeError> {
+        let mut barren = 0;
+        while self.queue.is_empty() {
+            self.breed(space);
+            if self.queue.is_empty() {
+                barren += 1;
+                if barren >= MAX_BARREN_GENERATIONS {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(self.queue.pop_front())
+    }
+
+    fn observe(&mut self, candidate: &Candidate, feedback: Feedback) {
+        self.known.entry(candidate.hash.clone()).or_insert((candidate.schedule.clone(), feedback.speedup));
+    }
+}

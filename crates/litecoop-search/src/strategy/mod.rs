@@ -1,0 +1,105 @@
+//! Search strategies over one schedule space, one measurer and one budget (measured candidates).
+//!
+//! A strategy is a deterministic function of its seed and of the outcomes it is shown: the tuner asks it for
+//! the next candidate and reports that candidate's outcome back. That is what makes runs reproducible for a
+//! `--seed` and lets a run be resumed by replaying its log through a fresh strategy.
+
+pub mod evolutionary;
+pub mod mcts;
+pub mod random;
+
+use crate::outcome::Outcome;
+use crate::proposer::ProposeError;
+use litecoop_ir::legality::DeviceLimits;
+use litecoop_ir::op::Op;
+use litecoop_ir::schedule::Schedule;
+use litecoop_ir::transform::Transformation;
+use serde::{Deserialize, Serialize};
+
+/// A schedule a strategy wants evaluated, with how it was reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The schedule.
+    pub schedule: Schedule,
+    /// Its canonical hash.
+    pub hash: String,
+    /// Transformations from the naive schedule (tree strategies) or from the parent (mutations); empty for
+    /// schedules drawn at random.
+    pub path: Vec<Transformation>,
+    /// Hash of the schedule it was derived from, if any.
+    pub parent: Option<String>,
+    /// Who proposed it (`random`, `mutation`, a model name, ...).
+    pub proposer: String,
+}
+
+impl Candidate {
+    /// A candidate with no ancestry.
+    pub fn drawn(schedule: Schedule, proposer: &str) -> Candidate {
+        Candidate { hash: schedule.fingerprint(), schedule, path: Vec::new(), parent: None, proposer: proposer.into() }
+    }
+}
+
+/// What the tuner tells a strategy about a candidate.
+#[derive(Debug, Clone, Copy)]
+pub struct Feedback<'a> {
+    /// The outcome (measured, reused from the database, or replayed from the log).
+    pub outcome: &'a Outcome,
+    /// Speedup over the naive baseline (`baseline / latency`; 0 when it failed).
+    pub speedup: f64,
+    /// The schedule had already been evaluated earlier in this run: it did not use budget.
+    pub duplicate: bool,
+}
+
+/// The fixed facts of a search.
+#[derive(Debug, Clone, Copy)]
+pub struct Space<'a> {
+    /// The operator.
+    pub op: &'a Op,
+    /// The device limits legality is checked against.
+    pub limits: &'a DeviceLimits,
+}
+
+/// A search strategy.
+pub trait Strategy {
+    /// The next candidate, or `None` when the strategy has nothing left to try.
+    fn next(&mut self, space: Space) -> Result<Option<Candidate>, ProposeError>;
+    /// The outcome of the candidate last returned by [`Strategy::next`].
+    fn observe(&mut self, candidate: &Candidate, feedback: Feedback);
+}
+
+/// The strategies and their parameters, as recorded in a run's header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "strategy")]
+pub enum StrategyConfig {
+    /// Uniformly random legal schedules.
+    Random,
+    /// TVM MetaSchedule-style evolutionary search.
+    Evolutionary(evolutionary::EvolutionaryConfig),
+    /// Monte Carlo tree search with random expansion.
+    Mcts(mcts::MctsConfig),
+}
+
+impl StrategyConfig {
+    /// The strategy's name on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StrategyConfig::Random => "random",
+            StrategyConfig::Evolutionary(_) => "evolutionary",
+            StrategyConfig::Mcts(_) => "mcts",
+        }
+    }
+
+    /// A fresh strategy; all its random choices flow from `seed`. `naive` is the baseline schedule (the root
+    /// of a tree search).
+    pub fn build(&self, seed: u64, naive: &Schedule) -> Box<dyn Strategy> {
+        match self {
+            StrategyConfig::Random => Box::new(random::RandomSearch::new(seed)),
+            StrategyConfig::Evolutionary(c) => Box::new(evolutionary::Evolutionary::new(c.clone(), seed)),
+            StrategyConfig::Mcts(c) => Box::new(mcts::Mcts::new(
+                c.clone(),
+                naive.clone(),
+                Box::new(crate::proposer::RandomProposer::new(seed ^ 0x6d63_7473)),
+            )),
+        }
+    }
+}

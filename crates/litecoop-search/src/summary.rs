@@ -1,0 +1,78 @@
+//! The end-of-run summary (`summary.json`, `tune --json`, the table).
+
+use crate::measure::DeviceInfo;
+use litecoop_ir::schedule::Schedule;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where the wall time of a run went, seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimeSplit {
+    /// Lowering to WGSL, naga validation, and shader + pipeline compilation (summed over measured entries).
+    pub codegen_compile_s: f64,
+    /// The rest of each measurement request: buffers, the checked run, the reference, timing.
+    pub measurement_s: f64,
+    /// Strategy, proposer, database and log work in this session (the tuner's own overhead).
+    pub search_s: f64,
+    /// Wall time of this session.
+    pub session_s: f64,
+}
+
+/// The state of a run after its last candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Run id.
+    pub run_id: String,
+    /// Run directory.
+    pub run_dir: String,
+    /// Workload name.
+    pub workload: String,
+    /// Size preset.
+    pub size: String,
+    /// Strategy name.
+    pub strategy: String,
+    /// Seed.
+    pub seed: u64,
+    /// Candidates asked for.
+    pub budget: usize,
+    /// Candidates evaluated (the baseline not counted).
+    pub samples: usize,
+    /// Of those, measured on the device.
+    pub measured: usize,
+    /// Of those, reused from the tuning database.
+    pub reused: usize,
+    /// Proposals of schedules already evaluated in this run (not measured again, not counted in `samples`).
+    pub duplicates: usize,
+    /// Candidates that failed, by kind.
+    pub failures: usize,
+    /// Failures by kind.
+    pub failures_by_kind: BTreeMap<String, usize>,
+    /// The strategy ran out of new schedules before the budget was spent.
+    pub exhausted: bool,
+    /// Latency of the naive schedule, ms.
+    pub baseline_latency_ms: f64,
+    /// Best latency found, ms (the baseline's if nothing beat it).
+    pub best_latency_ms: f64,
+    /// baseline / best.
+    pub best_speedup: f64,
+    /// Throughput of the best schedule.
+    pub best_gflops: f64,
+    /// Throughput of the baseline.
+    pub baseline_gflops: f64,
+    /// Sample number (1-based) of the best schedule; 0 when it is the baseline.
+    pub samples_to_best: usize,
+    /// The best schedule.
+    pub best_schedule: Schedule,
+    /// Its hash.
+    pub best_hash: String,
+    /// Transformations that produced it.
+    pub best_path: Vec<String>,
+    /// Best speedup after each sample.
+    pub best_so_far: Vec<f64>,
+    /// How timings were taken (`timestamps` / `host`) and how many candidates each.
+    pub timing_methods: BTreeMap<String, usize>,
+    /// Where the time went.
+    pub time: TimeSplit,
+    /// The device.
+    pub device: DeviceInfo,
+}

@@ -1,0 +1,429 @@
+//! The tuning loop: baseline, then candidates from the strategy until the budget is spent; every outcome is
+//! logged (and synced) before the strategy sees it, so a killed run resumes exactly where it stopped.
+
+use crate::db::{DbError, TuningDb};
+use crate::measure::Measure;
+use crate::outcome::Source;
+use crate::proposer::ProposeError;
+use crate::runlog::{Entry, EntryKind, MeasureSettings, RunHeader, RunLog, RunLogError, FORMAT};
+use crate::strategy::{Candidate, Feedback, Space, StrategyConfig};
+use crate::summary::{Summary, TimeSplit};
+use litecoop_ir::legality::check;
+use litecoop_ir::op::Op;
+use litecoop_ir::rng::Rng;
+use litecoop_ir::schedule::Schedule;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use thiserror::Error;
+
+/// Why a run stopped with an error (everything logged until then is kept).
+#[derive(Debug, Error)]
+pub enum TuneError {
+    /// The run directory.
+    #[error(transparent)]
+    RunLog(#[from] RunLogError),
+    /// The tuning database.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The proposer.
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
+    /// A budget of 0.
+    #[error("the budget must be at least 1 candidate")]
+    ZeroBudget,
+    /// The workload cannot run on this device at all.
+    #[error("the workload cannot run on this device: {0}")]
+    Unrunnable(String),
+    /// The naive baseline failed, so there is nothing to compare against.
+    #[error("the naive baseline failed ({0}); nothing can be compared against it")]
+    Baseline(String),
+}
+
+/// A new run.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Run directory (created; must not hold a run).
+    pub dir: PathBuf,
+    /// Run id.
+    pub id: String,
+    /// Workload name.
+    pub workload: String,
+    /// Size preset.
+    pub size: String,
+    /// The operator.
+    pub op: Op,
+    /// Strategy and parameters.
+    pub strategy: StrategyConfig,
+    /// Seed.
+    pub seed: u64,
+    /// Candidates to evaluate.
+    pub budget: usize,
+    /// Measurement settings (recorded).
+    pub measure: MeasureSettings,
+}
+
+/// What to run: a new run, or the continuation of a logged one.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// Start a run.
+    New(NewRun),
+    /// Continue the run in this directory; optionally raise its budget.
+    Resume {
+        /// The run directory.
+        dir: PathBuf,
+        /// A new budget (at least the logged one).
+        budget: Option<usize>,
+    },
+}
+
+/// Shown to the progress callback after every candidate.
+#[derive(Debug, Clone)]
+pub struct Progress<'a> {
+    /// Candidates evaluated.
+    pub samples: usize,
+    /// Budget.
+    pub budget: usize,
+    /// Best speedup so far.
+    pub best_speedup: f64,
+    /// Failed candidates so far.
+    pub failures: usize,
+    /// The entry just logged (also for replayed ones).
+    pub entry: &'a Entry,
+    /// Replayed from the log (resume) rather than evaluated now.
+    pub replayed: bool,
+}
+
+/// Options of the loop.
+pub struct Options<'a> {
+    /// The tuning database (None: no reuse, no records).
+    pub db: Option<&'a TuningDb>,
+    /// Measure even schedules the database already knows on this device.
+    pub remeasure: bool,
+}
+
+/// Consecutive duplicate proposals after which a strategy is considered out of new schedules.
+const MAX_DUPLICATES_IN_A_ROW: usize = 2000;
+
+/// The seed of the random inputs of entry `index`: fresh for every candidate, reproducible from the run seed.
+pub fn input_seed(run_seed: u64, index: usize) -> u64 {
+    let mut rng = Rng::new(run_seed ^ (index as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+    rng.next_u64()
+}
+
+/// Runs (or resumes) a tuning run.
+pub fn tune(
+    start: Start,
+    measurer: &mut dyn Measure,
+    options: Options,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, TuneError> {
+    let session = Instant::now();
+    let (mut log, header, logged) = match start {
+        Start::New(run) => {
+            if run.budget == 0 {
+                return Err(TuneError::ZeroBudget);
+            }
+            let header = RunHeader {
+                format: FORMAT.into(),
+                id: run.id,
+                created: crate::clock::now_rfc3339(),
+                workload: run.workload,
+                size: run.size,
+                op: run.op,
+                strategy: run.strategy,
+                seed: run.seed,
+                budget: run.budget,
+                device: measurer.device().clone(),
+                measure: run.measure,
+            };
+            check(&header.op, &Schedule::naive(&header.op), &header.device.limits)
+                .map_err(|e| TuneError::Unrunnable(e.to_string()))?;
+            (RunLog::create(&run.dir, &header)?, header, Vec::new())
+        }
+        Start::Resume { dir, budget } => {
+            let (log, mut header, entries) = RunLog::resume(&dir)?;
+            if header.device.fingerprint != measurer.device().fingerprint {
+                return Err(RunLogError::Foreign {
+                    path: dir,
+                    message: format!(
+                        "it was measured on `{}`, this device is `{}`; resume it on its device (--adapter)",
+                        header.device.fingerprint,
+                        measurer.device().fingerprint
+                    ),
+                }
+                .into());
+            }
+            if let Some(b) = budget {
+                if b == 0 {
+                    return Err(TuneError::ZeroBudget);
+                }
+                header.budget = header.budget.max(b);
+            }
+            (log, header, entries)
+        }
+    };
+    let op = header.op;
+    let limits = header.device.limits;
+    let space = Space { op: &op, limits: &limits };
+    let ids = match options.db {
+        Some(db) => {
+            let w = db.workload_id(&header.workload, &header.size, &op)?;
+            let d = db.device_id(&header.device)?;
+            db.start_run(
+                &header.id,
+                w,
+                d,
+                header.strategy.name(),
+                header.seed,
+                header.budget,
+                log.dir(),
+                &header.created,
+            )?;
+            Some((db, w, d))
+        }
+        None => None,
+    };
+    let naive = Schedule::naive(&op);
+    let mut strategy = header.strategy.build(header.seed, &naive);
+    let mut search_s = 0.0;
+
+    let mut state = State::default();
+    let mut evaluate =
+        |candidate: &Candidate, kind: EntryKind, state: &mut State| -> Result<(Entry, bool), TuneError> {
+            let index = state.entries.len();
+            if let Some(old) = logged.get(index) {
+                if old.hash != candidate.hash || old.kind != kind {
+                    return Err(RunLogError::Foreign {
+                        path: log.dir().join(crate::runlog::LOG_FILE),
+                        message: format!(
+                            "entry {index} holds schedule {}, but the strategy (seed {}) proposes {} there; the log \
+                         was edited, or written by another version or strategy",
+                            old.hash, header.seed, candidate.hash
+                        ),
+                    }
+                    .into());
+                }
+                return Ok((old.clone(), true));
+            }
+            let seed = input_seed(header.seed, index);
+            let reused = match (&ids, options.remeasure) {
+                (Some((db, w, d)), false) => db.lookup(*w, *d, &candidate.hash)?,
+                _ => None,
+            };
+            let outcome = match reused {
+                Some(o) => o,
+                None => {
+                    let o = measurer.measure(&op, &candidate.schedule, seed);
+                    if let Some((db, w, d)) = &ids {
+                        db.record(Some(&header.id), *w, *d, &candidate.schedule, &candidate.hash, &o)?;
+                    }
+                    o
+                }
+            };
+            let baseline = state.baseline_ms.or(if kind == EntryKind::Baseline { outcome.latency_ms } else { None });
+            let entry = Entry {
+                index,
+                kind,
+                hash: candidate.hash.clone(),
+                schedule: candidate.schedule.clone(),
+                path: candidate.path.iter().map(|t| t.to_string()).collect(),
+                parent: candidate.parent.clone(),
+                proposer: candidate.proposer.clone(),
+                speedup: outcome.latency_ms.zip(baseline).map(|(l, b)| b / l),
+                gflops: outcome.latency_ms.map(|l| op.flops() / (l * 1e-3) / 1e9),
+                elapsed_s: session.elapsed().as_secs_f64(),
+                outcome,
+            };
+            log.append(&entry)?;
+            Ok((entry, false))
+        };
+
+    // The baseline.
+    let baseline = Candidate::drawn(naive.clone(), "baseline");
+    let (entry, replayed) = evaluate(&baseline, EntryKind::Baseline, &mut state)?;
+    let Some(baseline_ms) = entry.outcome.latency_ms else {
+        let why = entry.outcome.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default();
+        return Err(TuneError::Baseline(why));
+    };
+    state.baseline_ms = Some(baseline_ms);
+    state.push(entry, replayed, baseline_ms);
+    progress(&state.progress(header.budget));
+    strategy.observe(&baseline, Feedback { outcome: &state.entries[0].outcome, speedup: 1.0, duplicate: false });
+
+    let mut duplicates_in_a_row = 0;
+    let mut exhausted = false;
+    while state.samples() < header.budget {
+        let t = Instant::now();
+        let next = strategy.next(space)?;
+        search_s += t.elapsed().as_secs_f64();
+        let Some(candidate) = next else {
+            exhausted = true;
+            break;
+        };
+        if let Some(&i) = state.by_hash.get(&candidate.hash) {
+            state.duplicates += 1;
+            duplicates_in_a_row += 1;
+            let known = state.entries[i].clone();
+            strategy.observe(
+                &candidate,
+                Feedback { outcome: &known.outcome, speedup: known.speedup.unwrap_or(0.0), duplicate: true },
+            );
+            if duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW {
+                exhausted = true;
+                break;
+            }
+            continue;
+        }
+        duplicates_in_a_row = 0;
+        let (entry, replayed) = evaluate(&candidate, EntryKind::Candidate, &mut state)?;
+        let speedup = entry.speedup.unwrap_or(0.0);
+        state.push(entry, replayed, baseline_ms);
+        progress(&state.progress(header.budget));
+        let t = Instant::now();
+        let last = state.entries.last().expect("just pushed");
+        strategy.observe(&candidate, Feedback { outcome: &last.outcome, speedup, duplicate: false });
+        search_s += t.elapsed().as_secs_f64();
+    }
+    if logged.len() > state.entries.len() {
+        return Err(RunLogError::Foreign {
+            path: log.dir().join(crate::runlog::LOG_FILE),
+            message: format!(
+                "it holds {} entries but the strategy stopped after {}",
+                logged.len(),
+                state.entries.len()
+            ),
+        }
+        .into());
+    }
+
+    let summary = state.summary(&header, log.dir(), exhausted, search_s, session.elapsed().as_secs_f64(), &op);
+    log.write_summary(&summary)?;
+    if let Some((db, _, _)) = ids {
+        db.finish_run(
+            &header.id,
+            &crate::clock::now_rfc3339(),
+            Some(summary.baseline_latency_ms),
+            Some(summary.best_latency_ms),
+            summary.samples,
+        )?;
+    }
+    Ok(summary)
+}
+
+#[derive(Default)]
+struct State {
+    entries: Vec<Entry>,
+    by_hash: HashMap<String, usize>,
+    baseline_ms: Option<f64>,
+    best: usize,
+    best_so_far: Vec<f64>,
+    failures: usize,
+    duplicates: usize,
+    last_replayed: bool,
+}
+
+impl State {
+    fn samples(&self) -> usize {
+        self.entries.len().saturating_sub(1)
+    }
+
+    fn push(&mut self, entry: Entry, replayed: bool, baseline_ms: f64) {
+        let i = self.entries.len();
+        if !entry.outcome.is_ok() {
+            self.failures += 1;
+        }
+        if let (Some(l), Some(best)) = (entry.outcome.latency_ms, self.entries.get(self.best)) {
+            if l < best.outcome.latency_ms.unwrap_or(f64::INFINITY) {
+                self.best = i;
+            }
+        }
+        self.last_replayed = replayed;
+        self.by_hash.insert(entry.hash.clone(), i);
+        self.entries.push(entry);
+        if i > 0 {
+            self.best_so_far.push(self.best_latency().map_or(1.0, |b| baseline_ms / b));
+        }
+    }
+
+    fn best_latency(&self) -> Option<f64> {
+        self.entries.get(self.best).and_then(|e| e.outcome.latency_ms)
+    }
+
+    fn progress(&self, budget: usize) -> Progress<'_> {
+        let best = match (self.baseline_ms, self.best_latency()) {
+            (Some(b), Some(l)) => b / l,
+            _ => 1.0,
+        };
+        Progress {
+            samples: self.samples(),
+            budget,
+            best_speedup: best,
+            failures: self.failures,
+            entry: self.entries.last().expect("called after a push"),
+            replayed: self.last_replayed,
+        }
+    }
+
+    fn summary(
+        &self,
+        header: &RunHeader,
+        dir: &Path,
+        exhausted: bool,
+        search_s: f64,
+        session_s: f64,
+        op: &Op,
+    ) -> Summary {
+        let baseline = self.baseline_ms.expect("the baseline succeeded");
+        let best = &self.entries[self.best];
+        let best_ms = best.outcome.latency_ms.expect("the best has a latency");
+        let candidates = &self.entries[1..];
+        let mut failures_by_kind = BTreeMap::new();
+        let mut timing_methods = BTreeMap::new();
+        let mut time = TimeSplit { search_s, session_s, ..TimeSplit::default() };
+        for e in &self.entries {
+            if let Some(f) = &e.outcome.failure {
+                if e.kind == EntryKind::Candidate {
+                    *failures_by_kind.entry(f.kind.as_str().to_string()).or_insert(0) += 1;
+                }
+            }
+            if let Some(m) = &e.outcome.timing_method {
+                *timing_methods.entry(m.clone()).or_insert(0) += 1;
+            }
+            if e.outcome.source == Source::Measured {
+                time.codegen_compile_s += (e.outcome.codegen_ms + e.outcome.compile_ms) / 1e3;
+                time.measurement_s += (e.outcome.measure_ms - e.outcome.compile_ms).max(0.0) / 1e3;
+            }
+        }
+        let gflops = |ms: f64| op.flops() / (ms * 1e-3) / 1e9;
+        Summary {
+            run_id: header.id.clone(),
+            run_dir: dir.display().to_string(),
+            workload: header.workload.clone(),
+            size: header.size.clone(),
+            strategy: header.strategy.name().to_string(),
+            seed: header.seed,
+            budget: header.budget,
+            samples: candidates.len(),
+            measured: candidates.iter().filter(|e| e.outcome.source == Source::Measured).count(),
+            reused: candidates.iter().filter(|e| e.outcome.source == Source::Database).count(),
+            duplicates: self.duplicates,
+            failures: candidates.iter().filter(|e| !e.outcome.is_ok()).count(),
+            failures_by_kind,
+            exhausted,
+            baseline_latency_ms: baseline,
+            best_latency_ms: best_ms,
+            best_speedup: baseline / best_ms,
+            best_gflops: gflops(best_ms),
+            baseline_gflops: gflops(baseline),
+            samples_to_best: best.index,
+            best_schedule: best.schedule.clone(),
+            best_hash: best.hash.clone(),
+            best_path: best.path.clone(),
+            best_so_far: self.best_so_far.clone(),
+            timing_methods,
+            time,
+            device: header.device.clone(),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! The tuning loop driven by a deterministic stand-in measurer (the real device path is tested end to end
+//! through the CLI in the workspace's `tests/tune.rs`): determinism, replay on resume, database reuse,
+//! failure handling, and every strategy's basic contract.
+
+use litecoop_ir::legality::DeviceLimits;
+use litecoop_ir::op::{Epilogue, MatmulOp, Op};
+use litecoop_ir::schedule::{KernelDecisions, Schedule};
+use litecoop_search::db::TuningDb;
+use litecoop_search::measure::{DeviceInfo, Measure};
+use litecoop_search::outcome::{FailureKind, Outcome, Source};
+use litecoop_search::runlog::{read_entries, MeasureSettings, LOG_FILE};
+use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
+use litecoop_search::strategy::mcts::MctsConfig;
+use litecoop_search::strategy::StrategyConfig;
+use litecoop_search::tuner::{tune, NewRun, Options, Start, TuneError};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Latency falls with bigger register tiles and reduction tiles; split-K 4 computes a wrong result.
+struct FakeMeasure {
+    device: DeviceInfo,
+    calls: usize,
+}
+
+impl FakeMeasure {
+    fn new() -> FakeMeasure {
+        FakeMeasure {
+            device: DeviceInfo {
+                fingerprint: "fake | test | 1".into(),
+                name: "fake".into(),
+                driver: "test".into(),
+                backend: "none".into(),
+                limits: DeviceLimits::webgpu_default(),
+            },
+            calls: 0,
+        }
+    }
+}
+
+impl Measure for FakeMeasure {
+    fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    fn measure(&mut self, _op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
+        self.calls += 1;
+        let KernelDecisions::Gemm(g) = schedule.kernels["matmul"] else { panic!("matmul only") };
+        if g.split_k == 4 {
+            return Outcome::failed(FailureKind::Wrong, "split 4 is wrong here".into(), seed);
+        }
+        let mut o = Outcome::failed(FailureKind::Wrong, String::new(), seed);
+        o.failure = None;
+        o.latency_ms = Some(100.0 / (g.tm * g.tn) as f64 + 10.0 / g.bk as f64 + g.split_k as f64);
+        o.timing_method = Some("host".into());
+        o.measure_ms = 1.0;
+        o
+    }
+}
+
+fn op() -> Op {
+    Op::Matmul(MatmulOp { batch: 1, m: 128, n: 128, k: 128, transpose_b: false, epilogue: Epilogue::None })
+}
+
+fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> NewRun {
+    NewRun {
+        dir: dir.to_path_buf(),
+        id: dir.file_name().unwrap().to_string_lossy().into(),
+        workload: "mm128".into(),
+        size: "small".into(),
+        op: op(),
+        strategy,
+        seed,
+        budget,
+        measure: MeasureSettings { min_window_ms: 1, timeout_s: 1.0, host_timing: false },
+    }
+}
+
+fn strategies() -> Vec<StrategyConfig> {
+    vec![
+        StrategyConfig::Random,
+        StrategyConfig::Evolutionary(EvolutionaryConfig { population: 6, ..EvolutionaryConfig::default() }),
+        StrategyConfig::Mcts(MctsConfig::default()),
+        StrategyConfig::Mcts(MctsConfig { widening: Some(0.5), ..MctsConfig::default() }),
+    ]
+}
+
+fn hashes(dir: &Path) -> Vec<String> {
+    read_entries(dir).unwrap().into_iter().map(|e| e.hash).collect()
+}
+
+#[test]
+fn every_strategy_is_deterministic_for_a_seed_and_never_measures_a_schedule_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, strategy) in strategies().into_iter().enumerate() {
+        let mut sequences = Vec::new();
+        for (j, seed) in [5u64, 5, 6].into_iter().enumerate() {
+            let dir = tmp.path().join(format!("s{i}-{j}"));
+            let mut m = FakeMeasure::new();
+            let opts = Options { db: None, remeasure: false };
+            let summary = tune(Start::New(run(&dir, strategy.clone(), seed, 24)), &mut m, opts, &mut |_| {}).unwrap();
+            assert_eq!(summary.samples, 24, "{}", strategy.name());
+            assert_eq!(m.calls, 25, "baseline + 24 candidates, each measured once");
+            let h = hashes(&dir);
+            assert_eq!(
+                h.iter().collect::<HashSet<_>>().len(),
+                h.len(),
+                "{}: a schedule was measured twice",
+                strategy.name()
+            );
+            assert!(summary.best_speedup > 1.0, "{}: no improvement", strategy.name());
+            sequences.push(h);
+        }
+        assert_eq!(sequences[0], sequences[1], "{}: same seed, different candidates", strategy.name());
+        assert_ne!(sequences[0], sequences[2], "{}: the seed changes nothing", strategy.name());
+    }
+}
+
+#[test]
+fn resume_replays_the_log_and_measures_only_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, strategy) in strategies().into_iter().enumerate() {
+        let full = tmp.path().join(format!("full{i}"));
+        let opts = || Options { db: None, remeasure: false };
+        tune(Start::New(run(&full, strategy.clone(), 9, 20)), &mut FakeMeasure::new(), opts(), &mut |_| {}).unwrap();
+
+        // An interrupted run: the first 8 lines survive plus half of the 9th (a power loss mid-write).
+        let cut = tmp.path().join(format!("cut{i}"));
+        std::fs::create_dir_all(&cut).unwrap();
+        std::fs::copy(full.join("run.json"), cut.join("run.json")).unwrap();
+        let text = std::fs::read_to_string(full.join(LOG_FILE)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let kept = lines[..8].join("\n") + "\n" + &lines[8][..lines[8].len() / 2];
+        std::fs::write(cut.join(LOG_FILE), kept).unwrap();
+
+        let mut m = FakeMeasure::new();
+        let summary = tune(Start::Resume { dir: cut.clone(), budget: None }, &mut m, opts(), &mut |_| {}).unwrap();
+        assert_eq!(summary.samples, 20);
+        assert_eq!(m.calls, 21 - 8, "{}: only the missing candidates are measured", strategy.name());
+        assert_eq!(hashes(&cut), hashes(&full), "{}: the resumed run diverged", strategy.name());
+
+        // Resuming a finished run measures nothing; a larger budget continues it.
+        let mut m = FakeMeasure::new();
+        tune(Start::Resume { dir: cut.clone(), budget: None }, &mut m, opts(), &mut |_| {}).unwrap();
+        assert_eq!(m.calls, 0);
+        let summary = tune(Start::Resume { dir: cut.clone(), budget: Some(25) }, &mut m, opts(), &mut |_| {}).unwrap();
+        assert_eq!((summary.samples, m.calls), (25, 5));
+    }
+}
+
+#[test]
+fn resume_refuses_foreign_and_corrupt_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let opts = || Options { db: None, remeasure: false };
+    tune(Start::New(run(&a, StrategyConfig::Random, 1, 6)), &mut FakeMeasure::new(), opts(), &mut |_| {}).unwrap();
+    let b = tmp.path().join("b");
+    tune(Start::New(run(&b, StrategyConfig::Random, 2, 6)), &mut FakeMeasure::new(), opts(), &mut |_| {}).unwrap();
+
+    // Another run's log under this header: the replay diverges.
+    std::fs::copy(b.join(LOG_FILE), a.join(LOG_FILE)).unwrap();
+    let e = tune(Start::Resume { dir: a.clone(), budget: None }, &mut FakeMeasure::new(), opts(), &mut |_| {});
+    assert!(matches!(e, Err(TuneError::RunLog(_))), "{e:?}");
+    assert!(e.unwrap_err().to_string().contains("does not belong to this run"));
+
+    // A damaged middle line.
+    let text = std::fs::read_to_string(b.join(LOG_FILE)).unwrap();
+    std::fs::write(b.join(LOG_FILE), text.replacen("\"index\":2", "\"index\":x", 1)).unwrap();
+    let e = tune(Start::Resume { dir: b.clone(), budget: None }, &mut FakeMeasure::new(), opts(), &mut |_| {});
+    assert!(e.unwrap_err().to_string().contains("corrupt at line 3"));
+
+    // Not a run; a header from another format; starting over an existing run.
+    let e = tune(
+        Start::Resume { dir: tmp.path().to_path_buf(), budget: None },
+        &mut FakeMeasure::new(),
+        opts(),
+        &mut |_| {},
+    );
+    assert!(e.unwrap_err().to_string().contains("not a run directory"));
+    let header = std::fs::read_to_string(a.join("run.json")).unwrap();
+    std::fs::write(a.join("run.json"), header.replace("litecoop-run/1", "other/7")).unwrap();
+    let e = tune(Start::Resume { dir: a.clone(), budget: None }, &mut FakeMeasure::new(), opts(), &mut |_| {});
+    assert!(e.unwrap_err().to_string().contains("format `other/7`"));
+    let e = tune(Start::New(run(&b, StrategyConfig::Random, 2, 6)), &mut FakeMeasure::new(), opts(), &mut |_| {});
+    assert!(e.unwrap_err().to_string().contains("already holds a run"));
+    let e = tune(
+        Start::New(run(&tmp.path().join("z"), StrategyConfig::Random, 2, 0)),
+        &mut FakeMeasure::new(),
+        opts(),
+        &mut |_| {},
+    );
+    assert!(matches!(e, Err(TuneError::ZeroBudget)));
+}
+
+#[test]
+fn the_database_reuses_measurements_on_the_same_device_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TuningDb::open(&tmp.path().join("tuning.sqlite")).unwrap();
+    let strategy = StrategyConfig::Mcts(MctsConfig::default());
+    let mut m = FakeMeasure::new();
+    let opts = || Options { db: Some(&db), remeasure: false };
+    tune(Start::New(run(&tmp.path().join("one"), strategy.clone(), 3, 12)), &mut m, opts(), &mut |_| {}).unwrap();
+    assert_eq!(m.calls, 13);
+
+    // The same seed again: every schedule is known, nothing is measured.
+    let mut m = FakeMeasure::new();
+    let s =
+        tune(Start::New(run(&tmp.path().join("two"), strategy.clone(), 3, 12)), &mut m, opts(), &mut |_| {}).unwrap();
+    assert_eq!((m.calls, s.reused, s.measured), (0, 12, 0));
+    let entries = read_entries(&tmp.path().join("two")).unwrap();
+    assert!(entries.iter().all(|e| e.outcome.source == Source::Database));
+
+    // --remeasure measures again; another device fingerprint shares nothing.
+    let mut m = FakeMeasure::new();
+    let remeasure = Options { db: Some(&db), remeasure: true };
+    tune(Start::New(run(&tmp.path().join("three"), strategy.clone(), 3, 12)), &mut m, remeasure, &mut |_| {}).unwrap();
+    assert_eq!(m.calls, 13);
+    let mut other = FakeMeasure::new();
+    other.device.fingerprint = "another | device".into();
+    tune(Start::New(run(&tmp.path().join("four"), strategy, 3, 12)), &mut other, opts(), &mut |_| {}).unwrap();
+    assert_eq!(other.calls, 13);
+
+    let best = db.best("mm128").unwrap();
+    assert_eq!(best.len(), 2, "one row per device");
+    assert!(best[0].latency_ms <= best[1].latency_ms);
+}
+
+#[test]
+fn failures_are_logged_with_their_reason_and_the_search_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("f");
+    let s = tune(
+        Start::New(run(&dir, StrategyConfig::Random, 11, 40)),
+        &mut FakeMeasure::new(),
+        Options { db: None, remeasure: false },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(s.samples, 40);
+    assert!(s.failures > 0, "the random space includes split_k 4");
+    assert_eq!(s.failures_by_kind.get("wrong"), Some(&s.failures));
+    let failed: Vec<_> = read_entries(&dir).unwrap().into_iter().filter(|e| e.outcome.failure.is_some()).collect();
+    assert!(failed
+        .iter()
+        .all(|e| e.speedup.is_none() && e.outcome.failure.as_ref().unwrap().message.contains("split 4")));
+}
+
+#[test]
+fn a_tiny_space_ends_early_instead_of_spinning() {
+    // A 4x4x4 product has few legal schedules: the strategies run out before a budget of 10_000.
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, strategy) in strategies().into_iter().enumerate().skip(1) {
+        let mut r = run(&tmp.path().join(format!("t{i}")), strategy, 1, 10_000);
+        r.op = Op::Matmul(MatmulOp { batch: 1, m: 2, n: 2, k: 2, transpose_b: false, epilogue: Epilogue::None });
+        let s =
+            tune(Start::New(r), &mut FakeMeasure::new(), Options { db: None, remeasure: false }, &mut |_| {}).unwrap();
+        assert!(s.exhausted && s.samples < 10_000);
+    }
+}
