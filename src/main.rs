@@ -2,10 +2,13 @@
 //! together and owns the user interface; it holds no algorithm.
 
 mod builtin;
+mod db;
 mod devices;
+mod export;
 mod models;
 mod run;
 mod table;
+mod tune;
 mod workloads;
 
 use clap::{Parser, Subcommand};
@@ -16,7 +19,8 @@ use clap::{Parser, Subcommand};
 /// poisoned outputs, checked against a float64 CPU reference, and only then timed.
 ///
 /// Start with `litecoop devices`, `litecoop workloads list`, then
-/// `litecoop run --workload matmul-512 --schedule default`.
+/// `litecoop run --workload matmul-512 --schedule default` and
+/// `litecoop tune --workload matmul-512 --strategy mcts --budget 32`.
 #[derive(Parser)]
 #[command(name = "litecoop", version, propagate_version = true)]
 struct Cli {
@@ -33,6 +37,13 @@ enum Command {
     Workloads(workloads::WorkloadsCommand),
     /// Generate, check and time one schedule of a workload.
     Run(run::RunArgs),
+    /// Search a workload's schedules on a device (random, evolutionary or MCTS); resumable.
+    Tune(Box<tune::TuneArgs>),
+    /// Write the best program of a run as WGSL files plus a JSON manifest.
+    Export(export::ExportArgs),
+    /// Query the tuning database shared by all runs.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Serve measurements on stdin/stdout (started by the tuner itself; not for people).
     #[command(hide = true)]
     MeasureWorker {
@@ -74,6 +85,9 @@ fn main() {
         Command::Workloads(cmd) => workloads::main(cmd),
         Command::Run(args) => run::main(args),
         Command::Models(cmd) => models::main(cmd),
+        Command::Tune(args) => tune::main(*args),
+        Command::Export(args) => export::main(args),
+        Command::Db(cmd) => db::main(cmd),
         Command::MeasureWorker { adapter } => {
             let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
             litecoop_gpu::worker::serve(adapter.as_deref(), stdin.lock(), stdout.lock()).map(|_| 0).map_err(Into::into)

@@ -10,7 +10,7 @@ use litecoop_search::measure::{DeviceInfo, Measure};
 use litecoop_search::outcome::{FailureKind, Outcome, Source};
 use litecoop_search::runlog::{read_entries, MeasureSettings, LOG_FILE};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
-use litecoop_search::strategy::mcts::MctsConfig;
+use litecoop_search::strategy::mcts::{Backup, MctsConfig};
 use litecoop_search::strategy::StrategyConfig;
 use litecoop_search::tuner::{tune, NewRun, Options, Start, TuneError};
 use std::collections::HashSet;
@@ -80,7 +80,7 @@ fn strategies() -> Vec<StrategyConfig> {
         StrategyConfig::Random,
         StrategyConfig::Evolutionary(EvolutionaryConfig { population: 6, ..EvolutionaryConfig::default() }),
         StrategyConfig::Mcts(MctsConfig::default()),
-        StrategyConfig::Mcts(MctsConfig { widening: Some(0.5), ..MctsConfig::default() }),
+        StrategyConfig::Mcts(MctsConfig { widening: Some(0.5), backup: Backup::Mean, ..MctsConfig::default() }),
     ]
 }
 
@@ -255,4 +255,27 @@ fn a_tiny_space_ends_early_instead_of_spinning() {
             tune(Start::New(r), &mut FakeMeasure::new(), Options { db: None, remeasure: false }, &mut |_| {}).unwrap();
         assert!(s.exhausted && s.samples < 10_000);
     }
+}
+
+#[test]
+fn mcts_respects_its_width_and_depth_and_never_expands_a_failed_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("m");
+    let config = MctsConfig { max_depth: 3, ..MctsConfig::default() };
+    let opts = Options { db: None, remeasure: false };
+    tune(Start::New(run(&dir, StrategyConfig::Mcts(config), 21, 60)), &mut FakeMeasure::new(), opts, &mut |_| {})
+        .unwrap();
+    let entries = read_entries(&dir).unwrap();
+    let failed: HashSet<String> =
+        entries.iter().filter(|e| e.outcome.failure.is_some()).map(|e| e.hash.clone()).collect();
+    let mut children: std::collections::HashMap<String, usize> = Default::default();
+    for e in &entries[1..] {
+        let parent = e.parent.clone().expect("every tree node has a parent");
+        assert!(!failed.contains(&parent), "a failed node was expanded");
+        assert!(e.path.len() <= 3, "deeper than max_depth: {:?}", e.path);
+        if e.outcome.failure.is_none() {
+            *children.entry(parent).or_default() += 1;
+        }
+    }
+    assert!(children.values().all(|n| *n <= 2), "more than 2 successful children: {children:?}");
 }

@@ -1,0 +1,346 @@
+//! `litecoop tune`: search a workload's schedule space on a device, with a progress bar, a run directory, the
+//! shared tuning database and an end-of-run table.
+
+use crate::table::Table;
+use crate::workloads::{find, WorkloadSource};
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use litecoop_gpu::device::{choose, list_adapters, AdapterSummary};
+use litecoop_gpu::measure::MeasureConfig;
+use litecoop_search::db::TuningDb;
+use litecoop_search::measure::GpuMeasure;
+use litecoop_search::runlog::{read_header, MeasureSettings};
+use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
+use litecoop_search::strategy::mcts::{Backup, MctsConfig};
+use litecoop_search::strategy::StrategyConfig;
+use litecoop_search::summary::Summary;
+use litecoop_search::tuner::{tune, NewRun, Options, Progress, Start};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The search strategies without LLMs.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyName {
+    /// Independent random legal schedules.
+    Random,
+    /// TVM MetaSchedule-style population, mutation and epsilon-greedy random picks.
+    Evolutionary,
+    /// Monte Carlo tree search from the naive schedule, expanded by random legal transformations.
+    Mcts,
+}
+
+/// How MCTS summarises a subtree.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackupName {
+    /// Best speedup in the subtree.
+    Max,
+    /// Mean speedup of the subtree.
+    Mean,
+}
+
+/// Arguments of `litecoop tune`.
+#[derive(Args)]
+#[command(after_long_help = "\
+Every candidate is lowered to WGSL, checked on fresh random inputs against a float64 reference, and only then
+timed; the naive schedule is measured first and every speedup is relative to it.
+
+A run writes runs/<id>/: run.json (what was asked), candidates.jsonl (one line per candidate, synced as it
+happens) and summary.json. Measurements also go to the tuning database (runs/tuning.sqlite by default): a
+schedule already measured on the same device is reused unless --remeasure.
+
+Examples:
+  litecoop tune --workload matmul-512 --strategy mcts --budget 32
+  litecoop tune --workload llama3-8b-attention --strategy evolutionary --budget 64 --seed 7 --json
+  litecoop tune --resume runs/matmul-512-mcts-s0-20261127-213005      # after a crash or Ctrl-C
+  litecoop export --run runs/matmul-512-mcts-s0-20261127-213005 --out my-kernel/")]
+pub struct TuneArgs {
+    /// Workload name (see `litecoop workloads list`) or path to a workload TOML file.
+    #[arg(long, short, default_value = "matmul-512")]
+    workload: String,
+    /// Size preset: `small` for CPU adapters such as lavapipe, `paper` for real GPUs.
+    #[arg(long, default_value = "small")]
+    size: String,
+    /// Search strategy.
+    #[arg(long, short, value_enum, default_value_t = StrategyName::Mcts)]
+    strategy: StrategyName,
+    /// Candidates to evaluate (the naive baseline is measured in addition) [default: 32].
+    #[arg(long, short)]
+    budget: Option<usize>,
+    /// Seed of every random choice (the candidate sequence is a function of it and the measured times).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Adapter index or part of its name (see `litecoop devices`); default: the best adapter.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Continue the run in this directory (killed, or to raise its budget with --budget).
+    #[arg(long, value_name = "RUN_DIR")]
+    resume: Option<PathBuf>,
+    /// Directory that receives run directories.
+    #[arg(long, default_value = "runs", value_name = "DIR")]
+    runs_dir: PathBuf,
+    /// Exact directory for this run (default: RUNS_DIR/<workload>-<strategy>-s<seed>-<time>).
+    #[arg(long, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+    /// Tuning database shared across runs [default: RUNS_DIR/tuning.sqlite].
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Neither read nor write the tuning database.
+    #[arg(long, conflicts_with = "db")]
+    no_db: bool,
+    /// Measure schedules again even when the database knows them on this device.
+    #[arg(long)]
+    remeasure: bool,
+    /// Minimum wall time spent timing repeated runs of each candidate, milliseconds.
+    #[arg(long, default_value_t = 150)]
+    min_window_ms: u64,
+    /// A submission that runs longer than this fails its candidate (seconds).
+    #[arg(long, default_value_t = 10.0)]
+    timeout_s: f64,
+    /// Time with the host clock even when the device has timestamps.
+    #[arg(long)]
+    host_timing: bool,
+    /// mcts: children per node.
+    #[arg(long, default_value_t = 2, help_heading = "MCTS")]
+    children: usize,
+    /// mcts: progressive widening exponent (a node with N visits may have ceil(N^ALPHA) children) instead of
+    /// a fixed --children.
+    #[arg(long, value_name = "ALPHA", help_heading = "MCTS")]
+    widening: Option<f64>,
+    /// mcts: deepest node that may be expanded.
+    #[arg(long, default_value_t = 16, help_heading = "MCTS")]
+    max_depth: usize,
+    /// mcts: UCT exploration constant C.
+    #[arg(long, default_value_t = 1.41, help_heading = "MCTS")]
+    exploration: f64,
+    /// mcts: a child's value for UCT: the best speedup in its subtree (max) or the mean (mean), each divided
+    /// by the best speedup seen so far.
+    #[arg(long, value_enum, default_value_t = BackupName::Max, help_heading = "MCTS")]
+    backup: BackupName,
+    /// mcts: failed children after which a node is not expanded again.
+    #[arg(long, default_value_t = 3, help_heading = "MCTS")]
+    max_failures: usize,
+    /// evolutionary: schedules per generation and parents kept.
+    #[arg(long, default_value_t = 16, help_heading = "Evolutionary")]
+    population: usize,
+    /// evolutionary: probability that a child is mutated rather than carried over.
+    #[arg(long, default_value_t = 0.85, help_heading = "Evolutionary")]
+    mutation_prob: f64,
+    /// evolutionary: probability that a slot gets a fresh random schedule.
+    #[arg(long, default_value_t = 0.05, help_heading = "Evolutionary")]
+    epsilon: f64,
+    /// Print one JSON object (the run summary) instead of the table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    source: WorkloadSource,
+}
+
+const DEFAULT_BUDGET: usize = 32;
+
+impl TuneArgs {
+    fn strategy(&self) -> anyhow::Result<StrategyConfig> {
+        Ok(match self.strategy {
+            StrategyName::Random => StrategyConfig::Random,
+            StrategyName::Evolutionary => {
+                if self.population == 0
+                    || !(0.0..=1.0).contains(&self.mutation_prob)
+                    || !(0.0..=1.0).contains(&self.epsilon)
+                {
+                    bail!("--population must be at least 1, --mutation-prob and --epsilon within [0, 1]");
+                }
+                StrategyConfig::Evolutionary(EvolutionaryConfig {
+                    population: self.population,
+                    mutation_prob: self.mutation_prob,
+                    epsilon: self.epsilon,
+                })
+            }
+            StrategyName::Mcts => {
+                if self.children == 0 || self.widening.is_some_and(|a| !(a > 0.0 && a <= 1.0)) {
+                    bail!("--children must be at least 1 and --widening within (0, 1]");
+                }
+                StrategyConfig::Mcts(MctsConfig {
+                    exploration: self.exploration,
+                    children: self.children,
+                    widening: self.widening,
+                    max_depth: self.max_depth,
+                    max_failures: self.max_failures.max(1),
+                    backup: match self.backup {
+                        BackupName::Max => Backup::Max,
+                        BackupName::Mean => Backup::Mean,
+                    },
+                })
+            }
+        })
+    }
+}
+
+/// Runs `litecoop tune`.
+pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
+    let adapters = list_adapters();
+    let (start, adapter, db_path) = match &args.resume {
+        Some(dir) => {
+            let header = read_header(dir)?;
+            let adapter = match &args.adapter {
+                Some(choice) => adapters[choose(&adapters, Some(choice))?].clone(),
+                None => adapters.iter().find(|a| a.fingerprint() == header.device.fingerprint).cloned().with_context(
+                    || format!("the run was measured on `{}`, which this machine does not have", header.device.name),
+                )?,
+            };
+            let runs_dir = dir.parent().unwrap_or(Path::new("."));
+            let db = args.db.clone().unwrap_or_else(|| runs_dir.join("tuning.sqlite"));
+            (Start::Resume { dir: dir.clone(), budget: args.budget }, adapter, db)
+        }
+        None => {
+            let workload = find(&args.workload, &args.source)?;
+            let op = workload.op(&args.size)?;
+            let adapter = adapters[choose(&adapters, args.adapter.as_deref())?].clone();
+            let strategy = args.strategy()?;
+            let id = format!(
+                "{}-{}-s{}-{}",
+                workload.name,
+                strategy.name(),
+                args.seed,
+                litecoop_search::clock::now_compact()
+            );
+            let dir = args.run_dir.clone().unwrap_or_else(|| args.runs_dir.join(&id));
+            let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(id);
+            let db = args.db.clone().unwrap_or_else(|| args.runs_dir.join("tuning.sqlite"));
+            let run = NewRun {
+                dir,
+                id,
+                workload: workload.name.clone(),
+                size: args.size.clone(),
+                op,
+                strategy,
+                seed: args.seed,
+                budget: args.budget.unwrap_or(DEFAULT_BUDGET),
+                measure: MeasureSettings {
+                    min_window_ms: args.min_window_ms,
+                    timeout_s: args.timeout_s,
+                    host_timing: args.host_timing,
+                },
+            };
+            (Start::New(run), adapter, db)
+        }
+    };
+    let settings = match &start {
+        Start::New(run) => run.measure.clone(),
+        Start::Resume { dir, .. } => read_header(dir)?.measure,
+    };
+    let mut measurer = gpu_measure(&adapter, &settings)?;
+    let db = if args.no_db { None } else { Some(TuningDb::open(&db_path)?) };
+
+    let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bar:30} {pos}/{len} samples  {msg}  [{elapsed}]")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut on_progress = |p: &Progress| {
+        bar.set_length(p.budget as u64);
+        bar.set_position(p.samples as u64);
+        bar.set_message(format!("best {:.2}x  failures {}", p.best_speedup, p.failures));
+    };
+    let result = tune(start, &mut measurer, Options { db: db.as_ref(), remeasure: args.remeasure }, &mut on_progress);
+    bar.finish_and_clear();
+    let summary = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", render(&summary, db.as_ref().map(|d| d.path())));
+    }
+    Ok(0)
+}
+
+/// A measurer that runs candidates in `litecoop measure-worker` processes on `adapter`.
+fn gpu_measure(adapter: &AdapterSummary, settings: &MeasureSettings) -> anyhow::Result<GpuMeasure> {
+    let exe = std::env::current_exe().context("locating the litecoop binary for the measurement worker")?;
+    let command =
+        vec![exe.display().to_string(), "measure-worker".into(), "--adapter".into(), adapter.index.to_string()];
+    let config = MeasureConfig {
+        min_window: Duration::from_millis(settings.min_window_ms),
+        timeout: Duration::from_secs_f64(settings.timeout_s),
+        force_host_timing: settings.host_timing,
+        ..MeasureConfig::default()
+    };
+    let hard_limit = config.timeout * 4 + Duration::from_secs(60);
+    Ok(GpuMeasure::new(adapter, command, config, hard_limit))
+}
+
+/// A one-line plot of the best speedup after each sample.
+fn sparkline(values: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)));
+    // At most 64 columns: each shows the last sample of its stretch.
+    let step = values.len().div_ceil(64).max(1);
+    values
+        .chunks(step)
+        .map(|c| {
+            let v = *c.last().expect("non-empty chunk");
+            let x = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
+            BARS[((x * 7.0).round() as usize).min(7)]
+        })
+        .collect()
+}
+
+/// The end-of-run report.
+pub fn render(s: &Summary, db: Option<&Path>) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("run        {}\n", s.run_dir));
+    out.push_str(&format!("device     {} [{}]\n", s.device.name, s.device.backend));
+    out.push_str(&format!("workload   {} ({})\n", s.workload, s.size));
+    let mut counts = format!("{} samples: {} measured, {} from the database", s.samples, s.measured, s.reused);
+    if s.duplicates > 0 {
+        counts.push_str(&format!(", {} repeated proposals skipped", s.duplicates));
+    }
+    out.push_str(&format!("strategy   {}, seed {}, {counts}\n", s.strategy, s.seed));
+    if s.failures > 0 {
+        let kinds: Vec<String> = s.failures_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        out.push_str(&format!("failures   {} ({})\n", s.failures, kinds.join(", ")));
+    }
+    if s.exhausted {
+        out.push_str("note       the strategy ran out of new schedules before the budget was spent\n");
+    }
+    out.push('\n');
+    let mut t = Table::new(&["", "latency ms", "GFLOP/s", "speedup", "sample"]);
+    t.row(vec![
+        "naive".into(),
+        format!("{:.4}", s.baseline_latency_ms),
+        format!("{:.2}", s.baseline_gflops),
+        "1.00x".into(),
+        "0".into(),
+    ]);
+    t.row(vec![
+        "best".into(),
+        format!("{:.4}", s.best_latency_ms),
+        format!("{:.2}", s.best_gflops),
+        format!("{:.2}x", s.best_speedup),
+        s.samples_to_best.to_string(),
+    ]);
+    out.push_str(&t.render());
+    out.push('\n');
+    if !s.best_so_far.is_empty() {
+        out.push_str(&format!(
+            "best so far  {}  (1.00x .. {:.2}x over {} samples)\n",
+            sparkline(&s.best_so_far),
+            s.best_speedup,
+            s.samples
+        ));
+    }
+    if !s.best_path.is_empty() {
+        out.push_str(&format!("best path    {}\n", s.best_path.join(" | ")));
+    }
+    out.push_str(&format!("best schedule {}\n", s.best_schedule.describe()));
+    let methods: Vec<String> = s.timing_methods.iter().map(|(m, n)| format!("{m} ({n})")).collect();
+    out.push_str(&format!("timing       median of repeated runs; clock: {}\n", methods.join(", ")));
+    out.push_str(&format!(
+        "time         codegen+compile {:.1} s, measurement {:.1} s, search {:.2} s (this session {:.1} s)\n",
+        s.time.codegen_compile_s, s.time.measurement_s, s.time.search_s, s.time.session_s
+    ));
+    if let Some(db) = db {
+        out.push_str(&format!("database     {}\n", db.display()));
+    }
+    out.push_str(&format!("export       litecoop export --run {} --out <dir>\n", s.run_dir));
+    out
+}

@@ -1,0 +1,312 @@
+//! End-to-end tests of `litecoop tune`, `export` and `db` on the real pipeline: real WGSL on the real
+//! (software) device, the real measurement worker, a real SQLite database.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn litecoop(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_litecoop"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("litecoop-tune-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+/// Schedule hashes of a run's log, in order.
+fn logged_hashes(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("candidates.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["hash"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn mcts_beats_the_naive_matmul_512_widely_within_32_samples() {
+    let dir = scratch("mcts");
+    let run = dir.join("run");
+    let o = litecoop(&[
+        "tune",
+        "--workload",
+        "matmul-512",
+        "--strategy",
+        "mcts",
+        "--budget",
+        "32",
+        "--seed",
+        "0",
+        "--min-window-ms",
+        "30",
+        "--run-dir",
+        s(&run),
+        "--no-db",
+        "--json",
+    ]);
+    let v = json(&o);
+    for key in ["run_dir", "strategy", "samples", "failures", "baseline_latency_ms", "best_latency_ms", "best_speedup"]
+    {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    assert_eq!(v["strategy"], "mcts");
+    assert_eq!(v["samples"], 32);
+    let speedup = v["best_speedup"].as_f64().unwrap();
+    assert!(speedup >= 2.5, "mcts found only {speedup:.2}x over naive in 32 samples");
+    assert!(run.join("summary.json").is_file());
+    let hashes = logged_hashes(&run);
+    assert_eq!(hashes.len(), 33, "baseline + 32 candidates");
+    let unique: std::collections::HashSet<_> = hashes.iter().collect();
+    assert_eq!(unique.len(), 33, "a schedule was measured twice");
+
+    // The best program exports as WGSL + manifest.
+    let out = dir.join("export");
+    let o = litecoop(&["export", "--run", s(&run), "--out", s(&out), "--json"]);
+    let m = json(&o);
+    assert_eq!(m["schedule_hash"].as_str(), v["best_hash"].as_str());
+    let dispatches = m["dispatches"].as_array().unwrap();
+    assert!(!dispatches.is_empty());
+    for d in dispatches {
+        let wgsl = std::fs::read_to_string(out.join(d["file"].as_str().unwrap())).unwrap();
+        assert!(wgsl.starts_with("// litecoop") && wgsl.contains("fn main"));
+        assert!(d["bindings"].as_array().unwrap().len() >= 3);
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["buffers"].as_array().unwrap().len(), 3, "a, b, c");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_candidates_on_the_device() {
+    let dir = scratch("determinism");
+    for strategy in ["random", "evolutionary"] {
+        let mut runs = Vec::new();
+        for (i, seed) in ["4", "4", "5"].iter().enumerate() {
+            let run = dir.join(format!("{strategy}{i}"));
+            let o = litecoop(&[
+                "tune",
+                "--workload",
+                "matmul-256",
+                "--strategy",
+                strategy,
+                "--budget",
+                "5",
+                "--population",
+                "4",
+                "--seed",
+                seed,
+                "--min-window-ms",
+                "10",
+                "--run-dir",
+                s(&run),
+                "--no-db",
+                "--json",
+            ]);
+            json(&o);
+            runs.push(logged_hashes(&run));
+        }
+        assert_eq!(runs[0], runs[1], "{strategy}: same seed, different candidates");
+        assert_ne!(runs[0], runs[2], "{strategy}: another seed, same candidates");
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_without_losing_or_remeasuring_anything() {
+    let dir = scratch("resume");
+    let run = dir.join("run");
+    let db = dir.join("tuning.sqlite");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_litecoop"))
+        .args([
+            "tune",
+            "--workload",
+            "matmul-256",
+            "--strategy",
+            "mcts",
+            "--budget",
+            "10",
+            "--min-window-ms",
+            "10",
+            "--run-dir",
+            s(&run),
+            "--db",
+            s(&db),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(run.join("candidates.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
+        if lines >= 4 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(180), "the run made no progress");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    let before = logged_hashes(&run);
+    assert!(before.len() >= 4 && before.len() < 11, "{} entries", before.len());
+    assert!(!run.join("summary.json").exists());
+
+    let o = litecoop(&["tune", "--resume", s(&run), "--db", s(&db), "--json"]);
+    let v = json(&o);
+    assert_eq!(v["samples"], 10);
+    let after = logged_hashes(&run);
+    assert_eq!(after.len(), 11);
+    assert_eq!(after[..before.len()], before[..], "logged candidates changed");
+    let unique: std::collections::HashSet<_> = after.iter().collect();
+    assert_eq!(unique.len(), 11, "a schedule appears twice in the log");
+    // Each schedule was measured on the device exactly once across both processes.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let most: i64 = conn
+        .query_row(
+            "SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM measurements GROUP BY schedule_id, device_id)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(most, 1, "a schedule was measured twice");
+    let total: i64 = conn.query_row("SELECT COUNT(*) FROM measurements", [], |r| r.get(0)).unwrap();
+    assert_eq!(total, 11);
+}
+
+#[test]
+fn the_database_is_reused_across_runs_and_answers_db_best() {
+    let dir = scratch("db");
+    let db = dir.join("tuning.sqlite");
+    let args = |run: &Path| -> Vec<String> {
+        [
+            "tune",
+            "--workload",
+            "softmax-causal",
+            "--strategy",
+            "random",
+            "--budget",
+            "4",
+            "--seed",
+            "2",
+            "--min-window-ms",
+            "10",
+            "--db",
+            s(&db),
+            "--json",
+            "--run-dir",
+            s(run),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let run1: Vec<String> = args(&dir.join("one"));
+    let first = json(&litecoop(&run1.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!((first["measured"].as_u64(), first["reused"].as_u64()), (Some(4), Some(0)));
+    let run2: Vec<String> = args(&dir.join("two"));
+    let second = json(&litecoop(&run2.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!((second["measured"].as_u64(), second["reused"].as_u64()), (Some(0), Some(4)));
+    assert_eq!(first["best_latency_ms"], second["best_latency_ms"]);
+    let mut run3 = args(&dir.join("three"));
+    run3.push("--remeasure".into());
+    let third = json(&litecoop(&run3.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!(third["measured"].as_u64(), Some(4));
+
+    let best = json(&litecoop(&["db", "best", "--workload", "softmax-causal", "--db", s(&db), "--json"]));
+    let rows = best.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0]["latency_ms"].as_f64().unwrap() <= first["best_latency_ms"].as_f64().unwrap());
+    let o = litecoop(&["db", "best", "--workload", "softmax-causal", "--db", s(&db)]);
+    assert!(o.status.success() && text(&o).contains("GFLOP/s"), "{}", text(&o));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let dir = scratch("bad");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["tune".into(), "--workload".into(), "no-such-workload".into()], "no-such-workload"),
+        (vec!["tune".into(), "--strategy".into(), "annealing".into()], "invalid value 'annealing'"),
+        (
+            vec![
+                "tune".into(),
+                "--budget".into(),
+                "0".into(),
+                "--no-db".into(),
+                "--run-dir".into(),
+                s(&dir.join("zero")).into(),
+            ],
+            "at least 1",
+        ),
+        (vec!["tune".into(), "--resume".into(), s(&dir).into()], "not a run directory"),
+        (
+            vec!["export".into(), "--run".into(), s(&dir).into(), "--out".into(), s(&dir.join("x")).into()],
+            "not a run directory",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = litecoop(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(text(&o).contains(want), "{args:?}: wanted `{want}` in: {}", text(&o));
+    }
+
+    // An unwritable run directory: a path under a regular file.
+    let file = dir.join("file");
+    std::fs::write(&file, "x").unwrap();
+    let o = litecoop(&["tune", "--budget", "1", "--no-db", "--run-dir", s(&file.join("run"))]);
+    assert!(!o.status.success() && text(&o).contains(s(&file)), "{}", text(&o));
+
+    // A corrupt run log given to --resume.
+    let run = dir.join("run");
+    json(&litecoop(&[
+        "tune",
+        "--workload",
+        "matmul-256",
+        "--strategy",
+        "random",
+        "--budget",
+        "2",
+        "--min-window-ms",
+        "10",
+        "--no-db",
+        "--json",
+        "--run-dir",
+        s(&run),
+    ]));
+    let log = run.join("candidates.jsonl");
+    let t = std::fs::read_to_string(&log).unwrap();
+    std::fs::write(&log, t.replacen("\"hash\":\"", "\"hash\":\"0", 1)).unwrap();
+    let o = litecoop(&["tune", "--resume", s(&run), "--no-db"]);
+    assert!(!o.status.success() && text(&o).contains("corrupt at line 1"), "{}", text(&o));
+
+    // A corrupt database, and a locked one.
+    let bad_db = dir.join("bad.sqlite");
+    std::fs::write(&bad_db, vec![0x42u8; 4096]).unwrap();
+    let o = litecoop(&["tune", "--budget", "1", "--db", s(&bad_db), "--run-dir", s(&dir.join("r1"))]);
+    assert!(!o.status.success() && text(&o).contains("corrupt or not a database"), "{}", text(&o));
+    let locked = dir.join("locked.sqlite");
+    let conn = rusqlite::Connection::open(&locked).unwrap();
+    conn.execute_batch("CREATE TABLE t (x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);").unwrap();
+    let o = litecoop(&["tune", "--budget", "1", "--db", s(&locked), "--run-dir", s(&dir.join("r2"))]);
+    assert!(!o.status.success() && text(&o).contains("locked by another process"), "{}", text(&o));
+    drop(conn);
+}
