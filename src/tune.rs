@@ -94,6 +94,10 @@ pub struct TuneArgs {
     /// Minimum wall time spent timing repeated runs of each candidate, milliseconds.
     #[arg(long, default_value_t = 150)]
     min_window_ms: u64,
+    /// Minimum timed runs per candidate (after the checked run and a warm-up); more while the window is not
+    /// filled.
+    #[arg(long, default_value_t = 3)]
+    min_reps: usize,
     /// A submission that runs longer than this fails its candidate (seconds).
     #[arg(long, default_value_t = 10.0)]
     timeout_s: f64,
@@ -217,11 +221,12 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
                 budget: args.budget.unwrap_or(DEFAULT_BUDGET),
                 measure: MeasureSettings {
                     min_window_ms: args.min_window_ms,
+                    min_reps: args.min_reps.max(1),
                     timeout_s: args.timeout_s,
                     host_timing: args.host_timing,
                 },
             };
-            (Start::New(run), adapter, db)
+            (Start::New(Box::new(run)), adapter, db)
         }
     };
     let settings = match &start {
@@ -260,6 +265,7 @@ fn gpu_measure(adapter: &AdapterSummary, settings: &MeasureSettings) -> anyhow::
         vec![exe.display().to_string(), "measure-worker".into(), "--adapter".into(), adapter.index.to_string()];
     let config = MeasureConfig {
         min_window: Duration::from_millis(settings.min_window_ms),
+        min_reps: settings.min_reps.max(1),
         timeout: Duration::from_secs_f64(settings.timeout_s),
         force_host_timing: settings.host_timing,
         ..MeasureConfig::default()

@@ -95,6 +95,9 @@ fn mcts_beats_the_naive_matmul_512_widely_within_32_samples() {
     assert_eq!(manifest["buffers"].as_array().unwrap().len(), 3, "a, b, c");
 }
 
+/// Random search never looks at times, and evolutionary generation 0 (here the whole budget) neither, so the
+/// sequences must match exactly; sequences that depend on measured times are checked with a deterministic
+/// stand-in measurer in `crates/litecoop-search/tests/loop.rs`.
 #[test]
 fn the_same_seed_gives_the_same_candidates_on_the_device() {
     let dir = scratch("determinism");

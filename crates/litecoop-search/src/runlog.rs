@@ -29,10 +29,17 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub struct MeasureSettings {
     /// Minimum timing window per candidate, ms.
     pub min_window_ms: u64,
+    /// Minimum timed runs per candidate (after the checked run and a warm-up).
+    #[serde(default = "default_min_reps")]
+    pub min_reps: usize,
     /// Per-submission time limit, s.
     pub timeout_s: f64,
     /// Host timing forced.
     pub host_timing: bool,
+}
+
+fn default_min_reps() -> usize {
+    3
 }
 
 /// What a run was asked to do (`run.json`).
@@ -89,6 +96,8 @@ pub struct Entry {
     pub parent: Option<String>,
     /// Who proposed it.
     pub proposer: String,
+    /// Passed the correctness check against the float64 reference (and was timed).
+    pub correct: bool,
     /// Speedup over the baseline (`None` when it failed).
     pub speedup: Option<f64>,
     /// GFLOP/s at the measured latency.

@@ -67,7 +67,7 @@ pub struct NewRun {
 #[derive(Debug, Clone)]
 pub enum Start {
     /// Start a run.
-    New(NewRun),
+    New(Box<NewRun>),
     /// Continue the run in this directory; optionally raise its budget.
     Resume {
         /// The run directory.
@@ -121,6 +121,7 @@ pub fn tune(
     let session = Instant::now();
     let (mut log, header, logged) = match start {
         Start::New(run) => {
+            let run = *run;
             if run.budget == 0 {
                 return Err(TuneError::ZeroBudget);
             }
@@ -230,6 +231,7 @@ pub fn tune(
                 path: candidate.path.iter().map(|t| t.to_string()).collect(),
                 parent: candidate.parent.clone(),
                 proposer: candidate.proposer.clone(),
+                correct: outcome.is_ok(),
                 speedup: outcome.latency_ms.zip(baseline).map(|(l, b)| b / l),
                 gflops: outcome.latency_ms.map(|l| op.flops() / (l * 1e-3) / 1e9),
                 elapsed_s: session.elapsed().as_secs_f64(),

@@ -61,8 +61,8 @@ fn op() -> Op {
     Op::Matmul(MatmulOp { batch: 1, m: 128, n: 128, k: 128, transpose_b: false, epilogue: Epilogue::None })
 }
 
-fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> NewRun {
-    NewRun {
+fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> Box<NewRun> {
+    Box::new(NewRun {
         dir: dir.to_path_buf(),
         id: dir.file_name().unwrap().to_string_lossy().into(),
         workload: "mm128".into(),
@@ -71,8 +71,8 @@ fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> NewRun
         strategy,
         seed,
         budget,
-        measure: MeasureSettings { min_window_ms: 1, timeout_s: 1.0, host_timing: false },
-    }
+        measure: MeasureSettings { min_window_ms: 1, min_reps: 1, timeout_s: 1.0, host_timing: false },
+    })
 }
 
 fn strategies() -> Vec<StrategyConfig> {
