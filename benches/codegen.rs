@@ -11,20 +11,9 @@ use litecoop_ir::workload::load_dir;
 use std::hint::black_box;
 use std::path::Path;
 
-/// lavapipe's limits, so the sampled space matches what the tests run.
-fn limits() -> DeviceLimits {
-    DeviceLimits {
-        max_invocations_per_workgroup: 1024,
-        max_workgroup_size_x: 1024,
-        max_workgroup_size_y: 1024,
-        max_workgroup_storage_bytes: 32768,
-        ..DeviceLimits::webgpu_default()
-    }
-}
-
 fn codegen(c: &mut Criterion) {
     let workloads = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")).unwrap();
-    let limits = limits();
+    let limits = DeviceLimits::lavapipe();
     let mut group = c.benchmark_group("lower_default");
     group.throughput(Throughput::Elements(1));
     for w in workloads

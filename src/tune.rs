@@ -10,7 +10,7 @@ use litecoop_gpu::device::{choose, list_adapters, AdapterSummary};
 use litecoop_gpu::measure::MeasureConfig;
 use litecoop_search::db::TuningDb;
 use litecoop_search::measure::GpuMeasure;
-use litecoop_search::runlog::{read_header, MeasureSettings};
+use litecoop_search::runlog::{read_header, MeasureSettings, RunRequest};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::{Backup, MctsConfig};
 use litecoop_search::strategy::StrategyConfig;
@@ -210,9 +210,7 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
             let dir = args.run_dir.clone().unwrap_or_else(|| args.runs_dir.join(&id));
             let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(id);
             let db = args.db.clone().unwrap_or_else(|| args.runs_dir.join("tuning.sqlite"));
-            let run = NewRun {
-                dir,
-                id,
+            let request = RunRequest {
                 workload: workload.name.clone(),
                 size: args.size.clone(),
                 op,
@@ -226,12 +224,13 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
                     host_timing: args.host_timing,
                 },
             };
+            let run = NewRun { dir, id, request };
             (Start::New(Box::new(run)), adapter, db)
         }
     };
     let settings = match &start {
-        Start::New(run) => run.measure.clone(),
-        Start::Resume { dir, .. } => read_header(dir)?.measure,
+        Start::New(run) => run.request.measure.clone(),
+        Start::Resume { dir, .. } => read_header(dir)?.request.measure,
     };
     let mut measurer = gpu_measure(&adapter, &settings)?;
     let db = if args.no_db { None } else { Some(TuningDb::open(&db_path)?) };

@@ -1,26 +1,8 @@
 //! End-to-end tests of the `litecoop` binary on the real pipeline (lavapipe or whatever adapter is present).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn litecoop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_litecoop"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("litecoop-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{litecoop, scratch, text};
 
 #[test]
 fn run_json_has_the_documented_keys_and_a_correct_kernel() {

@@ -1,14 +1,8 @@
 //! End-to-end tests of `litecoop models` with the real models (fetched by `scripts/setup`).
 
-use std::process::{Command, Output};
+mod common;
 
-fn litecoop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_litecoop")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::{litecoop, text};
 
 #[test]
 fn list_verify_and_run_the_real_models() {

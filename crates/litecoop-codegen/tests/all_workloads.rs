@@ -13,13 +13,7 @@ fn kernels_dir() -> &'static Path {
 
 #[test]
 fn every_workload_lowers_to_valid_wgsl() {
-    let limits = DeviceLimits {
-        max_invocations_per_workgroup: 1024,
-        max_workgroup_size_x: 1024,
-        max_workgroup_size_y: 1024,
-        max_workgroup_storage_bytes: 32768,
-        ..DeviceLimits::webgpu_default()
-    };
+    let limits = DeviceLimits::lavapipe();
     let workloads = load_dir(kernels_dir()).unwrap();
     assert!(workloads.len() >= 8);
     let mut rng = Rng::new(7);

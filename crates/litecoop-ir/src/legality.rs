@@ -42,6 +42,18 @@ impl DeviceLimits {
             max_storage_buffers_per_stage: 8,
         }
     }
+
+    /// Mesa lavapipe 22.3's compute limits (1024 invocations, 32 KiB of workgroup memory): what this
+    /// repository's tests and benchmarks check schedules against when they open no device.
+    pub fn lavapipe() -> DeviceLimits {
+        DeviceLimits {
+            max_invocations_per_workgroup: 1024,
+            max_workgroup_size_x: 1024,
+            max_workgroup_size_y: 1024,
+            max_workgroup_storage_bytes: 32768,
+            ..DeviceLimits::webgpu_default()
+        }
+    }
 }
 
 /// Why a schedule is illegal.

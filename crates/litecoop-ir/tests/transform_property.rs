@@ -14,15 +14,8 @@ fn workloads() -> Vec<Workload> {
 }
 
 fn limits() -> [DeviceLimits; 2] {
-    // The WebGPU minimum (every adapter meets it) and a lavapipe-like device.
-    let large = DeviceLimits {
-        max_invocations_per_workgroup: 1024,
-        max_workgroup_size_x: 1024,
-        max_workgroup_size_y: 1024,
-        max_workgroup_storage_bytes: 32768,
-        ..DeviceLimits::webgpu_default()
-    };
-    [DeviceLimits::webgpu_default(), large]
+    // The WebGPU minimum (every adapter meets it) and lavapipe's larger limits.
+    [DeviceLimits::webgpu_default(), DeviceLimits::lavapipe()]
 }
 
 #[test]

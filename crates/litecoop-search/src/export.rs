@@ -131,7 +131,7 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest, ExportError> {
         .filter(|e| e.outcome.latency_ms.is_some())
         .min_by(|a, b| a.outcome.latency_ms.partial_cmp(&b.outcome.latency_ms).expect("latencies are finite"))
         .ok_or_else(|| ExportError::NothingMeasured(header.id.clone()))?;
-    let plan = litecoop_codegen::lower(&header.op, &best.schedule, &header.device.limits)
+    let plan = litecoop_codegen::lower(&header.request.op, &best.schedule, &header.device.limits)
         .map_err(|e| ExportError::Lower { hash: best.hash.clone(), message: e.to_string() })?;
     let now = wgsl_hash(&plan);
     if let Some(measured) = &best.outcome.wgsl_hash {
@@ -188,9 +188,9 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest, ExportError> {
         .collect();
     let manifest = Manifest {
         format: "litecoop-export/1".into(),
-        workload: header.workload.clone(),
-        size: header.size.clone(),
-        op: header.op,
+        workload: header.request.workload.clone(),
+        size: header.request.size.clone(),
+        op: header.request.op,
         schedule: best.schedule.clone(),
         schedule_hash: best.hash.clone(),
         latency_ms: best.outcome.latency_ms.expect("filtered"),

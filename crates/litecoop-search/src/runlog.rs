@@ -42,15 +42,9 @@ fn default_min_reps() -> usize {
     3
 }
 
-/// What a run was asked to do (`run.json`).
+/// What a run is asked to do: everything in `run.json` that the user chooses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunHeader {
-    /// [`FORMAT`].
-    pub format: String,
-    /// Run id (the directory name by default).
-    pub id: String,
-    /// UTC creation time.
-    pub created: String,
+pub struct RunRequest {
     /// Workload name.
     pub workload: String,
     /// Size preset.
@@ -63,10 +57,24 @@ pub struct RunHeader {
     pub seed: u64,
     /// Candidates to evaluate (the naive baseline is extra).
     pub budget: usize,
-    /// The device.
-    pub device: DeviceInfo,
     /// How candidates are measured.
     pub measure: MeasureSettings,
+}
+
+/// `run.json`: the request plus what identifies the run and its device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunHeader {
+    /// [`FORMAT`].
+    pub format: String,
+    /// Run id (the directory name by default).
+    pub id: String,
+    /// UTC creation time.
+    pub created: String,
+    /// What was asked.
+    #[serde(flatten)]
+    pub request: RunRequest,
+    /// The device.
+    pub device: DeviceInfo,
 }
 
 /// Whether a log line is the baseline or a search candidate.

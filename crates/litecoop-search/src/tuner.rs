@@ -5,8 +5,8 @@ use crate::db::{DbError, TuningDb};
 use crate::measure::Measure;
 use crate::outcome::Source;
 use crate::proposer::ProposeError;
-use crate::runlog::{Entry, EntryKind, MeasureSettings, RunHeader, RunLog, RunLogError, FORMAT};
-use crate::strategy::{Candidate, Feedback, Space, StrategyConfig};
+use crate::runlog::{Entry, EntryKind, RunHeader, RunLog, RunLogError, RunRequest, FORMAT};
+use crate::strategy::{Candidate, Feedback, Space};
 use crate::summary::{Summary, TimeSplit};
 use litecoop_ir::legality::check;
 use litecoop_ir::op::Op;
@@ -47,20 +47,8 @@ pub struct NewRun {
     pub dir: PathBuf,
     /// Run id.
     pub id: String,
-    /// Workload name.
-    pub workload: String,
-    /// Size preset.
-    pub size: String,
-    /// The operator.
-    pub op: Op,
-    /// Strategy and parameters.
-    pub strategy: StrategyConfig,
-    /// Seed.
-    pub seed: u64,
-    /// Candidates to evaluate.
-    pub budget: usize,
-    /// Measurement settings (recorded).
-    pub measure: MeasureSettings,
+    /// What to do.
+    pub request: RunRequest,
 }
 
 /// What to run: a new run, or the continuation of a logged one.
@@ -122,23 +110,17 @@ pub fn tune(
     let (mut log, header, logged) = match start {
         Start::New(run) => {
             let run = *run;
-            if run.budget == 0 {
+            if run.request.budget == 0 {
                 return Err(TuneError::ZeroBudget);
             }
             let header = RunHeader {
                 format: FORMAT.into(),
                 id: run.id,
                 created: crate::clock::now_rfc3339(),
-                workload: run.workload,
-                size: run.size,
-                op: run.op,
-                strategy: run.strategy,
-                seed: run.seed,
-                budget: run.budget,
+                request: run.request,
                 device: measurer.device().clone(),
-                measure: run.measure,
             };
-            check(&header.op, &Schedule::naive(&header.op), &header.device.limits)
+            check(&header.request.op, &Schedule::naive(&header.request.op), &header.device.limits)
                 .map_err(|e| TuneError::Unrunnable(e.to_string()))?;
             (RunLog::create(&run.dir, &header)?, header, Vec::new())
         }
@@ -159,25 +141,25 @@ pub fn tune(
                 if b == 0 {
                     return Err(TuneError::ZeroBudget);
                 }
-                header.budget = header.budget.max(b);
+                header.request.budget = header.request.budget.max(b);
             }
             (log, header, entries)
         }
     };
-    let op = header.op;
+    let op = header.request.op;
     let limits = header.device.limits;
     let space = Space { op: &op, limits: &limits };
     let ids = match options.db {
         Some(db) => {
-            let w = db.workload_id(&header.workload, &header.size, &op)?;
+            let w = db.workload_id(&header.request.workload, &header.request.size, &op)?;
             let d = db.device_id(&header.device)?;
             db.start_run(
                 &header.id,
                 w,
                 d,
-                header.strategy.name(),
-                header.seed,
-                header.budget,
+                header.request.strategy.name(),
+                header.request.seed,
+                header.request.budget,
                 log.dir(),
                 &header.created,
             )?;
@@ -186,7 +168,7 @@ pub fn tune(
         None => None,
     };
     let naive = Schedule::naive(&op);
-    let mut strategy = header.strategy.build(header.seed, &naive);
+    let mut strategy = header.request.strategy.build(header.request.seed, &naive);
     let mut search_s = 0.0;
 
     let mut state = State::default();
@@ -200,14 +182,14 @@ pub fn tune(
                         message: format!(
                             "entry {index} holds schedule {}, but the strategy (seed {}) proposes {} there; the log \
                          was edited, or written by another version or strategy",
-                            old.hash, header.seed, candidate.hash
+                            old.hash, header.request.seed, candidate.hash
                         ),
                     }
                     .into());
                 }
                 return Ok((old.clone(), true));
             }
-            let seed = input_seed(header.seed, index);
+            let seed = input_seed(header.request.seed, index);
             let reused = match (&ids, options.remeasure) {
                 (Some((db, w, d)), false) => db.lookup(*w, *d, &candidate.hash)?,
                 _ => None,
@@ -250,12 +232,12 @@ pub fn tune(
     };
     state.baseline_ms = Some(baseline_ms);
     state.push(entry, replayed, baseline_ms);
-    progress(&state.progress(header.budget));
+    progress(&state.progress(header.request.budget));
     strategy.observe(&baseline, Feedback { outcome: &state.entries[0].outcome, speedup: 1.0, duplicate: false });
 
     let mut duplicates_in_a_row = 0;
     let mut exhausted = false;
-    while state.samples() < header.budget {
+    while state.samples() < header.request.budget {
         let t = Instant::now();
         let next = strategy.next(space)?;
         search_s += t.elapsed().as_secs_f64();
@@ -281,7 +263,7 @@ pub fn tune(
         let (entry, replayed) = evaluate(&candidate, EntryKind::Candidate, &mut state)?;
         let speedup = entry.speedup.unwrap_or(0.0);
         state.push(entry, replayed, baseline_ms);
-        progress(&state.progress(header.budget));
+        progress(&state.progress(header.request.budget));
         let t = Instant::now();
         let last = state.entries.last().expect("just pushed");
         strategy.observe(&candidate, Feedback { outcome: &last.outcome, speedup, duplicate: false });
@@ -401,11 +383,11 @@ impl State {
         Summary {
             run_id: header.id.clone(),
             run_dir: dir.display().to_string(),
-            workload: header.workload.clone(),
-            size: header.size.clone(),
-            strategy: header.strategy.name().to_string(),
-            seed: header.seed,
-            budget: header.budget,
+            workload: header.request.workload.clone(),
+            size: header.request.size.clone(),
+            strategy: header.request.strategy.name().to_string(),
+            seed: header.request.seed,
+            budget: header.request.budget,
             samples: candidates.len(),
             measured: candidates.iter().filter(|e| e.outcome.source == Source::Measured).count(),
             reused: candidates.iter().filter(|e| e.outcome.source == Source::Database).count(),

@@ -8,7 +8,7 @@ use litecoop_ir::schedule::{KernelDecisions, Schedule};
 use litecoop_search::db::TuningDb;
 use litecoop_search::measure::{DeviceInfo, Measure};
 use litecoop_search::outcome::{FailureKind, Outcome, Source};
-use litecoop_search::runlog::{read_entries, MeasureSettings, LOG_FILE};
+use litecoop_search::runlog::{read_entries, MeasureSettings, RunRequest, LOG_FILE};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::{Backup, MctsConfig};
 use litecoop_search::strategy::StrategyConfig;
@@ -65,13 +65,15 @@ fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> Box<Ne
     Box::new(NewRun {
         dir: dir.to_path_buf(),
         id: dir.file_name().unwrap().to_string_lossy().into(),
-        workload: "mm128".into(),
-        size: "small".into(),
-        op: op(),
-        strategy,
-        seed,
-        budget,
-        measure: MeasureSettings { min_window_ms: 1, min_reps: 1, timeout_s: 1.0, host_timing: false },
+        request: RunRequest {
+            workload: "mm128".into(),
+            size: "small".into(),
+            op: op(),
+            strategy,
+            seed,
+            budget,
+            measure: MeasureSettings { min_window_ms: 1, min_reps: 1, timeout_s: 1.0, host_timing: false },
+        },
     })
 }
 
@@ -250,7 +252,8 @@ fn a_tiny_space_ends_early_instead_of_spinning() {
     let tmp = tempfile::tempdir().unwrap();
     for (i, strategy) in strategies().into_iter().enumerate().skip(1) {
         let mut r = run(&tmp.path().join(format!("t{i}")), strategy, 1, 10_000);
-        r.op = Op::Matmul(MatmulOp { batch: 1, m: 2, n: 2, k: 2, transpose_b: false, epilogue: Epilogue::None });
+        r.request.op =
+            Op::Matmul(MatmulOp { batch: 1, m: 2, n: 2, k: 2, transpose_b: false, epilogue: Epilogue::None });
         let s =
             tune(Start::New(r), &mut FakeMeasure::new(), Options { db: None, remeasure: false }, &mut |_| {}).unwrap();
         assert!(s.exhausted && s.samples < 10_000);

@@ -104,6 +104,29 @@ pub struct Node {
     pub closed: bool,
 }
 
+impl Node {
+    /// An unmeasured node with no children.
+    fn new(schedule: Schedule, parent: Option<usize>, depth: usize, step: Option<Step>, actor: Option<String>) -> Node {
+        Node {
+            hash: schedule.fingerprint(),
+            schedule,
+            parent,
+            children: Vec::new(),
+            step,
+            actor,
+            depth,
+            reward: None,
+            failed: false,
+            visits: 0,
+            value_sum: 0.0,
+            best_in_subtree: 0.0,
+            tried: HashSet::new(),
+            exhausted: false,
+            closed: false,
+        }
+    }
+}
+
 /// A pending expansion: the candidate handed out and where its node goes.
 struct Pending {
     parent: usize,
@@ -123,23 +146,7 @@ pub struct Mcts {
 impl Mcts {
     /// A tree rooted at `root` (the naive schedule), expanded by `proposer`.
     pub fn new(config: MctsConfig, root: Schedule, proposer: Box<dyn Proposer>) -> Mcts {
-        let node = Node {
-            hash: root.fingerprint(),
-            schedule: root,
-            parent: None,
-            children: Vec::new(),
-            step: None,
-            actor: None,
-            depth: 0,
-            reward: None,
-            failed: false,
-            visits: 0,
-            value_sum: 0.0,
-            best_in_subtree: 0.0,
-            tried: HashSet::new(),
-            exhausted: false,
-            closed: false,
-        };
+        let node = Node::new(root, None, 0, None, None);
         Mcts { config, nodes: vec![node], proposer, pending: None, best_reward: 0.0 }
     }
 
@@ -335,23 +342,11 @@ impl Strategy for Mcts {
         let id = self.nodes.len();
         let mut step = pending.step;
         step.speedup = feedback.outcome.is_ok().then_some(feedback.speedup);
-        self.nodes.push(Node {
-            schedule: candidate.schedule.clone(),
-            hash: candidate.hash.clone(),
-            parent: Some(pending.parent),
-            children: Vec::new(),
-            step: Some(step),
-            actor: pending.actor,
-            depth: parent.depth + 1,
-            reward: Some(reward),
-            failed: !feedback.outcome.is_ok(),
-            visits: 0,
-            value_sum: 0.0,
-            best_in_subtree: 0.0,
-            tried: HashSet::new(),
-            exhausted: false,
-            closed: false,
-        });
+        let mut node =
+            Node::new(candidate.schedule.clone(), Some(pending.parent), parent.depth + 1, Some(step), pending.actor);
+        node.reward = Some(reward);
+        node.failed = !feedback.outcome.is_ok();
+        self.nodes.push(node);
         self.nodes[pending.parent].children.push(id);
         self.best_reward = self.best_reward.max(reward);
         self.backpropagate(id, reward);

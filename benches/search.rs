@@ -1,0 +1,89 @@
+//! Search overhead: how long the tuner itself takes per candidate, apart from measuring it.
+//!
+//! `cargo bench --bench search`. No GPU is involved: outcomes are synthesised from the schedule.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use litecoop_ir::legality::DeviceLimits;
+use litecoop_ir::schedule::{KernelDecisions, Schedule};
+use litecoop_ir::transform::legal_transformations;
+use litecoop_ir::workload::load_dir;
+use litecoop_search::outcome::{FailureKind, Outcome};
+use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
+use litecoop_search::strategy::mcts::MctsConfig;
+use litecoop_search::strategy::{Candidate, Feedback, Space, Strategy, StrategyConfig};
+use std::hint::black_box;
+use std::path::Path;
+
+/// A made-up latency that rewards register tiles, so tree strategies have something to climb.
+fn synthetic(schedule: &Schedule) -> Outcome {
+    let mut o = Outcome::failed(FailureKind::Wrong, String::new(), 0);
+    o.failure = None;
+    let tile: u32 = schedule
+        .kernels
+        .values()
+        .map(|d| match d {
+            KernelDecisions::Gemm(g) => g.tm * g.tn,
+            _ => 1,
+        })
+        .sum();
+    o.latency_ms = Some(100.0 / tile as f64);
+    o
+}
+
+fn search(c: &mut Criterion) {
+    let workloads = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")).unwrap();
+    let limits = DeviceLimits::lavapipe();
+    let picked = ["matmul-1024", "llama3-8b-attention", "deepseek-r1-moe"];
+
+    let mut group = c.benchmark_group("legal_transformations");
+    for w in workloads.iter().filter(|w| picked.contains(&w.name.as_str())) {
+        let op = w.op("small").unwrap();
+        let schedule = Schedule::default_for(&op, &limits);
+        group.bench_function(&w.name, |b| b.iter(|| legal_transformations(black_box(&op), &schedule, &limits)));
+    }
+    group.finish();
+
+    // One proposal plus one observation, on a strategy that has already seen 64 candidates (the setup, not
+    // timed, builds that state afresh for every step).
+    let mut group = c.benchmark_group("strategy_step");
+    group.throughput(Throughput::Elements(1));
+    for w in workloads.iter().filter(|w| picked.contains(&w.name.as_str())) {
+        let op = w.op("small").unwrap();
+        let naive = Schedule::naive(&op);
+        let space = Space { op: &op, limits: &limits };
+        let baseline = synthetic(&naive).latency_ms.unwrap();
+        for config in [
+            StrategyConfig::Random,
+            StrategyConfig::Evolutionary(EvolutionaryConfig::default()),
+            StrategyConfig::Mcts(MctsConfig::default()),
+        ] {
+            let step = |strategy: &mut Box<dyn Strategy>| {
+                if let Some(c) = strategy.next(space).unwrap() {
+                    let o = synthetic(&c.schedule);
+                    let speedup = baseline / o.latency_ms.unwrap();
+                    strategy.observe(&c, Feedback { outcome: &o, speedup, duplicate: false });
+                }
+            };
+            let fresh = || {
+                let mut strategy = config.build(1, &naive);
+                let root = Candidate::drawn(naive.clone(), "baseline");
+                strategy.observe(&root, Feedback { outcome: &synthetic(&naive), speedup: 1.0, duplicate: false });
+                for _ in 0..64 {
+                    step(&mut strategy);
+                }
+                strategy
+            };
+            group.bench_function(format!("{}/{}", w.name, config.name()), |b| {
+                b.iter_batched(fresh, |mut s| step(&mut s), BatchSize::SmallInput)
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20);
+    targets = search
+}
+criterion_main!(benches);
