@@ -207,6 +207,15 @@ impl RunLog {
         Ok((RunLog { dir: dir.to_path_buf(), file }, header, entries))
     }
 
+    /// Rewrites `run.json` atomically (a resumed run whose budget was raised keeps the new budget).
+    pub fn rewrite_header(&self, header: &RunHeader) -> Result<(), RunLogError> {
+        let path = self.dir.join(HEADER_FILE);
+        let tmp = self.dir.join(format!("{HEADER_FILE}.tmp"));
+        let text = serde_json::to_string_pretty(header).expect("a header always serialises");
+        std::fs::write(&tmp, text + "\n").map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
     /// The run directory.
     pub fn dir(&self) -> &Path {
         &self.dir

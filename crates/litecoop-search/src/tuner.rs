@@ -141,7 +141,10 @@ pub fn tune(
                 if b == 0 {
                     return Err(TuneError::ZeroBudget);
                 }
-                header.request.budget = header.request.budget.max(b);
+                if b > header.request.budget {
+                    header.request.budget = b;
+                    log.rewrite_header(&header)?;
+                }
             }
             (log, header, entries)
         }

@@ -146,6 +146,10 @@ fn resume_replays_the_log_and_measures_only_what_is_missing() {
         assert_eq!(m.calls, 0);
         let summary = tune(Start::Resume { dir: cut.clone(), budget: Some(25) }, &mut m, opts(), &mut |_| {}).unwrap();
         assert_eq!((summary.samples, m.calls), (25, 5));
+        // The raised budget is kept: resuming again without one measures nothing and accepts all 25.
+        let mut m = FakeMeasure::new();
+        let summary = tune(Start::Resume { dir: cut.clone(), budget: None }, &mut m, opts(), &mut |_| {}).unwrap();
+        assert_eq!((summary.samples, summary.budget, m.calls), (25, 25, 0));
     }
 }
 
