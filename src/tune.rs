@@ -17,6 +17,7 @@ use litecoop_search::strategy::StrategyConfig;
 use litecoop_search::summary::Summary;
 use litecoop_search::tuner::{tune, NewRun, Options, Progress, Start};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The search strategies without LLMs.
@@ -246,7 +247,17 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
         bar.set_position(p.samples as u64);
         bar.set_message(format!("best {:.2}x  failures {}", p.best_speedup, p.failures));
     };
-    let result = tune(start, &mut measurer, Options { db: db.as_ref(), remeasure: args.remeasure }, &mut on_progress);
+    // First Ctrl-C: finish the candidate in flight, write the summary, say how to resume. Second: exit now
+    // (everything measured is already in the log).
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after the candidate in flight (Ctrl-C again to quit now; nothing measured is lost)");
+    });
+    let options = Options { db: db.as_ref(), remeasure: args.remeasure, stop: Some(&STOP) };
+    let result = tune(start, &mut measurer, options, &mut on_progress);
     bar.finish_and_clear();
     let summary = result?;
     if args.json {
@@ -306,6 +317,12 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
     }
     if s.exhausted {
         out.push_str("note       the strategy ran out of new schedules before the budget was spent\n");
+    }
+    if s.interrupted {
+        out.push_str(&format!(
+            "note       interrupted after {} of {} samples; continue with: litecoop tune --resume {}\n",
+            s.samples, s.budget, s.run_dir
+        ));
     }
     out.push('\n');
     let mut t = Table::new(&["", "latency ms", "GFLOP/s", "speedup", "sample"]);

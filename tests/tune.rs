@@ -301,3 +301,50 @@ fn bad_input_gets_a_clear_error() {
     assert!(!o.status.success() && text(&o).contains("locked by another process"), "{}", text(&o));
     drop(conn);
 }
+
+#[test]
+fn ctrl_c_finishes_the_candidate_in_flight_and_says_how_to_resume() {
+    let dir = scratch("interrupt");
+    let run = dir.join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_litecoop"))
+        .args([
+            "tune",
+            "--workload",
+            "matmul-256",
+            "--strategy",
+            "random",
+            "--budget",
+            "12",
+            "--min-window-ms",
+            "10",
+            "--run-dir",
+            s(&run),
+            "--no-db",
+            "--json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::fs::read_to_string(run.join("candidates.jsonl")).map(|t| t.lines().count()).unwrap_or(0) < 3 {
+        assert!(start.elapsed() < Duration::from_secs(120), "the run made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SIGINT to the tuner alone, as a terminal's Ctrl-C would deliver it (the worker has its own group).
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let o = child.wait_with_output().unwrap();
+    let v = json(&o);
+    assert_eq!(v["interrupted"], true, "{v}");
+    let samples = v["samples"].as_u64().unwrap();
+    assert!((2..12).contains(&samples), "{samples} samples");
+    assert!(text(&o).contains("Ctrl-C again"), "{}", text(&o));
+    let log = std::fs::read_to_string(run.join("candidates.jsonl")).unwrap();
+    assert!(!log.contains("device_lost"), "the worker was hit by the interrupt: {log}");
+
+    let v = json(&litecoop(&["tune", "--resume", s(&run), "--no-db", "--json"]));
+    assert_eq!((v["samples"].as_u64(), v["interrupted"].as_bool()), (Some(12), Some(false)));
+    assert_eq!(logged_hashes(&run).len(), 13);
+}

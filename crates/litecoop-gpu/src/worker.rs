@@ -99,13 +99,15 @@ impl IsolatedMeasurer {
     fn spawn(&mut self) -> Result<(), MeasureError> {
         let lost = |message: String| MeasureError::DeviceLost { message };
         let (program, args) = self.command.split_first().ok_or_else(|| lost("no worker command".into()))?;
-        let mut child = Command::new(PathBuf::from(program))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| lost(format!("could not start the measurement worker {program}: {e}")))?;
+        let mut command = Command::new(PathBuf::from(program));
+        command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        // Its own process group: a Ctrl-C at the terminal reaches the tuner, which lets the measurement in
+        // flight finish, instead of killing the worker mid-candidate. The worker still ends with the tuner
+        // (its stdin closes).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child =
+            command.spawn().map_err(|e| lost(format!("could not start the measurement worker {program}: {e}")))?;
         let mut stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = channel();

@@ -49,6 +49,8 @@ pub struct Summary {
     pub failures_by_kind: BTreeMap<String, usize>,
     /// The strategy ran out of new schedules before the budget was spent.
     pub exhausted: bool,
+    /// The run was stopped (Ctrl-C) before its budget was spent; `tune --resume` continues it.
+    pub interrupted: bool,
     /// Latency of the naive schedule, ms.
     pub baseline_latency_ms: f64,
     /// Best latency found, ms (the baseline's if nothing beat it).

@@ -14,6 +14,7 @@ use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use thiserror::Error;
 
@@ -83,11 +84,15 @@ pub struct Progress<'a> {
 }
 
 /// Options of the loop.
+#[derive(Default)]
 pub struct Options<'a> {
     /// The tuning database (None: no reuse, no records).
     pub db: Option<&'a TuningDb>,
     /// Measure even schedules the database already knows on this device.
     pub remeasure: bool,
+    /// When set (e.g. by a Ctrl-C handler), the run stops after the candidate in flight, writes its summary
+    /// and can be resumed.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// Consecutive duplicate proposals after which a strategy is considered out of new schedules.
@@ -240,7 +245,12 @@ pub fn tune(
 
     let mut duplicates_in_a_row = 0;
     let mut exhausted = false;
+    let mut interrupted = false;
     while state.samples() < header.request.budget {
+        if options.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+            interrupted = true;
+            break;
+        }
         let t = Instant::now();
         let next = strategy.next(space)?;
         search_s += t.elapsed().as_secs_f64();
@@ -272,7 +282,7 @@ pub fn tune(
         strategy.observe(&candidate, Feedback { outcome: &last.outcome, speedup, duplicate: false });
         search_s += t.elapsed().as_secs_f64();
     }
-    if logged.len() > state.entries.len() {
+    if !interrupted && logged.len() > state.entries.len() {
         return Err(RunLogError::Foreign {
             path: log.dir().join(crate::runlog::LOG_FILE),
             message: format!(
@@ -284,7 +294,8 @@ pub fn tune(
         .into());
     }
 
-    let summary = state.summary(&header, log.dir(), exhausted, search_s, session.elapsed().as_secs_f64(), &op);
+    let mut summary = state.summary(&header, log.dir(), exhausted, search_s, session.elapsed().as_secs_f64(), &op);
+    summary.interrupted = interrupted;
     log.write_summary(&summary)?;
     if let Some((db, _, _)) = ids {
         db.finish_run(
@@ -398,6 +409,7 @@ impl State {
             failures: candidates.iter().filter(|e| !e.outcome.is_ok()).count(),
             failures_by_kind,
             exhausted,
+            interrupted: false,
             baseline_latency_ms: baseline,
             best_latency_ms: best_ms,
             best_speedup: baseline / best_ms,

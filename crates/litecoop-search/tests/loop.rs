@@ -98,7 +98,7 @@ fn every_strategy_is_deterministic_for_a_seed_and_never_measures_a_schedule_twic
         for (j, seed) in [5u64, 5, 6].into_iter().enumerate() {
             let dir = tmp.path().join(format!("s{i}-{j}"));
             let mut m = FakeMeasure::new();
-            let opts = Options { db: None, remeasure: false };
+            let opts = Options::default();
             let summary = tune(Start::New(run(&dir, strategy.clone(), seed, 24)), &mut m, opts, &mut |_| {}).unwrap();
             assert_eq!(summary.samples, 24, "{}", strategy.name());
             assert_eq!(m.calls, 25, "baseline + 24 candidates, each measured once");
@@ -122,7 +122,7 @@ fn resume_replays_the_log_and_measures_only_what_is_missing() {
     let tmp = tempfile::tempdir().unwrap();
     for (i, strategy) in strategies().into_iter().enumerate() {
         let full = tmp.path().join(format!("full{i}"));
-        let opts = || Options { db: None, remeasure: false };
+        let opts = || Options::default();
         tune(Start::New(run(&full, strategy.clone(), 9, 20)), &mut FakeMeasure::new(), opts(), &mut |_| {}).unwrap();
 
         // An interrupted run: the first 8 lines survive plus half of the 9th (a power loss mid-write).
@@ -157,7 +157,7 @@ fn resume_replays_the_log_and_measures_only_what_is_missing() {
 fn resume_refuses_foreign_and_corrupt_logs() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
-    let opts = || Options { db: None, remeasure: false };
+    let opts = || Options::default();
     tune(Start::New(run(&a, StrategyConfig::Random, 1, 6)), &mut FakeMeasure::new(), opts(), &mut |_| {}).unwrap();
     let b = tmp.path().join("b");
     tune(Start::New(run(&b, StrategyConfig::Random, 2, 6)), &mut FakeMeasure::new(), opts(), &mut |_| {}).unwrap();
@@ -203,7 +203,7 @@ fn the_database_reuses_measurements_on_the_same_device_only() {
     let db = TuningDb::open(&tmp.path().join("tuning.sqlite")).unwrap();
     let strategy = StrategyConfig::Mcts(MctsConfig::default());
     let mut m = FakeMeasure::new();
-    let opts = || Options { db: Some(&db), remeasure: false };
+    let opts = || Options { db: Some(&db), ..Options::default() };
     tune(Start::New(run(&tmp.path().join("one"), strategy.clone(), 3, 12)), &mut m, opts(), &mut |_| {}).unwrap();
     assert_eq!(m.calls, 13);
 
@@ -217,7 +217,7 @@ fn the_database_reuses_measurements_on_the_same_device_only() {
 
     // --remeasure measures again; another device fingerprint shares nothing.
     let mut m = FakeMeasure::new();
-    let remeasure = Options { db: Some(&db), remeasure: true };
+    let remeasure = Options { db: Some(&db), remeasure: true, ..Options::default() };
     tune(Start::New(run(&tmp.path().join("three"), strategy.clone(), 3, 12)), &mut m, remeasure, &mut |_| {}).unwrap();
     assert_eq!(m.calls, 13);
     let mut other = FakeMeasure::new();
@@ -237,7 +237,7 @@ fn failures_are_logged_with_their_reason_and_the_search_goes_on() {
     let s = tune(
         Start::New(run(&dir, StrategyConfig::Random, 11, 40)),
         &mut FakeMeasure::new(),
-        Options { db: None, remeasure: false },
+        Options::default(),
         &mut |_| {},
     )
     .unwrap();
@@ -258,8 +258,7 @@ fn a_tiny_space_ends_early_instead_of_spinning() {
         let mut r = run(&tmp.path().join(format!("t{i}")), strategy, 1, 10_000);
         r.request.op =
             Op::Matmul(MatmulOp { batch: 1, m: 2, n: 2, k: 2, transpose_b: false, epilogue: Epilogue::None });
-        let s =
-            tune(Start::New(r), &mut FakeMeasure::new(), Options { db: None, remeasure: false }, &mut |_| {}).unwrap();
+        let s = tune(Start::New(r), &mut FakeMeasure::new(), Options::default(), &mut |_| {}).unwrap();
         assert!(s.exhausted && s.samples < 10_000);
     }
 }
@@ -269,7 +268,7 @@ fn mcts_respects_its_width_and_depth_and_never_expands_a_failed_node() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("m");
     let config = MctsConfig { max_depth: 3, ..MctsConfig::default() };
-    let opts = Options { db: None, remeasure: false };
+    let opts = Options::default();
     tune(Start::New(run(&dir, StrategyConfig::Mcts(config), 21, 60)), &mut FakeMeasure::new(), opts, &mut |_| {})
         .unwrap();
     let entries = read_entries(&dir).unwrap();
@@ -285,4 +284,29 @@ fn mcts_respects_its_width_and_depth_and_never_expands_a_failed_node() {
         }
     }
     assert!(children.values().all(|n| *n <= 2), "more than 2 successful children: {children:?}");
+}
+
+#[test]
+fn a_stopped_run_ends_cleanly_and_resumes_to_the_same_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let strategy = StrategyConfig::Mcts(MctsConfig::default());
+    let full = tmp.path().join("full");
+    tune(Start::New(run(&full, strategy.clone(), 4, 16)), &mut FakeMeasure::new(), Options::default(), &mut |_| {})
+        .unwrap();
+
+    let dir = tmp.path().join("stopped");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut on_progress = |p: &litecoop_search::tuner::Progress| {
+        if p.samples == 5 {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst); // as the Ctrl-C handler does
+        }
+    };
+    let options = Options { stop: Some(&stop), ..Options::default() };
+    let s = tune(Start::New(run(&dir, strategy, 4, 16)), &mut FakeMeasure::new(), options, &mut on_progress).unwrap();
+    assert!(s.interrupted && s.samples == 5);
+    assert!(dir.join("summary.json").is_file());
+    let mut m = FakeMeasure::new();
+    let s = tune(Start::Resume { dir: dir.clone(), budget: None }, &mut m, Options::default(), &mut |_| {}).unwrap();
+    assert!(!s.interrupted && s.samples == 16 && m.calls == 11);
+    assert_eq!(hashes(&dir), hashes(&full));
 }
