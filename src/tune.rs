@@ -344,8 +344,9 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
     out.push('\n');
     if !s.best_so_far.is_empty() {
         out.push_str(&format!(
-            "best so far  {}  (1.00x .. {:.2}x over {} samples)\n",
+            "best so far  {}  ({:.2}x after sample 1 .. {:.2}x after {})\n",
             sparkline(&s.best_so_far),
+            s.best_so_far[0],
             s.best_speedup,
             s.samples
         ));

@@ -1,6 +1,10 @@
 //! End-to-end tests of `litecoop tune`, `export` and `db` on the real pipeline: real WGSL on the real
 //! (software) device, the real measurement worker, a real SQLite database.
 
+use litecoop_codegen::{Binding, Dispatch, LaunchPlan};
+use litecoop_gpu::measure::{MeasureConfig, Measurer};
+use litecoop_ir::op::Op;
+use litecoop_ir::program::{BufferDecl, BufferRole, Elem};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -81,6 +85,61 @@ fn mcts_beats_the_naive_matmul_512_within_32_samples() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["buffers"].as_array().unwrap().len(), 3, "a, b, c");
+
+    // Nothing but the exported files is enough to run the program correctly.
+    let (op, plan) = plan_from_export(&out);
+    let config = MeasureConfig { time: false, ..MeasureConfig::default() };
+    let m = Measurer::new(None, config).unwrap().measure(&op, &plan, 99).unwrap();
+    assert!(m.check.passed, "the exported program is wrong: {:?}", m.check.reason);
+}
+
+/// A launch plan rebuilt from `manifest.json` and the WGSL files alone, as a user's wgpu code would load them.
+fn plan_from_export(dir: &Path) -> (Op, LaunchPlan) {
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let op: Op = serde_json::from_value(m["op"].clone()).unwrap();
+    let buffers = m["buffers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| BufferDecl {
+            name: b["name"].as_str().unwrap().into(),
+            len: b["len"].as_u64().unwrap() as usize,
+            elem: if b["elem"] == "u32" { Elem::U32 } else { Elem::F32 },
+            role: match b["role"].as_str().unwrap() {
+                "input" => BufferRole::RandomInput,
+                "output" => BufferRole::Output,
+                "scratch" => BufferRole::Scratch,
+                _ => BufferRole::IndexInput(serde_json::from_value(b["data"].clone()).unwrap()),
+            },
+        })
+        .collect();
+    let dims = |v: &serde_json::Value| -> [u32; 3] { serde_json::from_value(v.clone()).unwrap() };
+    let dispatches = m["dispatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let label = d["label"].as_str().unwrap().to_string();
+            Dispatch {
+                kernel: label.split('.').next().unwrap().into(),
+                wgsl: std::fs::read_to_string(dir.join(d["file"].as_str().unwrap())).unwrap(),
+                bindings: d["bindings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| Binding {
+                        buffer: b["buffer"].as_u64().unwrap() as usize,
+                        read_only: b["access"] == "read",
+                    })
+                    .collect(),
+                workgroup_size: dims(&d["workgroup_size"]),
+                workgroups: dims(&d["workgroups"]),
+                label,
+            }
+        })
+        .collect();
+    (op, LaunchPlan { buffers, dispatches })
 }
 
 /// Random search never looks at times, and evolutionary generation 0 (12 random schedules, of which the budget
