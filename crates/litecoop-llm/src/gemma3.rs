@@ -12,7 +12,7 @@ use crate::checkpoint::Checkpoint;
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
 use crate::layers::{
-    attention, gelu_tanh, last_position, load_qtensor, mask, Linear, MultiLinear, RmsNorm, Rope, WeightFormat,
+    attention, gelu_tanh_mul, last_position, load_qtensor, mask, Linear, MultiLinear, RmsNorm, Rope, WeightFormat,
 };
 use candle_core::{Module, Result, Tensor};
 use candle_nn::Embedding;
@@ -217,7 +217,7 @@ impl Gemma3 {
             x = (x + b.post_attn_norm.forward(&b.wo.forward(&y)?)?)?;
             let h = b.ffn_norm.forward(&x)?;
             let [gate, up]: [Tensor; 2] = b.gate_up.forward(&h)?.try_into().expect("two projections");
-            let ff = b.down.forward(&(gelu_tanh(&gate)? * up)?)?;
+            let ff = b.down.forward(&gelu_tanh_mul(&gate, &up)?)?;
             x = (x + b.post_ffw_norm.forward(&ff)?)?;
             new_kv.push((k, v));
         }
