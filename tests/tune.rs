@@ -13,6 +13,14 @@ mod common;
 
 use common::{litecoop, scratch, text};
 
+/// A quick `tune` on matmul-256 into `run` (10 ms timing window, no database), its JSON summary.
+fn quick_tune(run: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["tune", "--workload", "matmul-256", "--min-window-ms", "10", "--no-db", "--json", "--run-dir"];
+    all.push(s(run));
+    all.extend_from_slice(args);
+    json(&litecoop(&all))
+}
+
 fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", text(o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
@@ -142,9 +150,9 @@ fn plan_from_export(dir: &Path) -> (Op, LaunchPlan) {
     (op, LaunchPlan { buffers, dispatches })
 }
 
-/// Random search never looks at times, and evolutionary generation 0 (12 random schedules, of which the budget
-/// takes 5) neither, so the sequences must match exactly; sequences that depend on measured times are checked with a deterministic
-/// stand-in measurer in `crates/litecoop-search/tests/loop.rs`.
+/// Random search never looks at times, and evolutionary generation 0 (12 random schedules, of which the
+/// budget takes 5) neither, so the sequences must match exactly; sequences that depend on measured times
+/// are checked with a deterministic stand-in measurer in `crates/litecoop-search/tests/loop.rs`.
 #[test]
 fn the_same_seed_gives_the_same_candidates_on_the_device() {
     let dir = scratch("determinism");
@@ -152,26 +160,7 @@ fn the_same_seed_gives_the_same_candidates_on_the_device() {
         let mut runs = Vec::new();
         for (i, seed) in ["4", "4", "5"].iter().enumerate() {
             let run = dir.join(format!("{strategy}{i}"));
-            let o = litecoop(&[
-                "tune",
-                "--workload",
-                "matmul-256",
-                "--strategy",
-                strategy,
-                "--budget",
-                "5",
-                "--population",
-                "4",
-                "--seed",
-                seed,
-                "--min-window-ms",
-                "10",
-                "--run-dir",
-                s(&run),
-                "--no-db",
-                "--json",
-            ]);
-            json(&o);
+            quick_tune(&run, &["--strategy", strategy, "--budget", "5", "--population", "12", "--seed", seed]);
             runs.push(logged_hashes(&run));
         }
         assert_eq!(runs[0], runs[1], "{strategy}: same seed, different candidates");
@@ -327,21 +316,7 @@ fn bad_input_gets_a_clear_error() {
 
     // A corrupt run log given to --resume.
     let run = dir.join("run");
-    json(&litecoop(&[
-        "tune",
-        "--workload",
-        "matmul-256",
-        "--strategy",
-        "random",
-        "--budget",
-        "2",
-        "--min-window-ms",
-        "10",
-        "--no-db",
-        "--json",
-        "--run-dir",
-        s(&run),
-    ]));
+    quick_tune(&run, &["--strategy", "random", "--budget", "2"]);
     let log = run.join("candidates.jsonl");
     let t = std::fs::read_to_string(&log).unwrap();
     std::fs::write(&log, t.replacen("\"hash\":\"", "\"hash\":\"0", 1)).unwrap();
