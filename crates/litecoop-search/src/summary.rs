@@ -12,7 +12,8 @@ pub struct TimeSplit {
     pub codegen_compile_s: f64,
     /// The rest of each measurement request: buffers, the checked run, the reference, timing.
     pub measurement_s: f64,
-    /// Strategy, proposer, database and log work in this session (the tuner's own overhead).
+    /// Strategy and proposer work in this session (choosing candidates and digesting outcomes); database
+    /// and log writes are in `session_s` only.
     pub search_s: f64,
     /// Wall time of this session.
     pub session_s: f64,
