@@ -3,6 +3,7 @@
 use crate::workloads::{find, WorkloadSource};
 use anyhow::Context;
 use clap::Args;
+use litecoop_gpu::device::AdapterSummary;
 use litecoop_gpu::measure::{MeasureConfig, Measurer};
 use litecoop_ir::schedule::Schedule;
 use std::path::PathBuf;
@@ -86,9 +87,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         std::fs::write(dir.join("schedule.json"), schedule.to_json())?;
     }
     let m = if args.isolated {
-        let mut command = vec![std::env::current_exe()?.display().to_string(), "measure-worker".to_string()];
-        command.extend(["--adapter".to_string(), adapter.index.to_string()]);
-        let hard_limit = config.timeout * 4 + Duration::from_secs(60);
+        let (command, hard_limit) = worker_command(&adapter, config.timeout)?;
         litecoop_gpu::worker::IsolatedMeasurer::new(command, config, hard_limit).measure(&op, &plan, args.seed)?
     } else {
         Measurer::new(Some(&adapter.index.to_string()), config)?.measure(&op, &plan, args.seed)?
@@ -154,4 +153,14 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(if m.check.passed { 0 } else { 1 })
+}
+
+/// The command that starts a measurement worker (`litecoop measure-worker`) on `adapter`, and the hard limit
+/// after which a request kills it: four per-submission timeouts (checked run, warm-up, timed runs) plus a
+/// minute for compilation and the reference.
+pub fn worker_command(adapter: &AdapterSummary, timeout: Duration) -> anyhow::Result<(Vec<String>, Duration)> {
+    let exe = std::env::current_exe().context("locating the litecoop binary for the measurement worker")?;
+    let command =
+        vec![exe.display().to_string(), "measure-worker".into(), "--adapter".into(), adapter.index.to_string()];
+    Ok((command, timeout * 4 + Duration::from_secs(60)))
 }

@@ -183,7 +183,7 @@ impl TuneArgs {
 /// Runs `litecoop tune`.
 pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
     let adapters = list_adapters();
-    let (start, adapter, db_path) = match &args.resume {
+    let (start, adapter, db_path, settings) = match &args.resume {
         Some(dir) => {
             let header = read_header(dir)?;
             let adapter = match &args.adapter {
@@ -194,7 +194,7 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
             };
             let runs_dir = dir.parent().unwrap_or(Path::new("."));
             let db = args.db.clone().unwrap_or_else(|| runs_dir.join("tuning.sqlite"));
-            (Start::Resume { dir: dir.clone(), budget: args.budget }, adapter, db)
+            (Start::Resume { dir: dir.clone(), budget: args.budget }, adapter, db, header.request.measure)
         }
         None => {
             let workload = find(&args.workload, &args.source)?;
@@ -225,13 +225,9 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
                     host_timing: args.host_timing,
                 },
             };
-            let run = NewRun { dir, id, request };
-            (Start::New(Box::new(run)), adapter, db)
+            let settings = request.measure.clone();
+            (Start::New(Box::new(NewRun { dir, id, request })), adapter, db, settings)
         }
-    };
-    let settings = match &start {
-        Start::New(run) => run.request.measure.clone(),
-        Start::Resume { dir, .. } => read_header(dir)?.request.measure,
     };
     let mut measurer = gpu_measure(&adapter, &settings)?;
     let db = if args.no_db { None } else { Some(TuningDb::open(&db_path)?) };
@@ -270,9 +266,6 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
 
 /// A measurer that runs candidates in `litecoop measure-worker` processes on `adapter`.
 fn gpu_measure(adapter: &AdapterSummary, settings: &MeasureSettings) -> anyhow::Result<GpuMeasure> {
-    let exe = std::env::current_exe().context("locating the litecoop binary for the measurement worker")?;
-    let command =
-        vec![exe.display().to_string(), "measure-worker".into(), "--adapter".into(), adapter.index.to_string()];
     let config = MeasureConfig {
         min_window: Duration::from_millis(settings.min_window_ms),
         min_reps: settings.min_reps.max(1),
@@ -280,7 +273,7 @@ fn gpu_measure(adapter: &AdapterSummary, settings: &MeasureSettings) -> anyhow::
         force_host_timing: settings.host_timing,
         ..MeasureConfig::default()
     };
-    let hard_limit = config.timeout * 4 + Duration::from_secs(60);
+    let (command, hard_limit) = crate::run::worker_command(adapter, config.timeout)?;
     Ok(GpuMeasure::new(adapter, command, config, hard_limit))
 }
 

@@ -334,17 +334,14 @@ fn kernel_edits(spec: &KernelSpec) -> Vec<KernelEdit> {
 /// order (program edits first, then each kernel in program order). Empty when `schedule` itself is illegal.
 pub fn legal_transformations(op: &Op, schedule: &Schedule, limits: &DeviceLimits) -> Vec<Transformation> {
     let mut out = Vec::new();
-    if check(op, schedule, limits).is_err() {
-        return out;
-    }
-    let fusible = Program::lower(op, true).kernels.len() != Program::lower(op, false).kernels.len();
+    let Ok(program) = check(op, schedule, limits) else { return out };
+    let fusible = Program::lower(op, !schedule.fuse_epilogue).kernels.len() != program.kernels.len();
     if fusible {
         let t = Transformation::FuseEpilogue(!schedule.fuse_epilogue);
         if t.apply_checked(op, schedule, limits).is_ok() {
             out.push(t);
         }
     }
-    let program = Program::lower(op, schedule.fuse_epilogue);
     for kernel in &program.kernels {
         let name = kernel.name.as_str();
         let Some(current) = schedule.kernel(name) else { continue };

@@ -30,6 +30,14 @@ pub enum DbError {
         /// SQLite's message.
         message: String,
     },
+    /// Its directory could not be created.
+    #[error("cannot create the directory of tuning database {}: {source}", path.display())]
+    Io {
+        /// The database file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// Anything else SQLite reports.
     #[error("tuning database {}: {source}", path.display())]
     Sqlite {
@@ -133,10 +141,7 @@ impl TuningDb {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<TuningDb, DbError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| DbError::Sqlite {
-                path: path.to_path_buf(),
-                source: rusqlite::Error::InvalidPath(format!("{}: {e}", dir.display()).into()),
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| DbError::Io { path: path.to_path_buf(), source })?;
         }
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(path, e))?;

@@ -126,10 +126,10 @@ pub struct Manifest {
 pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest, ExportError> {
     let header = read_header(run_dir)?;
     let entries = read_entries(run_dir)?;
-    let best = entries
+    let (best, latency_ms) = entries
         .iter()
-        .filter(|e| e.outcome.latency_ms.is_some())
-        .min_by(|a, b| a.outcome.latency_ms.partial_cmp(&b.outcome.latency_ms).expect("latencies are finite"))
+        .filter_map(|e| e.outcome.latency_ms.map(|l| (e, l)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
         .ok_or_else(|| ExportError::NothingMeasured(header.id.clone()))?;
     let plan = litecoop_codegen::lower(&header.request.op, &best.schedule, &header.device.limits)
         .map_err(|e| ExportError::Lower { hash: best.hash.clone(), message: e.to_string() })?;
@@ -193,7 +193,7 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest, ExportError> {
         op: header.request.op,
         schedule: best.schedule.clone(),
         schedule_hash: best.hash.clone(),
-        latency_ms: best.outcome.latency_ms.expect("filtered"),
+        latency_ms,
         timing_method: best.outcome.timing_method.clone(),
         speedup: best.speedup,
         device: header.device.clone(),

@@ -82,11 +82,6 @@ impl GpuMeasure {
             worker: IsolatedMeasurer::new(worker_command, config, hard_limit),
         }
     }
-
-    /// Workers replaced so far.
-    pub fn restarts(&self) -> usize {
-        self.worker.restarts()
-    }
 }
 
 impl Measure for GpuMeasure {

@@ -30,16 +30,11 @@ pub struct MeasureSettings {
     /// Minimum timing window per candidate, ms.
     pub min_window_ms: u64,
     /// Minimum timed runs per candidate (after the checked run and a warm-up).
-    #[serde(default = "default_min_reps")]
     pub min_reps: usize,
     /// Per-submission time limit, s.
     pub timeout_s: f64,
     /// Host timing forced.
     pub host_timing: bool,
-}
-
-fn default_min_reps() -> usize {
-    3
 }
 
 /// What a run is asked to do: everything in `run.json` that the user chooses.

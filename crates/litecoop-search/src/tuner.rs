@@ -68,7 +68,7 @@ pub enum Start {
 
 /// Shown to the progress callback after every candidate.
 #[derive(Debug, Clone)]
-pub struct Progress<'a> {
+pub struct Progress {
     /// Candidates evaluated.
     pub samples: usize,
     /// Budget.
@@ -77,10 +77,6 @@ pub struct Progress<'a> {
     pub best_speedup: f64,
     /// Failed candidates so far.
     pub failures: usize,
-    /// The entry just logged (also for replayed ones).
-    pub entry: &'a Entry,
-    /// Replayed from the log (resume) rather than evaluated now.
-    pub replayed: bool,
 }
 
 /// Options of the loop.
@@ -180,66 +176,65 @@ pub fn tune(
     let mut search_s = 0.0;
 
     let mut state = State::default();
-    let mut evaluate =
-        |candidate: &Candidate, kind: EntryKind, state: &mut State| -> Result<(Entry, bool), TuneError> {
-            let index = state.entries.len();
-            if let Some(old) = logged.get(index) {
-                if old.hash != candidate.hash || old.kind != kind {
-                    return Err(RunLogError::Foreign {
-                        path: log.dir().join(crate::runlog::LOG_FILE),
-                        message: format!(
-                            "entry {index} holds schedule {}, but the strategy (seed {}) proposes {} there; the log \
+    let mut evaluate = |candidate: &Candidate, kind: EntryKind, state: &mut State| -> Result<Entry, TuneError> {
+        let index = state.entries.len();
+        if let Some(old) = logged.get(index) {
+            if old.hash != candidate.hash || old.kind != kind {
+                return Err(RunLogError::Foreign {
+                    path: log.dir().join(crate::runlog::LOG_FILE),
+                    message: format!(
+                        "entry {index} holds schedule {}, but the strategy (seed {}) proposes {} there; the log \
                          was edited, or written by another version or strategy",
-                            old.hash, header.request.seed, candidate.hash
-                        ),
-                    }
-                    .into());
+                        old.hash, header.request.seed, candidate.hash
+                    ),
                 }
-                return Ok((old.clone(), true));
+                .into());
             }
-            let seed = input_seed(header.request.seed, index);
-            let reused = match (&ids, options.remeasure) {
-                (Some((db, w, d)), false) => db.lookup(*w, *d, &candidate.hash)?,
-                _ => None,
-            };
-            let outcome = match reused {
-                Some(o) => o,
-                None => {
-                    let o = measurer.measure(&op, &candidate.schedule, seed);
-                    if let Some((db, w, d)) = &ids {
-                        db.record(Some(&header.id), *w, *d, &candidate.schedule, &candidate.hash, &o)?;
-                    }
-                    o
-                }
-            };
-            let baseline = state.baseline_ms.or(if kind == EntryKind::Baseline { outcome.latency_ms } else { None });
-            let entry = Entry {
-                index,
-                kind,
-                hash: candidate.hash.clone(),
-                schedule: candidate.schedule.clone(),
-                path: candidate.path.iter().map(|t| t.to_string()).collect(),
-                parent: candidate.parent.clone(),
-                proposer: candidate.proposer.clone(),
-                correct: outcome.is_ok(),
-                speedup: outcome.latency_ms.zip(baseline).map(|(l, b)| b / l),
-                gflops: outcome.latency_ms.map(|l| op.flops() / (l * 1e-3) / 1e9),
-                elapsed_s: session.elapsed().as_secs_f64(),
-                outcome,
-            };
-            log.append(&entry)?;
-            Ok((entry, false))
+            return Ok(old.clone());
+        }
+        let seed = input_seed(header.request.seed, index);
+        let reused = match (&ids, options.remeasure) {
+            (Some((db, w, d)), false) => db.lookup(*w, *d, &candidate.hash)?,
+            _ => None,
         };
+        let outcome = match reused {
+            Some(o) => o,
+            None => {
+                let o = measurer.measure(&op, &candidate.schedule, seed);
+                if let Some((db, w, d)) = &ids {
+                    db.record(Some(&header.id), *w, *d, &candidate.schedule, &candidate.hash, &o)?;
+                }
+                o
+            }
+        };
+        let baseline = state.baseline_ms.or(if kind == EntryKind::Baseline { outcome.latency_ms } else { None });
+        let entry = Entry {
+            index,
+            kind,
+            hash: candidate.hash.clone(),
+            schedule: candidate.schedule.clone(),
+            path: candidate.path.iter().map(|t| t.to_string()).collect(),
+            parent: candidate.parent.clone(),
+            proposer: candidate.proposer.clone(),
+            correct: outcome.is_ok(),
+            speedup: outcome.latency_ms.zip(baseline).map(|(l, b)| b / l),
+            gflops: outcome.latency_ms.map(|l| op.flops() / (l * 1e-3) / 1e9),
+            elapsed_s: session.elapsed().as_secs_f64(),
+            outcome,
+        };
+        log.append(&entry)?;
+        Ok(entry)
+    };
 
     // The baseline.
     let baseline = Candidate::drawn(naive.clone(), "baseline");
-    let (entry, replayed) = evaluate(&baseline, EntryKind::Baseline, &mut state)?;
+    let entry = evaluate(&baseline, EntryKind::Baseline, &mut state)?;
     let Some(baseline_ms) = entry.outcome.latency_ms else {
         let why = entry.outcome.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default();
         return Err(TuneError::Baseline(why));
     };
     state.baseline_ms = Some(baseline_ms);
-    state.push(entry, replayed, baseline_ms);
+    state.push(entry);
     progress(&state.progress(header.request.budget));
     strategy.observe(&baseline, Feedback { outcome: &state.entries[0].outcome, speedup: 1.0, duplicate: false });
 
@@ -273,9 +268,9 @@ pub fn tune(
             continue;
         }
         duplicates_in_a_row = 0;
-        let (entry, replayed) = evaluate(&candidate, EntryKind::Candidate, &mut state)?;
+        let entry = evaluate(&candidate, EntryKind::Candidate, &mut state)?;
         let speedup = entry.speedup.unwrap_or(0.0);
-        state.push(entry, replayed, baseline_ms);
+        state.push(entry);
         progress(&state.progress(header.request.budget));
         let t = Instant::now();
         let last = state.entries.last().expect("just pushed");
@@ -315,10 +310,8 @@ struct State {
     by_hash: HashMap<String, usize>,
     baseline_ms: Option<f64>,
     best: usize,
-    best_so_far: Vec<f64>,
     failures: usize,
     duplicates: usize,
-    last_replayed: bool,
 }
 
 impl State {
@@ -326,7 +319,7 @@ impl State {
         self.entries.len().saturating_sub(1)
     }
 
-    fn push(&mut self, entry: Entry, replayed: bool, baseline_ms: f64) {
+    fn push(&mut self, entry: Entry) {
         let i = self.entries.len();
         if !entry.outcome.is_ok() {
             self.failures += 1;
@@ -336,31 +329,20 @@ impl State {
                 self.best = i;
             }
         }
-        self.last_replayed = replayed;
         self.by_hash.insert(entry.hash.clone(), i);
         self.entries.push(entry);
-        if i > 0 {
-            self.best_so_far.push(self.best_latency().map_or(1.0, |b| baseline_ms / b));
-        }
     }
 
     fn best_latency(&self) -> Option<f64> {
         self.entries.get(self.best).and_then(|e| e.outcome.latency_ms)
     }
 
-    fn progress(&self, budget: usize) -> Progress<'_> {
+    fn progress(&self, budget: usize) -> Progress {
         let best = match (self.baseline_ms, self.best_latency()) {
             (Some(b), Some(l)) => b / l,
             _ => 1.0,
         };
-        Progress {
-            samples: self.samples(),
-            budget,
-            best_speedup: best,
-            failures: self.failures,
-            entry: self.entries.last().expect("called after a push"),
-            replayed: self.last_replayed,
-        }
+        Progress { samples: self.samples(), budget, best_speedup: best, failures: self.failures }
     }
 
     fn summary(
@@ -419,7 +401,13 @@ impl State {
             best_schedule: best.schedule.clone(),
             best_hash: best.hash.clone(),
             best_path: best.path.clone(),
-            best_so_far: self.best_so_far.clone(),
+            best_so_far: candidates
+                .iter()
+                .scan(baseline, |best, e| {
+                    *best = e.outcome.latency_ms.map_or(*best, |l| best.min(l));
+                    Some(baseline / *best)
+                })
+                .collect(),
             timing_methods,
             time,
             device: header.device.clone(),

@@ -9,8 +9,8 @@
 //!   default: we look for one fast schedule, not a good average), or with [`Backup::Mean`]
 //!   `Q = mean reward / best reward seen so far`. Either way Q lies in [0, 1] and means "fraction of the best
 //!   known" as the best improves (TVM normalises by the best-known time the same way). Measured on
-//!   matmul-512 on lavapipe, 32 samples, seeds 0-5: max backup reached 3.7x-8.5x over naive (mean 5.3x), mean
-//!   backup 2.0x-4.6x.
+//!   lavapipe with `litecoop tune -w matmul-512 -s mcts -b 32 --seed S --min-window-ms 30 --no-db
+//!   [--backup mean]`, seeds 0-5: max backup reached 3.7x-8.5x over naive (mean 5.3x), mean backup 2.0x-4.6x.
 //! - Selection from the root: stop at the first node that may still be expanded; otherwise descend to the
 //!   child with the largest `Q + C * sqrt(ln N_parent / n_child)`, C = 1.41 (ties: the earlier child).
 //! - A node may be expanded while it succeeded, is shallower than `max_depth`, has fewer successful children
@@ -71,37 +71,37 @@ impl Default for MctsConfig {
 
 /// One node of the tree.
 #[derive(Debug, Clone)]
-pub struct Node {
+struct Node {
     /// Its schedule.
-    pub schedule: Schedule,
+    schedule: Schedule,
     /// The schedule's hash.
-    pub hash: String,
+    hash: String,
     /// The parent node.
-    pub parent: Option<usize>,
+    parent: Option<usize>,
     /// Child nodes (successful and failed).
-    pub children: Vec<usize>,
+    children: Vec<usize>,
     /// The step that produced it from its parent.
-    pub step: Option<Step>,
+    step: Option<Step>,
     /// Who is to expand it (LiteCoOp); `None` for single-proposer searches.
-    pub actor: Option<String>,
+    actor: Option<String>,
     /// Distance from the root.
-    pub depth: usize,
+    depth: usize,
     /// Its own reward (measured speedup; 0 when failed); `None` until measured.
-    pub reward: Option<f64>,
+    reward: Option<f64>,
     /// Whether its schedule failed.
-    pub failed: bool,
+    failed: bool,
     /// Times its subtree was updated.
-    pub visits: u32,
+    visits: u32,
     /// Sum of the rewards backpropagated through it.
-    pub value_sum: f64,
+    value_sum: f64,
     /// Largest reward in its subtree.
-    pub best_in_subtree: f64,
+    best_in_subtree: f64,
     /// First transformations already proposed here.
-    pub tried: HashSet<Transformation>,
+    tried: HashSet<Transformation>,
     /// No legal untried transformation is left here.
-    pub exhausted: bool,
+    exhausted: bool,
     /// Neither it nor any descendant can be expanded.
-    pub closed: bool,
+    closed: bool,
 }
 
 impl Node {
@@ -148,11 +148,6 @@ impl Mcts {
     pub fn new(config: MctsConfig, root: Schedule, proposer: Box<dyn Proposer>) -> Mcts {
         let node = Node::new(root, None, 0, None, None);
         Mcts { config, nodes: vec![node], proposer, pending: None, best_reward: 0.0 }
-    }
-
-    /// The nodes; index 0 is the root.
-    pub fn nodes(&self) -> &[Node] {
-        &self.nodes
     }
 
     fn width(&self, node: &Node) -> usize {
