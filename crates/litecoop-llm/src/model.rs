@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The architectures the engine runs.
-pub const SUPPORTED: &str = "llama, gemma3";
+pub const SUPPORTED: &str = "llama, qwen2, qwen3, gemma3";
 
 enum Arch {
     Llama(Llama),
@@ -62,7 +62,7 @@ impl Model {
         let shown = path.display().to_string();
         let bad = |message: String| LlmError::Gguf { path: shown.clone(), message };
         let loaded = catch_unwind(AssertUnwindSafe(|| match architecture.as_str() {
-            "llama" => Some(Llama::load(&mut gguf, format).map(Arch::Llama)),
+            "llama" | "qwen2" | "qwen3" => Some(Llama::load(&mut gguf, format).map(Arch::Llama)),
             "gemma3" => Some(Gemma3::load(&mut gguf, format).map(Arch::Gemma3)),
             _ => None,
         }));
@@ -82,7 +82,8 @@ impl Model {
     }
 
     /// Loads a Hugging Face checkpoint directory: `config.json`, `*.safetensors`, `tokenizer.json`.
-    /// Supported: `LlamaForCausalLM` (SmolLM2, Llama) and `Gemma3ForCausalLM`.
+    /// Supported: `LlamaForCausalLM` (SmolLM2, Llama), `Qwen2ForCausalLM`, `Qwen3ForCausalLM` and
+    /// `Gemma3ForCausalLM`.
     pub fn load_checkpoint(dir: &Path, name: &str, format: WeightFormat) -> Result<Model, LlmError> {
         let shown = dir.display().to_string();
         let io = |source| LlmError::Io { path: format!("{shown}/config.json"), source };
@@ -90,13 +91,19 @@ impl Model {
             serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).map_err(io)?)
                 .map_err(|e| LlmError::Gguf { path: shown.clone(), message: format!("config.json: {e}") })?;
         let architecture = cfg["architectures"][0].as_str().unwrap_or("unknown").to_string();
-        if !["LlamaForCausalLM", "Gemma3ForCausalLM"].contains(&architecture.as_str()) {
+        const CHECKPOINTS: [(&str, &str); 4] = [
+            ("LlamaForCausalLM", "llama"),
+            ("Qwen2ForCausalLM", "qwen2"),
+            ("Qwen3ForCausalLM", "qwen3"),
+            ("Gemma3ForCausalLM", "gemma3"),
+        ];
+        let Some(&(_, family)) = CHECKPOINTS.iter().find(|(c, _)| *c == architecture) else {
             return Err(LlmError::UnsupportedArchitecture {
                 path: shown,
                 architecture,
-                supported: "LlamaForCausalLM, Gemma3ForCausalLM".into(),
+                supported: CHECKPOINTS.map(|(c, _)| c).join(", "),
             });
-        }
+        };
         let ids = |v: &serde_json::Value| -> Vec<u32> {
             match v {
                 serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
@@ -106,9 +113,9 @@ impl Model {
         let bos = ids(&cfg["bos_token_id"]).first().copied();
         let tokenizer =
             GgufTokenizer::from_tokenizer_json(&dir.join("tokenizer.json"), bos, ids(&cfg["eos_token_id"]))?;
-        let loaded = catch_unwind(AssertUnwindSafe(|| match architecture.as_str() {
-            "Gemma3ForCausalLM" => Gemma3::from_safetensors(dir, format).map(|(m, p)| (Arch::Gemma3(m), "gemma3", p)),
-            _ => Llama::from_safetensors(dir, format).map(|(m, p)| (Arch::Llama(m), "llama", p)),
+        let loaded = catch_unwind(AssertUnwindSafe(|| match family {
+            "gemma3" => Gemma3::from_safetensors(dir, format).map(|(m, p)| (Arch::Gemma3(m), family, p)),
+            _ => Llama::from_safetensors(dir, format).map(|(m, p)| (Arch::Llama(m), family, p)),
         }));
         let (arch, architecture, parameters) = match loaded {
             Ok(Ok(m)) => m,

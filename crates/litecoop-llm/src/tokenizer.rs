@@ -1,7 +1,8 @@
 //! Tokenizers rebuilt from GGUF metadata (`tokenizer.ggml.*`) into a `tokenizers::Tokenizer`.
 //!
 //! Two families, matching llama.cpp:
-//! - `gpt2`: byte-level BPE with the file's merges; the pre-tokenizer comes from `tokenizer.ggml.pre`
+//! - `gpt2`: byte-level BPE with the file's merges; the pre-tokenizer comes from `tokenizer.ggml.pre` (GPT-2,
+//!   SmolLM/StarCoder, Qwen 2)
 //!   (only the ones we rebuild exactly are accepted; an unknown one is refused rather than guessed).
 //! - `llama` (SentencePiece): BPE whose merges are derived from the token scores (a pair merges with the
 //!   priority of the token it makes), byte fallback, spaces written as U+2581.
@@ -22,8 +23,13 @@ use tokenizers::normalizers::replace::Replace;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::{AddedToken, Tokenizer};
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
+
+/// Qwen 2's pre-tokenizer regex (as in its `tokenizer.json` and llama.cpp's `qwen2` pre-tokenizer).
+const QWEN2_PATTERN: &str =
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// GGUF token types.
 const NORMAL: i32 = 1;
@@ -146,9 +152,17 @@ fn gpt2(gguf: &Gguf, tokens: &[String], err: &dyn Fn(String) -> LlmError) -> Res
         "smollm" | "starcoder" | "codeshell" => {
             PreTokenizerWrapper::Sequence(Sequence::new(vec![PreTokenizerWrapper::Digits(Digits::new(true)), byte_level]))
         }
+        // Qwen 2 and 3: GPT-2's regex with case-insensitive contractions, single digits and letter runs that
+        // may take one leading non-letter, isolated, then bytes.
+        "qwen2" => {
+            let split = Split::new(SplitPattern::Regex(QWEN2_PATTERN.into()), SplitDelimiterBehavior::Isolated, false)
+                .map_err(|e| err(format!("qwen2 pre-tokenizer: {e}")))?;
+            let bytes = PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, false));
+            PreTokenizerWrapper::Sequence(Sequence::new(vec![PreTokenizerWrapper::Split(split), bytes]))
+        }
         other => {
             return Err(err(format!(
-                "pre-tokenizer `{other}` is not one we rebuild exactly (supported: gpt-2, default, smollm, starcoder, codeshell)"
+                "pre-tokenizer `{other}` is not one we rebuild exactly (supported: gpt-2, default, smollm, starcoder, codeshell, qwen2)"
             )))
         }
     };
