@@ -32,7 +32,7 @@ impl ManifestArg {
 pub enum Format {
     /// As stored in the file.
     AsStored,
-    /// Q4_1/Q5_0/Q5_1 requantised to Q8_0 at load (faster on CPU).
+    /// Q4_1 kept and multiplied with integer kernels; Q5_0/Q5_1 requantised to Q8_0 at load (faster on CPU).
     Fast,
     /// Dequantised to f32 (exact, large).
     F32,

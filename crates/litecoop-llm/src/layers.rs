@@ -2,6 +2,7 @@
 //! masked grouped-query attention.
 
 use crate::gguf::Gguf;
+use crate::q4_1::Q41Matrix;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use std::sync::Arc;
@@ -12,11 +13,12 @@ pub enum WeightFormat {
     /// As stored in the file.
     #[default]
     AsStored,
-    /// Q4_1, Q5_0 and Q5_1 (scalar paths in Candle) requantised to Q8_0 at load; others as stored.
+    /// Q4_1 kept and multiplied by our own integer kernel ([`crate::q4_1`]); Q5_0 and Q5_1 (scalar paths in
+    /// Candle) requantised to Q8_0 at load; others as stored.
     FastQuant,
     /// Everything dequantised to f32 (exact reference runs; 4-8x the memory).
     F32,
-    /// Both: `FastQuant` weights for decoding (memory-bound) and f32 copies for prompts of at least
+    /// Both: `FastQuant` weights for decoding (memory-bound) and f32 copies for inputs of at least
     /// [`DENSE_MIN_ROWS`] tokens (compute-bound, where Candle's f32 GEMM beats its quantized kernels).
     /// The default for the engine; costs the f32 copy's memory on top.
     Hybrid,
@@ -28,8 +30,36 @@ pub const DENSE_MIN_ROWS: usize = 16;
 /// A linear layer `y = x W^T` over quantized (or f32) weights, optionally with an f32 copy for long inputs.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weights: QMatMul,
+    weights: Weights,
     dense: Option<QMatMul>,
+}
+
+/// The weights a [`Linear`] multiplies short inputs with.
+#[derive(Debug, Clone)]
+enum Weights {
+    /// Candle's kernels (any GGUF type, or f32).
+    Candle(QMatMul),
+    /// Q4_1 through our integer kernel.
+    Q41(Arc<Q41Matrix>),
+}
+
+impl Weights {
+    fn candle(q: QTensor) -> Result<Weights> {
+        Ok(Weights::Candle(QMatMul::from_arc(Arc::new(q))?))
+    }
+
+    /// Q4_1 through our kernel; Q5_0/Q5_1 requantised to Q8_0; others as stored.
+    fn fast(q: QTensor) -> Result<Weights> {
+        if let Some(m) = Q41Matrix::from_qtensor(&q)? {
+            return Ok(Weights::Q41(Arc::new(m)));
+        }
+        match q.dtype() {
+            GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
+                Weights::candle(QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?)
+            }
+            _ => Weights::candle(q),
+        }
+    }
 }
 
 impl Linear {
@@ -41,9 +71,11 @@ impl Linear {
 
     /// Wraps an f32 weight matrix `[out, in]` (from safetensors).
     pub fn from_tensor(w: Tensor, format: WeightFormat) -> Result<Linear> {
-        let quant = |w: &Tensor| QMatMul::from_arc(Arc::new(QTensor::quantize(w, GgmlDType::Q8_0)?));
+        let quant = |w: &Tensor| Weights::candle(QTensor::quantize(w, GgmlDType::Q8_0)?);
         Ok(match format {
-            WeightFormat::AsStored | WeightFormat::F32 => Linear { weights: QMatMul::Tensor(w), dense: None },
+            WeightFormat::AsStored | WeightFormat::F32 => {
+                Linear { weights: Weights::Candle(QMatMul::Tensor(w)), dense: None }
+            }
             WeightFormat::FastQuant => Linear { weights: quant(&w)?, dense: None },
             WeightFormat::Hybrid => Linear { weights: quant(&w)?, dense: Some(QMatMul::Tensor(w)) },
         })
@@ -52,19 +84,13 @@ impl Linear {
     /// Wraps an already loaded tensor.
     pub fn from_qtensor(q: QTensor, format: WeightFormat) -> Result<Linear> {
         let dense = |q: &QTensor| Ok::<_, candle_core::Error>(QMatMul::Tensor(q.dequantize(&Device::Cpu)?));
-        let fast = |q: QTensor| match q.dtype() {
-            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
-                QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)
-            }
-            _ => Ok(q),
-        };
         Ok(match format {
-            WeightFormat::AsStored => Linear { weights: QMatMul::from_arc(Arc::new(q))?, dense: None },
-            WeightFormat::FastQuant => Linear { weights: QMatMul::from_arc(Arc::new(fast(q)?))?, dense: None },
-            WeightFormat::F32 => Linear { weights: dense(&q)?, dense: None },
+            WeightFormat::AsStored => Linear { weights: Weights::candle(q)?, dense: None },
+            WeightFormat::FastQuant => Linear { weights: Weights::fast(q)?, dense: None },
+            WeightFormat::F32 => Linear { weights: Weights::Candle(dense(&q)?), dense: None },
             WeightFormat::Hybrid => {
                 let d = dense(&q)?;
-                Linear { weights: QMatMul::from_arc(Arc::new(fast(q)?))?, dense: Some(d) }
+                Linear { weights: Weights::fast(q)?, dense: Some(d) }
             }
         })
     }
@@ -73,9 +99,10 @@ impl Linear {
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / x.dim(D::Minus1)?;
-        match &self.dense {
-            Some(d) if rows >= DENSE_MIN_ROWS => d.forward(x),
-            _ => self.weights.forward(x),
+        match (&self.dense, &self.weights) {
+            (Some(d), _) if rows >= DENSE_MIN_ROWS => d.forward(x),
+            (_, Weights::Candle(w)) => w.forward(x),
+            (_, Weights::Q41(w)) => w.forward(x),
         }
     }
 }
@@ -407,9 +434,9 @@ mod tests {
     }
 }
 
-/// Several linear layers reading the same input (q/k/v, gate/up). In the formats whose weights are Q8_0 or
-/// f32 they are fused into one matrix, which is numerically identical (rows are quantized independently) and
-/// saves operations per token; as stored, mixed quantization types stay separate.
+/// Several linear layers reading the same input (q/k/v, gate/up). In the formats whose weights are Q8_0, Q4_1
+/// or f32 they are fused into one matrix, which is numerically identical (rows are quantized independently)
+/// and saves operations per token; as stored, mixed quantization types stay separate.
 #[derive(Debug, Clone)]
 pub struct MultiLinear {
     fused: Option<(Linear, Vec<usize>)>,
@@ -423,7 +450,24 @@ impl MultiLinear {
             let parts = names.iter().map(|n| Linear::load(gguf, n, format)).collect::<Result<_>>()?;
             return Ok(MultiLinear { fused: None, parts });
         }
-        let weights = names.iter().map(|n| load_f32(gguf, n)).collect::<Result<Vec<_>>>()?;
+        let qs = names.iter().map(|n| load_qtensor(gguf, n)).collect::<Result<Vec<_>>>()?;
+        let all_q4_1 = qs.iter().all(|q| q.dtype() == GgmlDType::Q4_1);
+        if all_q4_1 && matches!(format, WeightFormat::FastQuant | WeightFormat::Hybrid) {
+            // Stack the blocks as they are: the Q4_1 kernel decodes, f32 copies serve long inputs.
+            let sizes = qs.iter().map(|q| q.shape().dims()[0]).collect();
+            let dense = match format {
+                WeightFormat::Hybrid => {
+                    let f32s = qs.iter().map(|q| q.dequantize(&Device::Cpu)).collect::<Result<Vec<_>>>()?;
+                    Some(QMatMul::Tensor(Tensor::cat(&f32s, 0)?))
+                }
+                _ => None,
+            };
+            let parts =
+                qs.iter().map(|q| Ok(Q41Matrix::from_qtensor(q)?.expect("checked Q4_1"))).collect::<Result<_>>()?;
+            let weights = Weights::Q41(Arc::new(Q41Matrix::stack(parts)?));
+            return Ok(MultiLinear { fused: Some((Linear { weights, dense }, sizes)), parts: Vec::new() });
+        }
+        let weights = qs.iter().map(|q| q.dequantize(&Device::Cpu)).collect::<Result<Vec<_>>>()?;
         MultiLinear::from_tensors(weights, format)
     }
 

@@ -20,6 +20,7 @@ pub mod llama;
 pub mod manifest;
 pub mod model;
 pub mod prefix_cache;
+pub mod q4_1;
 pub mod tokenizer;
 
 pub use error::LlmError;
