@@ -36,7 +36,7 @@ pub enum Format {
     Fast,
     /// Dequantised to f32 (exact, large).
     F32,
-    /// `fast` for decoding plus f32 copies for prompts of 16+ tokens (fastest; most memory).
+    /// `fast` for decoding plus a prompt copy for 16+ tokens: 8-bit for AVX-512 VNNI kernels, else f32 (fastest).
     Hybrid,
 }
 

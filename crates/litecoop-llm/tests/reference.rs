@@ -73,9 +73,14 @@ fn correlation(a: &[f64], b: &[f64]) -> f64 {
     cov / (va * vb).sqrt()
 }
 
-/// `min_r`: 0.99 for the weights as stored (the architecture check). The speed formats requantise Q4_1/Q5_0
-/// to Q8_0, which costs a little more (SmolLM2 "The capital of France is": r = 0.985 vs 0.994 as stored,
-/// 0.997 with f32 weights); for them the argmax must still agree and r stay >= 0.98.
+/// Logit gap under which two tokens count as tied for the speed format (see [`check_logits`]).
+const NEAR_TIE: f64 = 0.25;
+
+/// `min_r`: 0.99 for the weights as stored and for f32 (the architecture check: same argmax). `hybrid` multiplies
+/// prompts with 8-bit activations quantized per 256 values (Candle's VNNI kernels; llama.cpp does the same for
+/// its K-quant layers), which costs a little more: r >= 0.987 on these prompts, so r must stay >= 0.98 and
+/// the argmax agree, except where llama.cpp's own top two lie within [`NEAR_TIE`] logits (Gemma's chat
+/// prompt: 16.15 vs 15.99), where ours must be one of them.
 fn check_logits(name: &str, format: WeightFormat, min_r: f64) {
     let model = Model::load(&model_path(name), name, format).unwrap();
     for case in reference(name)["last_logits"].as_array().unwrap() {
@@ -92,7 +97,17 @@ fn check_logits(name: &str, format: WeightFormat, min_r: f64) {
         let theirs: Vec<f64> = top.iter().map(|(_, v)| *v).collect();
         let r = correlation(&ours, &theirs);
         assert!(r >= min_r, "{name} {format:?} {:?}: correlation {r:.4} over llama.cpp's top 64", case["prompt"]);
-        assert_eq!(argmax(&logits), top[0].0, "{name} {format:?} {:?}: argmax differs", case["prompt"]);
+        let ours_best = argmax(&logits);
+        if format == WeightFormat::Hybrid && top[0].1 - top[1].1 < NEAR_TIE {
+            // llama.cpp's own top two are closer than the 8-bit activations' noise: either may win.
+            assert!(
+                ours_best == top[0].0 || ours_best == top[1].0,
+                "{name} {format:?} {:?}: argmax {ours_best} is not among llama.cpp's top two",
+                case["prompt"]
+            );
+        } else {
+            assert_eq!(ours_best, top[0].0, "{name} {format:?} {:?}: argmax differs", case["prompt"]);
+        }
     }
 }
 
