@@ -81,7 +81,7 @@ pub enum ModelsCommand {
         /// Model name from the manifest, a path to a .gguf file, or hf:OWNER/REPO:FILE (Hugging Face cache or download).
         #[arg(long, short)]
         model: String,
-        /// The prompt (wrapped in the model's chat format unless --raw).
+        /// The prompt (wrapped in the chat format of the manifest or of the file's chat template, unless --raw).
         #[arg(long, short)]
         prompt: String,
         /// Most tokens to generate.
@@ -186,7 +186,10 @@ pub fn main(cmd: ModelsCommand) -> anyhow::Result<i32> {
             let t0 = Instant::now();
             let model = Model::load(&path, &name, format.into())?;
             let load_s = t0.elapsed().as_secs_f64();
-            let chat = spec.map(|s| s.chat_format).unwrap_or(ChatFormat::None);
+            // The manifest's word, else the file's own chat template.
+            let chat = spec.map(|s| s.chat_format).unwrap_or_else(|| {
+                model.chat_template.as_deref().map(ChatFormat::from_template).unwrap_or(ChatFormat::None)
+            });
             let text = if raw { prompt } else { chat.wrap_user(&prompt) };
             let ids = model.tokenizer.encode(&text).map_err(anyhow::Error::msg)?;
             let out = model.generate(&ids, max_tokens)?;

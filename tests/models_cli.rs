@@ -26,6 +26,10 @@ fn list_verify_and_run_the_real_models() {
     ]);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Paris"), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("tok/s"));
+    // By path, without manifest facts: the file's own chat template says ChatML.
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let o = litecoop(&["models", "run", "-m", file, "-p", "What is the capital of France?", "--max-tokens", "12"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Paris"), "{}", text(&o));
 }
 
 #[test]

@@ -17,6 +17,17 @@ pub enum ChatFormat {
 }
 
 impl ChatFormat {
+    /// The format a chat template describes (GGUF `tokenizer.chat_template`, or `chat_template` in a
+    /// checkpoint's `tokenizer_config.json`): ChatML when it writes `<|im_start|>` turns (SmolLM2, Qwen),
+    /// otherwise none, and the prompt is used as it is.
+    pub fn from_template(template: &str) -> ChatFormat {
+        if template.contains("<|im_start|>") {
+            ChatFormat::Chatml
+        } else {
+            ChatFormat::None
+        }
+    }
+
     /// The prompt as the model expects a user turn followed by the start of its answer.
     pub fn wrap_user(&self, prompt: &str) -> String {
         match self {
@@ -158,4 +169,17 @@ pub fn sha256_file(path: &Path) -> Result<String, LlmError> {
         hasher.update(&buf[..n]);
     }
     Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_templates_name_their_format() {
+        let qwen = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}";
+        assert_eq!(ChatFormat::from_template(qwen), ChatFormat::Chatml);
+        let gemma = "{{ bos_token }}{% for message in messages %}<start_of_turn>{{ message['role'] }}";
+        assert_eq!(ChatFormat::from_template(gemma), ChatFormat::None);
+    }
 }

@@ -30,6 +30,8 @@ pub struct Model {
     pub architecture: String,
     /// Parameters counted from the file's tensors.
     pub parameters: u64,
+    /// The chat template the file carries, if any (see [`crate::manifest::ChatFormat::from_template`]).
+    pub chat_template: Option<String>,
     arch: Arch,
 }
 
@@ -59,6 +61,7 @@ impl Model {
         let tokenizer = GgufTokenizer::from_gguf(&gguf)?;
         let architecture = gguf.architecture()?.to_string();
         let parameters = gguf.content.tensor_infos.values().map(|t| t.shape.elem_count() as u64).sum();
+        let chat_template = gguf.string("tokenizer.chat_template").ok().map(str::to_string);
         let shown = path.display().to_string();
         let bad = |message: String| LlmError::Gguf { path: shown.clone(), message };
         let loaded = catch_unwind(AssertUnwindSafe(|| match architecture.as_str() {
@@ -78,7 +81,7 @@ impl Model {
             }
             Err(_) => return Err(bad("the weights do not fit the architecture".into())),
         };
-        Ok(Model { name: name.to_string(), tokenizer, architecture, parameters, arch })
+        Ok(Model { name: name.to_string(), tokenizer, architecture, parameters, chat_template, arch })
     }
 
     /// Loads a Hugging Face checkpoint directory: `config.json`, `*.safetensors`, `tokenizer.json`.
@@ -124,7 +127,18 @@ impl Model {
                 return Err(LlmError::Gguf { path: shown, message: "the weights do not fit the architecture".into() })
             }
         };
-        Ok(Model { name: name.to_string(), tokenizer, architecture: architecture.into(), parameters, arch })
+        let chat_template = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|c| c["chat_template"].as_str().map(str::to_string));
+        Ok(Model {
+            name: name.to_string(),
+            tokenizer,
+            architecture: architecture.into(),
+            parameters,
+            chat_template,
+            arch,
+        })
     }
 
     fn run_err(&self, e: impl std::fmt::Display) -> LlmError {
