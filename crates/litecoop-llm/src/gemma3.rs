@@ -12,11 +12,13 @@ use crate::checkpoint::Checkpoint;
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
 use crate::layers::{
-    attention, gelu_tanh_mul, last_position, load_qtensor, mask, Linear, MultiLinear, RmsNorm, Rope, WeightFormat,
+    attention, gelu_tanh_mul, last_position, load_qtensor, mask, Linear, MultiLinear, RmsNorm, Rope, TokenEmbedding,
+    WeightFormat,
 };
 use candle_core::{Module, Result, Tensor};
 use candle_nn::Embedding;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Hyper-parameters read from `gemma3.*` metadata.
 #[derive(Debug, Clone)]
@@ -67,7 +69,7 @@ struct Block {
 pub struct Gemma3 {
     /// Its hyper-parameters.
     pub config: Config,
-    embed: Embedding,
+    embed: TokenEmbedding,
     blocks: Vec<Block>,
     norm: RmsNorm,
     output: Linear,
@@ -99,9 +101,9 @@ impl Gemma3 {
             context: get("context_length").unwrap_or(32768),
             query_scale: 1.0 / (get("attention.key_length").unwrap_or(256) as f64).sqrt(),
         };
-        let embed_q = load_qtensor(gguf, "token_embd.weight")?;
-        let embed = Embedding::new(embed_q.dequantize(&candle_core::Device::Cpu)?, hidden);
-        let output = Linear::from_qtensor(embed_q, format)?;
+        let embed_q = Arc::new(load_qtensor(gguf, "token_embd.weight")?);
+        let embed = TokenEmbedding::Quantized(embed_q.clone());
+        let output = Linear::from_arc(embed_q, format.for_single_rows())?; // tied embeddings
         let mut blocks = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
             let p = |n: &str| format!("blk.{i}.{n}.weight");
@@ -155,8 +157,8 @@ impl Gemma3 {
             Ok::<_, candle_core::Error>(RmsNorm::new((ckpt.take(name)? + 1.0)?, eps))
         };
         let embed_w = ckpt.take("model.embed_tokens.weight")?;
-        let output = Linear::from_tensor(embed_w.clone(), format)?;
-        let embed = Embedding::new(embed_w, hidden);
+        let output = Linear::from_tensor(embed_w.clone(), format.for_single_rows())?; // tied embeddings
+        let embed = TokenEmbedding::Dense(Embedding::new(embed_w, hidden));
         let mut blocks = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
             let p = |n: &str| format!("model.layers.{i}.{n}.weight");
@@ -199,8 +201,7 @@ impl Gemma3 {
                 self.rope_global.positions()
             );
         }
-        let ids = Tensor::new(tokens, &candle_core::Device::Cpu)?.unsqueeze(0)?;
-        let mut x = (self.embed.forward(&ids)? * (c.hidden as f64).sqrt())?; // [1, len, hidden]
+        let mut x = (self.embed.forward(tokens)? * (c.hidden as f64).sqrt())?; // [1, len, hidden]
         let global_mask = mask(start, len, None)?;
         let local_mask = mask(start, len, Some(c.sliding_window))?;
         let mut new_kv = Vec::with_capacity(self.blocks.len());

@@ -146,7 +146,11 @@ impl Linear {
 
     /// Wraps an already loaded tensor.
     pub fn from_qtensor(q: QTensor, format: WeightFormat) -> Result<Linear> {
-        let q = Arc::new(q);
+        Linear::from_arc(Arc::new(q), format)
+    }
+
+    /// Wraps a loaded tensor that may be shared (a tied embedding table).
+    pub fn from_arc(q: Arc<QTensor>, format: WeightFormat) -> Result<Linear> {
         Ok(match format {
             WeightFormat::AsStored => Linear { weights: Weights::candle(q)?, prompt: None },
             WeightFormat::FastQuant => Linear { weights: Weights::fast(q)?, prompt: None },
@@ -167,6 +171,55 @@ impl Module for Linear {
         match &self.prompt {
             Some(p) if rows >= DENSE_MIN_ROWS => p.forward(x),
             _ => self.weights.forward(x),
+        }
+    }
+}
+
+impl WeightFormat {
+    /// The format for a layer that only ever sees one row (the output projection, applied to the last
+    /// position): `Hybrid`'s prompt copy would never be used there, so it is `FastQuant`.
+    pub fn for_single_rows(self) -> WeightFormat {
+        match self {
+            WeightFormat::Hybrid => WeightFormat::FastQuant,
+            other => other,
+        }
+    }
+}
+
+/// Token embeddings: rows of the file's quantized table, dequantized only for the tokens a call uses (a
+/// 262k-token vocabulary as f32 would hold 670 MB for Gemma-3-270M), or an f32 table from a checkpoint.
+#[derive(Debug, Clone)]
+pub enum TokenEmbedding {
+    /// An f32 table `[vocab, hidden]`.
+    Dense(candle_nn::Embedding),
+    /// A quantized table `[vocab, hidden]`, shared with a tied output layer.
+    Quantized(Arc<QTensor>),
+}
+
+impl TokenEmbedding {
+    /// `[1, len]` token ids to `[1, len, hidden]`.
+    pub fn forward(&self, ids: &[u32]) -> Result<Tensor> {
+        match self {
+            TokenEmbedding::Dense(e) => e.forward(&Tensor::new(ids, &Device::Cpu)?.unsqueeze(0)?),
+            TokenEmbedding::Quantized(table) => {
+                let (vocab, hidden) = table.shape().dims2()?;
+                let dtype = table.dtype();
+                let row_bytes = hidden / dtype.block_size() * dtype.type_size();
+                let data = table.data()?;
+                let rows = ids
+                    .iter()
+                    .map(|&id| {
+                        let id = id as usize;
+                        if id >= vocab {
+                            candle_core::bail!("token {id} is outside the vocabulary of {vocab}");
+                        }
+                        let bytes = &data[id * row_bytes..(id + 1) * row_bytes];
+                        candle_core::quantized::ggml_file::qtensor_from_ggml(dtype, bytes, vec![hidden], &Device::Cpu)?
+                            .dequantize(&Device::Cpu)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Tensor::stack(&rows, 0)?.unsqueeze(0)
+            }
         }
     }
 }

@@ -11,11 +11,13 @@ use crate::checkpoint::Checkpoint;
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
 use crate::layers::{
-    attention, last_position, load_f32, load_qtensor, mask, silu, Linear, MultiLinear, RmsNorm, Rope, WeightFormat,
+    attention, last_position, load_f32, load_qtensor, mask, silu, Linear, MultiLinear, RmsNorm, Rope, TokenEmbedding,
+    WeightFormat,
 };
 use candle_core::{Module, Result, Tensor};
 use candle_nn::Embedding;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The architectures this file runs (GGUF `general.architecture`).
 pub const ARCHITECTURES: [&str; 3] = ["llama", "qwen2", "qwen3"];
@@ -60,7 +62,7 @@ struct Block {
 pub struct Llama {
     /// Its hyper-parameters.
     pub config: Config,
-    embed: Embedding,
+    embed: TokenEmbedding,
     blocks: Vec<Block>,
     norm: RmsNorm,
     output: Linear,
@@ -91,11 +93,11 @@ impl Llama {
             rope_theta: gguf.float(&format!("{arch}.rope.freq_base")).unwrap_or(10000.0),
             context: get("context_length").unwrap_or(4096),
         };
-        let embed_q = load_qtensor(gguf, "token_embd.weight")?;
-        let embed = Embedding::new(embed_q.dequantize(&candle_core::Device::Cpu)?, hidden);
+        let embed_q = Arc::new(load_qtensor(gguf, "token_embd.weight")?);
+        let embed = TokenEmbedding::Quantized(embed_q.clone());
         let output = match load_qtensor(gguf, "output.weight") {
-            Ok(q) => Linear::from_qtensor(q, format)?,
-            Err(_) => Linear::from_qtensor(embed_q, format)?, // tied embeddings
+            Ok(q) => Linear::from_qtensor(q, format.for_single_rows())?,
+            Err(_) => Linear::from_arc(embed_q, format.for_single_rows())?, // tied embeddings
         };
         let mut blocks = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
@@ -155,10 +157,10 @@ impl Llama {
         let mut take = |name: &str| ckpt.take(name);
         let embed_w = take("model.embed_tokens.weight")?;
         let output = match take("lm_head.weight") {
-            Ok(w) => Linear::from_tensor(w, format)?,
-            Err(_) => Linear::from_tensor(embed_w.clone(), format)?, // tied embeddings
+            Ok(w) => Linear::from_tensor(w, format.for_single_rows())?,
+            Err(_) => Linear::from_tensor(embed_w.clone(), format.for_single_rows())?, // tied embeddings
         };
-        let embed = Embedding::new(embed_w, hidden);
+        let embed = TokenEmbedding::Dense(Embedding::new(embed_w, hidden));
         let mut blocks = Vec::with_capacity(config.layers);
         for i in 0..config.layers {
             let p = |n: &str| format!("model.layers.{i}.{n}.weight");
@@ -202,8 +204,7 @@ impl Llama {
                 self.rope.positions()
             );
         }
-        let ids = Tensor::new(tokens, &candle_core::Device::Cpu)?.unsqueeze(0)?;
-        let mut x = self.embed.forward(&ids)?; // [1, len, hidden]
+        let mut x = self.embed.forward(tokens)?; // [1, len, hidden]
         let mask = mask(start, len, None)?;
         let mut new_kv = Vec::with_capacity(self.blocks.len());
         for (l, b) in self.blocks.iter().enumerate() {

@@ -4,7 +4,7 @@ use crate::error::LlmError;
 use crate::gemma3::Gemma3;
 use crate::gguf::Gguf;
 use crate::kv::KvState;
-use crate::layers::WeightFormat;
+use crate::layers::{WeightFormat, DENSE_MIN_ROWS};
 use crate::llama::Llama;
 use crate::tokenizer::GgufTokenizer;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -81,7 +81,9 @@ impl Model {
             }
             Err(_) => return Err(bad("the weights do not fit the architecture".into())),
         };
-        Ok(Model { name: name.to_string(), tokenizer, architecture, parameters, chat_template, arch })
+        let model = Model { name: name.to_string(), tokenizer, architecture, parameters, chat_template, arch };
+        model.warm_up()?;
+        Ok(model)
     }
 
     /// Loads a Hugging Face checkpoint directory: `config.json`, `*.safetensors`, `tokenizer.json`.
@@ -131,14 +133,26 @@ impl Model {
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .and_then(|c| c["chat_template"].as_str().map(str::to_string));
-        Ok(Model {
+        let model = Model {
             name: name.to_string(),
             tokenizer,
             architecture: architecture.into(),
             parameters,
             chat_template,
             arch,
-        })
+        };
+        model.warm_up()?;
+        Ok(model)
+    }
+
+    /// Candle lays quantized weights out for its tiled kernels on their first use (Q8_0/K-quant prompts, K-quant
+    /// decoding); one prompt of [`DENSE_MIN_ROWS`] tokens and one decode step now put that cost into loading,
+    /// so the first real prompt is not charged for it (~0.1 s for either model here, once).
+    fn warm_up(&self) -> Result<(), LlmError> {
+        let token = self.tokenizer.bos.unwrap_or(0);
+        let (_, state) = self.forward(&[token; DENSE_MIN_ROWS], &KvState::new())?;
+        self.forward(&[token], &state)?;
+        Ok(())
     }
 
     fn run_err(&self, e: impl std::fmt::Display) -> LlmError {

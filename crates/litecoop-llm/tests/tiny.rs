@@ -179,3 +179,13 @@ fn qwen_checkpoints_give_the_logits_of_the_gguf() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A token id outside the vocabulary is an error that says so, in every format.
+#[test]
+fn a_token_outside_the_vocabulary_is_refused() {
+    for format in [WeightFormat::AsStored, WeightFormat::Hybrid] {
+        let model = load("qwen2", format);
+        let err = model.forward(&[72, 100_000], &KvState::new()).unwrap_err().to_string();
+        assert!(err.contains("token 100000 is outside the vocabulary of 419"), "{err}");
+    }
+}
