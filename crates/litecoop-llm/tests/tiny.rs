@@ -1,6 +1,8 @@
 //! qwen2 and qwen3 against llama.cpp on tiny random-weight models (no Qwen weights are reachable offline).
-//! `tests/fixtures/tiny-{qwen2,qwen3}.gguf` and llama.cpp's answers in `tiny-reference.json` come from
-//! `scripts/tiny-models`; these tests need no download.
+//! The models are written here by `support/tiny_gguf.rs`; llama.cpp's answers for the same bytes (checked by
+//! sha256) are in `tests/fixtures/tiny-reference.json`, made by `scripts/tiny-models`. No download needed.
+
+mod support;
 
 use candle_core::{Device, Tensor};
 use litecoop_llm::gguf::Gguf;
@@ -10,16 +12,29 @@ use litecoop_llm::model::{argmax, Model};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-const ARCHS: [&str; 2] = ["qwen2", "qwen3"];
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
-}
+use std::sync::OnceLock;
+use support::tiny_gguf::{self, ARCHS};
 
 fn reference(arch: &str) -> Value {
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(fixture("tiny-reference.json")).unwrap()).unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-reference.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     v["models"][arch].clone()
+}
+
+/// The model file, written once per test process, with the bytes llama.cpp saw.
+fn model_file(arch: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tiny-models");
+        std::fs::create_dir_all(&dir).unwrap();
+        for arch in ARCHS {
+            let path = tiny_gguf::write(&dir, arch).unwrap();
+            let sha = litecoop_llm::manifest::sha256_file(&path).unwrap();
+            assert_eq!(sha, reference(arch)["sha256"].as_str().unwrap(), "{arch}: not the file llama.cpp saw");
+        }
+        dir
+    });
+    dir.join(format!("tiny-{arch}.gguf"))
 }
 
 fn ids(v: &Value) -> Vec<u32> {
@@ -31,7 +46,7 @@ fn floats(v: &Value) -> Vec<f32> {
 }
 
 fn load(arch: &str, format: WeightFormat) -> Model {
-    Model::load(&fixture(&format!("tiny-{arch}.gguf")), arch, format).unwrap()
+    Model::load(&model_file(arch), arch, format).unwrap()
 }
 
 fn correlation(a: &[f32], b: &[f32]) -> f64 {
@@ -104,7 +119,7 @@ fn qwen_cached_prefix_equals_full_prefill() {
 #[test]
 fn qwen_checkpoints_give_the_logits_of_the_gguf() {
     for arch in ARCHS {
-        let path = fixture(&format!("tiny-{arch}.gguf"));
+        let path = model_file(arch);
         let dir = std::env::temp_dir().join(format!("litecoop-tiny-{arch}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut gguf = Gguf::open(&path).unwrap();

@@ -1,0 +1,3 @@
+//! Helpers shared by integration tests (and the `tiny_models` example).
+
+pub mod tiny_gguf;
