@@ -65,7 +65,7 @@ impl Model {
         let shown = path.display().to_string();
         let bad = |message: String| LlmError::Gguf { path: shown.clone(), message };
         let loaded = catch_unwind(AssertUnwindSafe(|| match architecture.as_str() {
-            "llama" | "qwen2" | "qwen3" => Some(Llama::load(&mut gguf, format).map(Arch::Llama)),
+            a if crate::llama::ARCHITECTURES.contains(&a) => Some(Llama::load(&mut gguf, format).map(Arch::Llama)),
             "gemma3" => Some(Gemma3::load(&mut gguf, format).map(Arch::Gemma3)),
             _ => None,
         }));
@@ -147,7 +147,7 @@ impl Model {
 
     /// Candle lays quantized weights out for its tiled kernels on their first use (Q8_0/K-quant prompts, K-quant
     /// decoding); one prompt of [`DENSE_MIN_ROWS`] tokens and one decode step now put that cost into loading,
-    /// so the first real prompt is not charged for it (~0.1 s for either model here, once).
+    /// so the first real prompt is not charged for it.
     fn warm_up(&self) -> Result<(), LlmError> {
         let token = self.tokenizer.bos.unwrap_or(0);
         let (_, state) = self.forward(&[token; DENSE_MIN_ROWS], &KvState::new())?;

@@ -6,7 +6,8 @@
 //! Activations are quantized per 32 values to 8 bits as llama.cpp's Q8_1 does (scale `a`, quants `p`,
 //! `s = a sum p`), so one block's dot product is `d a sum(q p) + m s`, the sum taken with integer
 //! multiply-adds (AVX2 when the build targets it, portable code otherwise). Rows are split over Candle's own
-//! thread pool, so no second pool competes with Candle's for the cores.
+//! thread pool, so no second pool competes with Candle's for the cores. `cargo bench -p litecoop-llm --bench
+//! linear`: a 3072 x 576 matrix times one row in 27 us, against 55 us for Candle on a Q8_0 copy (2 cores here).
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Result, Tensor};
