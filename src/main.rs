@@ -1,6 +1,7 @@
 //! `litecoop`: tune the GPU kernels of model-serving operators. This binary wires the library crates
 //! together and owns the user interface; it holds no algorithm.
 
+mod bucket;
 mod builtin;
 mod db;
 mod devices;

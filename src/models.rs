@@ -20,7 +20,8 @@ pub struct ManifestArg {
 }
 
 impl ManifestArg {
-    fn load(&self) -> anyhow::Result<Manifest> {
+    /// Reads the manifest (the one in the source tree when the default path is not here).
+    pub fn load(&self) -> anyhow::Result<Manifest> {
         let fallback = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models/models.toml"));
         let path = if self.manifest.is_file() || !fallback.is_file() { &self.manifest } else { &fallback };
         Ok(Manifest::load(path)?)

@@ -1,6 +1,7 @@
 //! `litecoop tune`: search a workload's schedule space on a device, with a progress bar, a run directory, the
 //! shared tuning database and an end-of-run table.
 
+use crate::models::ManifestArg;
 use crate::table::Table;
 use crate::workloads::{find, WorkloadSource};
 use anyhow::{bail, Context};
@@ -11,6 +12,9 @@ use litecoop_gpu::measure::MeasureConfig;
 use litecoop_search::db::TuningDb;
 use litecoop_search::measure::GpuMeasure;
 use litecoop_search::runlog::{read_header, MeasureSettings, RunRequest};
+use litecoop_search::llm::engine_model::DEFAULT_TEMPERATURE;
+use litecoop_search::llm::ledger::{KvCacheReport, LlmReport};
+use litecoop_search::strategy::collaboration::{LlmSearchConfig, DEFAULT_COURSE_EVERY, DEFAULT_LAMBDA};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::{Backup, MctsConfig};
 use litecoop_search::strategy::StrategyConfig;
@@ -20,9 +24,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// The search strategies without LLMs.
+/// The search strategies.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StrategyName {
+    /// LiteCoOp: a bucket of models (--models) on one tree; each proposal also names the model that expands
+    /// the child; model-aware UCT favours small models; the largest corrects small-model regressions.
+    Litecoop,
+    /// Reasoning Compiler: MCTS expanded by one model (--model).
+    LlmMcts,
     /// Independent random legal schedules.
     Random,
     /// TVM MetaSchedule-style population, mutation and epsilon-greedy random picks.
@@ -50,7 +59,20 @@ A run writes runs/<id>/: run.json (what was asked), candidates.jsonl (one line p
 happens) and summary.json. Measurements also go to the tuning database (runs/tuning.sqlite by default): a
 schedule already measured on the same device is reused unless --remeasure.
 
+With no arguments: LiteCoOp with both real models (SmolLM2-135M and Gemma-3-270M, fetched by scripts/setup)
+on matmul-512, 32 candidates; about a minute on a 2-core CPU with no GPU.
+
+LLM-guided strategies (litecoop, llm-mcts) run the models in-process. Each prompt is laid out for KV reuse:
+run-wide instructions (pinned in each model's cache), the path from the root, the node's schedule and legal
+transformations, then the statistics; each answer is decoded under a constraint that admits only this node's
+legal transformations and the bucket's model names. The summary adds per-model calls, tokens (prompt /
+cached / prefilled / decoded), seconds and FLOPs, hit rates, the largest model's share, course alterations and
+the KV reuse ratio.
+
 Examples:
+  litecoop tune
+  litecoop tune --workload matmul-1024 --strategy litecoop --models smollm2-135m,gemma3-270m --budget 64
+  litecoop tune --workload matmul-1024 --strategy llm-mcts --model gemma3-270m --budget 64
   litecoop tune --workload matmul-512 --strategy mcts --budget 32
   litecoop tune --workload llama3-8b-attention --strategy evolutionary --budget 64 --seed 7 --json
   litecoop tune --resume runs/matmul-512-mcts-s0-20261127-213005      # after a crash or Ctrl-C
@@ -63,7 +85,7 @@ pub struct TuneArgs {
     #[arg(long, default_value = "small")]
     size: String,
     /// Search strategy.
-    #[arg(long, short, value_enum, default_value_t = StrategyName::Mcts)]
+    #[arg(long, short, value_enum, default_value_t = StrategyName::Litecoop)]
     strategy: StrategyName,
     /// Candidates to evaluate (the naive baseline is measured in addition) [default: 32].
     #[arg(long, short)]
@@ -125,6 +147,32 @@ pub struct TuneArgs {
     /// mcts: failed children after which a node is not expanded again.
     #[arg(long, default_value_t = 3, help_heading = "MCTS")]
     max_failures: usize,
+    /// litecoop: the bucket of models, comma-separated (manifest names, .gguf paths or hf:OWNER/REPO:FILE).
+    #[arg(long, value_delimiter = ',', default_value = "smollm2-135m,gemma3-270m", help_heading = "LLM")]
+    models: Vec<String>,
+    /// llm-mcts: the one model.
+    #[arg(long, default_value = "gemma3-270m", help_heading = "LLM")]
+    model: String,
+    /// litecoop: weight of model smallness in model-aware UCT, in [0, 1].
+    #[arg(long, default_value_t = DEFAULT_LAMBDA, help_heading = "LLM")]
+    lambda: f64,
+    /// litecoop: ask the largest model to correct on every K-th consecutive small-model regression (0: never).
+    #[arg(long, value_name = "K", default_value_t = DEFAULT_COURSE_EVERY, help_heading = "LLM")]
+    course_every: usize,
+    /// litecoop: while the largest model's share of calls is below this fraction, it must expand next.
+    #[arg(long, value_name = "FRACTION", help_heading = "LLM")]
+    min_largest_share: Option<f64>,
+    /// Transformations a model may chain in one call (it may stop earlier with `done`).
+    #[arg(long, default_value_t = 1, help_heading = "LLM")]
+    steps_per_call: usize,
+    /// Expand nodes shallower than this at random (the published Reasoning Compiler code uses 2).
+    #[arg(long, value_name = "DEPTH", default_value_t = 0, help_heading = "LLM")]
+    llm_from_depth: usize,
+    /// Softmax temperature of the models' constrained answers (0: always their most likely answer).
+    #[arg(long, default_value_t = DEFAULT_TEMPERATURE, help_heading = "LLM")]
+    temperature: f32,
+    #[command(flatten)]
+    manifest: ManifestArg,
     /// evolutionary: schedules per generation and parents kept.
     #[arg(long, default_value_t = 16, help_heading = "Evolutionary")]
     population: usize,
@@ -144,8 +192,60 @@ pub struct TuneArgs {
 const DEFAULT_BUDGET: usize = 32;
 
 impl TuneArgs {
+    fn mcts(&self) -> anyhow::Result<MctsConfig> {
+        if self.children == 0 || self.widening.is_some_and(|a| !(a > 0.0 && a <= 1.0)) {
+            bail!("--children must be at least 1 and --widening within (0, 1]");
+        }
+        Ok(MctsConfig {
+            exploration: self.exploration,
+            children: self.children,
+            widening: self.widening,
+            max_depth: self.max_depth,
+            max_failures: self.max_failures.max(1),
+            backup: match self.backup {
+                BackupName::Max => Backup::Max,
+                BackupName::Mean => Backup::Mean,
+            },
+        })
+    }
+
+    fn llm(&self, models: Vec<String>) -> anyhow::Result<LlmSearchConfig> {
+        if !(0.0..=1.0).contains(&self.lambda) {
+            bail!("--lambda must lie within [0, 1]");
+        }
+        if self.min_largest_share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+            bail!("--min-largest-share must lie within [0, 1]");
+        }
+        if self.steps_per_call == 0 || !(self.temperature >= 0.0) {
+            bail!("--steps-per-call must be at least 1 and --temperature not negative");
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = models.iter().find(|m| !seen.insert(*m)) {
+            bail!("model `{twice}` is named twice in --models");
+        }
+        Ok(LlmSearchConfig {
+            mcts: self.mcts()?,
+            models,
+            lambda: self.lambda,
+            course_every: self.course_every,
+            min_largest_share: self.min_largest_share,
+            steps_per_call: self.steps_per_call,
+            llm_from_depth: self.llm_from_depth,
+            temperature: self.temperature,
+        })
+    }
+
     fn strategy(&self) -> anyhow::Result<StrategyConfig> {
         Ok(match self.strategy {
+            StrategyName::Litecoop => {
+                let models: Vec<String> =
+                    self.models.iter().map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).collect();
+                if models.is_empty() {
+                    bail!("--models names no model");
+                }
+                StrategyConfig::Litecoop(self.llm(models)?)
+            }
+            StrategyName::LlmMcts => StrategyConfig::LlmMcts(self.llm(vec![self.model.clone()])?),
             StrategyName::Random => StrategyConfig::Random,
             StrategyName::Evolutionary => {
                 if self.population == 0
@@ -160,22 +260,7 @@ impl TuneArgs {
                     epsilon: self.epsilon,
                 })
             }
-            StrategyName::Mcts => {
-                if self.children == 0 || self.widening.is_some_and(|a| !(a > 0.0 && a <= 1.0)) {
-                    bail!("--children must be at least 1 and --widening within (0, 1]");
-                }
-                StrategyConfig::Mcts(MctsConfig {
-                    exploration: self.exploration,
-                    children: self.children,
-                    widening: self.widening,
-                    max_depth: self.max_depth,
-                    max_failures: self.max_failures.max(1),
-                    backup: match self.backup {
-                        BackupName::Max => Backup::Max,
-                        BackupName::Mean => Backup::Mean,
-                    },
-                })
-            }
+            StrategyName::Mcts => StrategyConfig::Mcts(self.mcts()?),
         })
     }
 }
@@ -183,7 +268,7 @@ impl TuneArgs {
 /// Runs `litecoop tune`.
 pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
     let adapters = list_adapters();
-    let (start, adapter, db_path, settings) = match &args.resume {
+    let (start, adapter, db_path, settings, strategy) = match &args.resume {
         Some(dir) => {
             let header = read_header(dir)?;
             let adapter = match &args.adapter {
@@ -194,7 +279,8 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
             };
             let runs_dir = dir.parent().unwrap_or(Path::new("."));
             let db = args.db.clone().unwrap_or_else(|| runs_dir.join("tuning.sqlite"));
-            (Start::Resume { dir: dir.clone(), budget: args.budget }, adapter, db, header.request.measure)
+            let strategy = header.request.strategy.clone();
+            (Start::Resume { dir: dir.clone(), budget: args.budget }, adapter, db, header.request.measure, strategy)
         }
         None => {
             let workload = find(&args.workload, &args.source)?;
@@ -215,7 +301,7 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
                 workload: workload.name.clone(),
                 size: args.size.clone(),
                 op,
-                strategy,
+                strategy: strategy.clone(),
                 seed: args.seed,
                 budget: args.budget.unwrap_or(DEFAULT_BUDGET),
                 measure: MeasureSettings {
@@ -226,9 +312,19 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
                 },
             };
             let settings = request.measure.clone();
-            (Start::New(Box::new(NewRun { dir, id, request })), adapter, db, settings)
+            (Start::New(Box::new(NewRun { dir, id, request })), adapter, db, settings, strategy)
         }
     };
+    if let StrategyConfig::Litecoop(c) = &strategy {
+        if c.models.len() == 1 && !args.json {
+            eprintln!("note: a bucket of one model makes litecoop the same search as llm-mcts with that model");
+        }
+    }
+    let temperature = match &strategy {
+        StrategyConfig::LlmMcts(c) | StrategyConfig::Litecoop(c) => c.temperature,
+        _ => DEFAULT_TEMPERATURE,
+    };
+    let models = crate::bucket::load(strategy.models(), &args.manifest, temperature, args.json)?;
     let mut measurer = gpu_measure(&adapter, &settings)?;
     let db = if args.no_db { None } else { Some(TuningDb::open(&db_path)?) };
 
@@ -252,7 +348,7 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
         }
         eprintln!("\nstopping after the candidate in flight (Ctrl-C again to quit now; nothing measured is lost)");
     });
-    let options = Options { db: db.as_ref(), remeasure: args.remeasure, stop: Some(&STOP) };
+    let options = Options { models, db: db.as_ref(), remeasure: args.remeasure, stop: Some(&STOP) };
     let result = tune(start, &mut measurer, options, &mut on_progress);
     bar.finish_and_clear();
     let summary = result?;
@@ -291,6 +387,50 @@ fn sparkline(values: &[f64]) -> String {
             BARS[((x * 7.0).round() as usize).min(7)]
         })
         .collect()
+}
+
+/// The language models' part of the report: one row per model, then the bucket's figures and notes.
+fn render_llm(llm: &LlmReport, kv: Option<&KvCacheReport>) -> String {
+    let mut t = Table::new(&[
+        "model", "params", "calls", "corrections", "prompt tok", "cached", "prefilled", "decoded", "seconds", "GFLOP",
+        "hits", "errors",
+    ]);
+    for (name, m) in &llm.models {
+        t.row(vec![
+            if m.failed { format!("{name} (failed)") } else { name.clone() },
+            format!("{:.0}M", m.parameters as f64 / 1e6),
+            m.calls.to_string(),
+            m.correction_calls.to_string(),
+            m.prompt_tokens.to_string(),
+            m.cached_tokens.to_string(),
+            m.prefilled_tokens.to_string(),
+            m.decoded_tokens.to_string(),
+            format!("{:.1}", m.seconds),
+            format!("{:.1}", m.flops / 1e9),
+            format!("{}/{}", m.hits, m.children),
+            m.errors.to_string(),
+        ]);
+    }
+    let mut out = t.render();
+    let mut line = format!("llm          largest model {} has {:.0}% of calls", llm.largest, llm.largest_share * 100.0);
+    if let Some(kv) = kv {
+        line.push_str(&format!(
+            "; KV reuse {:.0}% ({} of {} prompt tokens from the cache)",
+            kv.reuse_ratio * 100.0,
+            kv.cached_tokens,
+            kv.prompt_tokens
+        ));
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out.push_str(&format!(
+        "             course alterations {} ({} won); invalid proposals {}; random expansions {}\n",
+        llm.course_alterations, llm.course_alteration_wins, llm.invalid_proposals, llm.random_expansions
+    ));
+    for note in &llm.notes {
+        out.push_str(&format!("note         {note}\n"));
+    }
+    out
 }
 
 /// The end-of-run report.
@@ -350,8 +490,14 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
     out.push_str(&format!("best schedule {}\n", s.best_schedule.describe()));
     let methods: Vec<String> = s.timing_methods.iter().map(|(m, n)| format!("{m} ({n})")).collect();
     out.push_str(&format!("timing       median of repeated runs; clock: {}\n", methods.join(", ")));
+    if let Some(llm) = &s.llm {
+        out.push('\n');
+        out.push_str(&render_llm(llm, s.kv_cache.as_ref()));
+        out.push('\n');
+    }
+    let llm_time = if s.llm.is_some() { format!("LLM {:.1} s, ", s.time.llm_s) } else { String::new() };
     out.push_str(&format!(
-        "time         codegen+compile {:.1} s, measurement {:.1} s, search {:.2} s (this session {:.1} s)\n",
+        "time         {llm_time}codegen+compile {:.1} s, measurement {:.1} s, search {:.2} s (this session {:.1} s)\n",
         s.time.codegen_compile_s, s.time.measurement_s, s.time.search_s, s.time.session_s
     ));
     if let Some(db) = db {

@@ -6,6 +6,7 @@ use crate::outcome::{Failure, FailureKind, Outcome, Source};
 use litecoop_ir::hash::content_hash;
 use litecoop_ir::op::Op;
 use litecoop_ir::schedule::Schedule;
+use crate::llm::ledger::LlmReport;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -104,6 +105,23 @@ CREATE TABLE IF NOT EXISTS measurements (
     compile_ms REAL NOT NULL,
     measure_ms REAL NOT NULL,
     input_seed INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS run_models (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    model TEXT NOT NULL,
+    parameters INTEGER NOT NULL,
+    calls INTEGER NOT NULL,
+    correction_calls INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    prefilled_tokens INTEGER NOT NULL,
+    decoded_tokens INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    flops REAL NOT NULL,
+    children INTEGER NOT NULL,
+    hits INTEGER NOT NULL,
+    PRIMARY KEY (run_id, model)
 );
 CREATE INDEX IF NOT EXISTS measurements_by_schedule ON measurements (schedule_id, device_id);
 ";
@@ -222,6 +240,36 @@ impl TuningDb {
                 params![id, finished, baseline_ms, best_ms, samples as i64],
             )
             .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records (or replaces) a run's per-model LLM accounting.
+    pub fn record_models(&self, run: &str, llm: &LlmReport) -> Result<(), DbError> {
+        for (name, m) in &llm.models {
+            self.conn
+                .execute(
+                    "INSERT OR REPLACE INTO run_models (run_id, model, parameters, calls, correction_calls, errors,
+                     prompt_tokens, cached_tokens, prefilled_tokens, decoded_tokens, seconds, flops, children, hits)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    params![
+                        run,
+                        name,
+                        m.parameters as i64,
+                        m.calls as i64,
+                        m.correction_calls as i64,
+                        m.errors as i64,
+                        m.prompt_tokens as i64,
+                        m.cached_tokens as i64,
+                        m.prefilled_tokens as i64,
+                        m.decoded_tokens as i64,
+                        m.seconds,
+                        m.flops,
+                        m.children as i64,
+                        m.hits as i64
+                    ],
+                )
+                .map_err(self.err())?;
+        }
         Ok(())
     }
 

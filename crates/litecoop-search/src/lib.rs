@@ -1,7 +1,8 @@
 //! # litecoop-search
 //!
 //! Searches the schedule space of a workload on a device: strategies ([`strategy`]: `random`,
-//! `evolutionary`, `mcts`) ask for candidates, proposers ([`proposer`]) pick transformations at tree nodes,
+//! `evolutionary`, `mcts`, `llm-mcts`, `litecoop`) ask for candidates, proposers ([`proposer`], and the
+//! language models of [`llm`]) pick transformations at tree nodes,
 //! the measurer ([`measure`]) lowers, checks and times each candidate in an isolated worker, and the tuner
 //! ([`tuner`]) runs the loop: every outcome goes to the run directory ([`runlog`]) and the shared tuning
 //! database ([`db`]) before the strategy sees it, so a run can be resumed exactly. [`export`] writes the
@@ -10,6 +11,7 @@
 pub mod clock;
 pub mod db;
 pub mod export;
+pub mod llm;
 pub mod measure;
 pub mod outcome;
 pub mod proposer;

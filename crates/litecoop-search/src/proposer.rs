@@ -1,6 +1,9 @@
 //! Proposers pick the next transformation(s) at a node of the search tree. The random proposer is the first;
 //! the LLM proposers of LiteCoOp and Reasoning Compiler implement the same trait.
 
+use crate::llm::ledger::Ledger;
+use crate::llm::{CallRecord, Role};
+use litecoop_ir::legality::DeviceLimits;
 use litecoop_ir::op::Op;
 use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
@@ -23,6 +26,8 @@ pub struct Step {
 pub struct Expansion<'a> {
     /// The operator being tuned.
     pub op: &'a Op,
+    /// The device limits legality is checked against.
+    pub limits: &'a DeviceLimits,
     /// The node's schedule.
     pub schedule: &'a Schedule,
     /// The node's measured speedup over the naive baseline.
@@ -33,6 +38,12 @@ pub struct Expansion<'a> {
     pub legal: &'a [Transformation],
     /// Who is to act at this node (LiteCoOp's next-model choice; `None` for single-proposer strategies).
     pub actor: Option<&'a str>,
+    /// A regular expansion, or a course alteration.
+    pub role: Role,
+    /// For a course alteration: the small model's step from this node that made the schedule slower.
+    pub regression: Option<&'a Step>,
+    /// The LLM accounting so far (LLM-guided strategies), shown to the models.
+    pub ledger: Option<&'a Ledger>,
 }
 
 /// A proposer's answer.
@@ -44,6 +55,10 @@ pub struct Proposal {
     pub proposer: String,
     /// Who is to expand the child next (LiteCoOp's joint action); `None` keeps the same proposer.
     pub next_actor: Option<String>,
+    /// The model calls made for it (failed ones first), logged with the candidate.
+    pub calls: Vec<CallRecord>,
+    /// What a user should know about how it was made (a fallback, a model that failed).
+    pub notes: Vec<String>,
 }
 
 /// Why a proposer gave no proposal.
@@ -60,7 +75,14 @@ pub struct ProposeError {
 pub trait Proposer {
     /// A proposal for this node; `expansion.legal` is never empty.
     fn propose(&mut self, expansion: &Expansion) -> Result<Proposal, ProposeError>;
+
+    /// Calls logged by an earlier session of this run, to be answered from the log instead of asking the
+    /// models again (`--resume`). Proposers that call no model ignore them.
+    fn replay(&mut self, _calls: Vec<CallRecord>) {}
 }
+
+/// The proposer name of random expansions.
+pub const RANDOM: &str = "random";
 
 /// Picks one legal transformation uniformly at random.
 pub struct RandomProposer {
@@ -77,6 +99,12 @@ impl RandomProposer {
 impl Proposer for RandomProposer {
     fn propose(&mut self, expansion: &Expansion) -> Result<Proposal, ProposeError> {
         let pick = expansion.legal[self.rng.below(expansion.legal.len())].clone();
-        Ok(Proposal { transformations: vec![pick], proposer: "random".into(), next_actor: None })
+        Ok(Proposal {
+            transformations: vec![pick],
+            proposer: RANDOM.into(),
+            next_actor: None,
+            calls: Vec::new(),
+            notes: Vec::new(),
+        })
     }
 }

@@ -107,6 +107,9 @@ pub struct Entry {
     pub gflops: Option<f64>,
     /// Seconds since the run started (this session).
     pub elapsed_s: f64,
+    /// Model calls made since the previous entry (LLM-guided strategies; replayed on `--resume`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub llm_calls: Vec<crate::llm::CallRecord>,
     /// What evaluating it produced.
     #[serde(flatten)]
     pub outcome: Outcome,

@@ -1,5 +1,6 @@
 //! The end-of-run summary (`summary.json`, `tune --json`, the table).
 
+use crate::llm::ledger::{KvCacheReport, LlmReport};
 use crate::measure::DeviceInfo;
 use litecoop_ir::schedule::Schedule;
 use serde::{Deserialize, Serialize};
@@ -8,12 +9,15 @@ use std::collections::BTreeMap;
 /// Where the wall time of a run went, seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimeSplit {
+    /// In language models (over every logged call of the run, earlier sessions included).
+    #[serde(default)]
+    pub llm_s: f64,
     /// Lowering to WGSL, naga validation, and shader + pipeline compilation (summed over measured entries).
     pub codegen_compile_s: f64,
     /// The rest of each measurement request: buffers, the checked run, the reference, timing.
     pub measurement_s: f64,
-    /// Strategy and proposer work in this session (choosing candidates and digesting outcomes); database
-    /// and log writes are in `session_s` only.
+    /// Strategy and proposer work in this session (choosing candidates and digesting outcomes), model calls
+    /// excluded; database and log writes are in `session_s` only.
     pub search_s: f64,
     /// Wall time of this session.
     pub session_s: f64,
@@ -78,4 +82,10 @@ pub struct Summary {
     pub time: TimeSplit,
     /// The device.
     pub device: DeviceInfo,
+    /// Language-model accounting (LLM-guided strategies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmReport>,
+    /// KV prefix-cache reuse over the model calls (LLM-guided strategies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache: Option<KvCacheReport>,
 }

@@ -2,11 +2,13 @@
 //! logged (and synced) before the strategy sees it, so a killed run resumes exactly where it stopped.
 
 use crate::db::{DbError, TuningDb};
+use crate::llm::prompt::RunFacts;
+use crate::llm::{CallRecord, LanguageModel};
 use crate::measure::Measure;
 use crate::outcome::Source;
 use crate::proposer::ProposeError;
 use crate::runlog::{Entry, EntryKind, RunHeader, RunLog, RunLogError, RunRequest, FORMAT};
-use crate::strategy::{Candidate, Feedback, Space};
+use crate::strategy::{BuildError, Candidate, Feedback, Space};
 use crate::summary::{Summary, TimeSplit};
 use litecoop_ir::legality::check;
 use litecoop_ir::op::Op;
@@ -36,6 +38,9 @@ pub enum TuneError {
     /// The workload cannot run on this device at all.
     #[error("the workload cannot run on this device: {0}")]
     Unrunnable(String),
+    /// The strategy could not be built (e.g. its models are missing).
+    #[error(transparent)]
+    Strategy(#[from] BuildError),
     /// The naive baseline failed, so there is nothing to compare against.
     #[error("the naive baseline failed ({0}); nothing can be compared against it")]
     Baseline(String),
@@ -82,6 +87,8 @@ pub struct Progress {
 /// Options of the loop.
 #[derive(Default)]
 pub struct Options<'a> {
+    /// The language models of an LLM-guided strategy, in the order of its configuration.
+    pub models: Vec<Box<dyn LanguageModel>>,
     /// The tuning database (None: no reuse, no records).
     pub db: Option<&'a TuningDb>,
     /// Measure even schedules the database already knows on this device.
@@ -172,11 +179,25 @@ pub fn tune(
         None => None,
     };
     let naive = Schedule::naive(&op);
-    let mut strategy = header.request.strategy.build(header.request.seed, &naive);
+    let facts = RunFacts {
+        workload: header.request.workload.clone(),
+        op,
+        device: format!("{} ({})", header.device.name, header.device.backend),
+        limits,
+        models: Vec::new(),
+        choose_next_model: false,
+    };
+    let mut strategy = header.request.strategy.build(header.request.seed, &naive, options.models, facts)?;
+    strategy.replay(logged.iter().flat_map(|e| e.llm_calls.iter().cloned()).collect());
+    let llm_seconds = |s: &dyn crate::strategy::Strategy| s.ledger().map_or(0.0, |l| l.seconds());
     let mut search_s = 0.0;
 
     let mut state = State::default();
-    let mut evaluate = |candidate: &Candidate, kind: EntryKind, state: &mut State| -> Result<Entry, TuneError> {
+    let mut evaluate = |candidate: &Candidate,
+                        calls: Vec<CallRecord>,
+                        kind: EntryKind,
+                        state: &mut State|
+     -> Result<Entry, TuneError> {
         let index = state.entries.len();
         if let Some(old) = logged.get(index) {
             if old.hash != candidate.hash || old.kind != kind {
@@ -220,6 +241,7 @@ pub fn tune(
             speedup: outcome.latency_ms.zip(baseline).map(|(l, b)| b / l),
             gflops: outcome.latency_ms.map(|l| op.flops() / (l * 1e-3) / 1e9),
             elapsed_s: session.elapsed().as_secs_f64(),
+            llm_calls: calls,
             outcome,
         };
         log.append(&entry)?;
@@ -228,7 +250,7 @@ pub fn tune(
 
     // The baseline.
     let baseline = Candidate::drawn(naive.clone(), "baseline");
-    let entry = evaluate(&baseline, EntryKind::Baseline, &mut state)?;
+    let entry = evaluate(&baseline, Vec::new(), EntryKind::Baseline, &mut state)?;
     let Some(baseline_ms) = entry.outcome.latency_ms else {
         let why = entry.outcome.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default();
         return Err(TuneError::Baseline(why));
@@ -239,6 +261,7 @@ pub fn tune(
     strategy.observe(&baseline, Feedback { outcome: &state.entries[0].outcome, speedup: 1.0, duplicate: false });
 
     let mut duplicates_in_a_row = 0;
+    let mut carried: Vec<CallRecord> = Vec::new();
     let mut exhausted = false;
     let mut interrupted = false;
     while state.samples() < header.request.budget {
@@ -247,12 +270,16 @@ pub fn tune(
             break;
         }
         let t = Instant::now();
+        let llm_before = llm_seconds(strategy.as_ref());
         let next = strategy.next(space)?;
-        search_s += t.elapsed().as_secs_f64();
-        let Some(candidate) = next else {
+        // Model time is reported on its own (replayed calls count their logged time, hence the floor).
+        search_s += (t.elapsed().as_secs_f64() - (llm_seconds(strategy.as_ref()) - llm_before)).max(0.0);
+        let Some(mut candidate) = next else {
             exhausted = true;
             break;
         };
+        // Calls that led to a duplicate are logged with the next evaluated candidate.
+        carried.append(&mut candidate.calls);
         if let Some(&i) = state.by_hash.get(&candidate.hash) {
             state.duplicates += 1;
             duplicates_in_a_row += 1;
@@ -268,7 +295,7 @@ pub fn tune(
             continue;
         }
         duplicates_in_a_row = 0;
-        let entry = evaluate(&candidate, EntryKind::Candidate, &mut state)?;
+        let entry = evaluate(&candidate, std::mem::take(&mut carried), EntryKind::Candidate, &mut state)?;
         let speedup = entry.speedup.unwrap_or(0.0);
         state.push(entry);
         progress(&state.progress(header.request.budget));
@@ -291,6 +318,11 @@ pub fn tune(
 
     let mut summary = state.summary(&header, log.dir(), exhausted, search_s, session.elapsed().as_secs_f64(), &op);
     summary.interrupted = interrupted;
+    if let Some(ledger) = strategy.ledger() {
+        summary.llm = Some(ledger.report().clone());
+        summary.kv_cache = Some(ledger.kv_cache());
+        summary.time.llm_s = ledger.seconds();
+    }
     log.write_summary(&summary)?;
     if let Some((db, _, _)) = ids {
         db.finish_run(
@@ -300,6 +332,9 @@ pub fn tune(
             Some(summary.best_latency_ms),
             summary.samples,
         )?;
+        if let Some(llm) = &summary.llm {
+            db.record_models(&header.id, llm)?;
+        }
     }
     Ok(summary)
 }
@@ -411,6 +446,8 @@ impl State {
             timing_methods,
             time,
             device: header.device.clone(),
+            llm: None,
+            kv_cache: None,
         }
     }
 }

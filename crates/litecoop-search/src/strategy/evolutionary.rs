@@ -102,6 +102,7 @@ impl Evolutionary {
                     path: vec![t],
                     parent: Some(hash),
                     proposer: "mutation".into(),
+                    calls: Vec::new(),
                 }
             };
             if !self.known.contains_key(&candidate.hash) && fresh.insert(candidate.hash.clone()) {

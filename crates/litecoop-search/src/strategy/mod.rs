@@ -4,12 +4,18 @@
 //! the next candidate and reports that candidate's outcome back. That is what makes runs reproducible for a
 //! `--seed` and lets a run be resumed by replaying its log through a fresh strategy.
 
+pub mod collaboration;
 pub mod evolutionary;
 pub mod mcts;
 pub mod random;
 
+use crate::llm::ledger::{largest, Ledger};
+use crate::llm::prompt::RunFacts;
+use crate::llm::proposer::{LlmProposer, LlmSettings};
+use crate::llm::{CallRecord, LanguageModel};
 use crate::outcome::Outcome;
 use crate::proposer::ProposeError;
+use collaboration::{Collaboration, LlmSearchConfig};
 use litecoop_ir::legality::DeviceLimits;
 use litecoop_ir::op::Op;
 use litecoop_ir::schedule::Schedule;
@@ -30,12 +36,21 @@ pub struct Candidate {
     pub parent: Option<String>,
     /// Who proposed it (`random`, `mutation`, a model name, ...).
     pub proposer: String,
+    /// Model calls made since the previous candidate (logged with this one).
+    pub calls: Vec<CallRecord>,
 }
 
 impl Candidate {
     /// A candidate with no ancestry.
     pub fn drawn(schedule: Schedule, proposer: &str) -> Candidate {
-        Candidate { hash: schedule.fingerprint(), schedule, path: Vec::new(), parent: None, proposer: proposer.into() }
+        Candidate {
+            hash: schedule.fingerprint(),
+            schedule,
+            path: Vec::new(),
+            parent: None,
+            proposer: proposer.into(),
+            calls: Vec::new(),
+        }
     }
 }
 
@@ -65,7 +80,18 @@ pub trait Strategy {
     fn next(&mut self, space: Space) -> Result<Option<Candidate>, ProposeError>;
     /// The outcome of the candidate last returned by [`Strategy::next`].
     fn observe(&mut self, candidate: &Candidate, feedback: Feedback);
+    /// Model calls logged by an earlier session of the run, answered from the log on `--resume`.
+    fn replay(&mut self, _calls: Vec<CallRecord>) {}
+    /// The LLM accounting (LLM-guided strategies).
+    fn ledger(&self) -> Option<&Ledger> {
+        None
+    }
 }
+
+/// Why a strategy could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(pub String);
 
 /// The strategies and their parameters, as recorded in a run's header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +103,10 @@ pub enum StrategyConfig {
     Evolutionary(evolutionary::EvolutionaryConfig),
     /// Monte Carlo tree search with random expansion.
     Mcts(mcts::MctsConfig),
+    /// Monte Carlo tree search expanded by one language model (Reasoning Compiler).
+    LlmMcts(LlmSearchConfig),
+    /// A bucket of language models on one tree: model-aware UCT and course alteration (LiteCoOp).
+    Litecoop(LlmSearchConfig),
 }
 
 impl StrategyConfig {
@@ -86,13 +116,30 @@ impl StrategyConfig {
             StrategyConfig::Random => "random",
             StrategyConfig::Evolutionary(_) => "evolutionary",
             StrategyConfig::Mcts(_) => "mcts",
+            StrategyConfig::LlmMcts(_) => "llm-mcts",
+            StrategyConfig::Litecoop(_) => "litecoop",
+        }
+    }
+
+    /// The models the strategy needs, by name (none for the strategies without LLMs).
+    pub fn models(&self) -> &[String] {
+        match self {
+            StrategyConfig::LlmMcts(c) | StrategyConfig::Litecoop(c) => &c.models,
+            _ => &[],
         }
     }
 
     /// A fresh strategy; all its random choices flow from `seed`. `naive` is the baseline schedule (the root
-    /// of a tree search).
-    pub fn build(&self, seed: u64, naive: &Schedule) -> Box<dyn Strategy> {
-        match self {
+    /// of a tree search). LLM-guided strategies take their models (in the order of [`StrategyConfig::models`])
+    /// and the run's facts (`facts.models` and `facts.choose_next_model` are filled in here).
+    pub fn build(
+        &self,
+        seed: u64,
+        naive: &Schedule,
+        models: Vec<Box<dyn LanguageModel>>,
+        mut facts: RunFacts,
+    ) -> Result<Box<dyn Strategy>, BuildError> {
+        Ok(match self {
             StrategyConfig::Random => Box::new(random::RandomSearch::new(seed)),
             StrategyConfig::Evolutionary(c) => Box::new(evolutionary::Evolutionary::new(c.clone(), seed)),
             StrategyConfig::Mcts(c) => Box::new(mcts::Mcts::new(
@@ -100,6 +147,34 @@ impl StrategyConfig {
                 naive.clone(),
                 Box::new(crate::proposer::RandomProposer::new(seed ^ 0x6d63_7473)),
             )),
-        }
+            StrategyConfig::LlmMcts(c) | StrategyConfig::Litecoop(c) => {
+                let names: Vec<&str> = models.iter().map(|m| m.name()).collect();
+                if models.is_empty() || names != c.models.iter().map(String::as_str).collect::<Vec<_>>() {
+                    return Err(BuildError(format!(
+                        "{} needs the models {:?}, given {names:?}",
+                        self.name(),
+                        c.models
+                    )));
+                }
+                let sizes: Vec<(String, u64)> = models.iter().map(|m| (m.name().to_string(), m.parameters())).collect();
+                let bucket = matches!(self, StrategyConfig::Litecoop(_));
+                facts.models = sizes.clone();
+                facts.choose_next_model = bucket && models.len() > 1;
+                let settings = LlmSettings {
+                    steps_per_call: c.steps_per_call.max(1),
+                    llm_from_depth: c.llm_from_depth,
+                    min_largest_share: c.min_largest_share,
+                    seed,
+                };
+                let collaboration = bucket.then(|| Collaboration {
+                    parameters: sizes.iter().cloned().collect(),
+                    lambda: c.lambda,
+                    course_every: c.course_every,
+                    largest: largest(&sizes).unwrap_or_default(),
+                });
+                let proposer = LlmProposer::new(models, facts, settings);
+                Box::new(mcts::Mcts::with_models(c.mcts.clone(), naive.clone(), Box::new(proposer), &sizes, collaboration))
+            }
+        })
     }
 }

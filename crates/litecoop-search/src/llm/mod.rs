@@ -1,0 +1,102 @@
+//! LLM-guided proposals (Reasoning Compiler's `llm-mcts`, LiteCoOp's bucket of models).
+//!
+//! The search talks to a model only through [`LanguageModel`]: given a prompt in parts and a list of allowed
+//! answers, pick one. [`engine_model`] implements it on the in-process engine (chat format, KV prefix cache,
+//! constrained decoding); a test can implement it with a deterministic stand-in. [`prompt`] writes the
+//! prompt, laid out for KV reuse; [`proposer`] asks the models and falls back when one fails; [`ledger`]
+//! keeps the accounting that ends up in the summary, the run log and the database.
+
+pub mod engine_model;
+pub mod ledger;
+pub mod prompt;
+pub mod proposer;
+
+use serde::{Deserialize, Serialize};
+
+/// A prompt in the order that maximises KV reuse: what is shared by more calls comes first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prompt {
+    /// Run-wide instructions, workload, device and vocabulary: identical for every call of a run (pinned).
+    pub instructions: String,
+    /// The question, one segment per part: each step of the path from the root (shared by a node and its
+    /// descendants), the node's own state, then the fast-changing statistics.
+    pub context: Vec<String>,
+    /// The answer written so far (earlier decisions of the same call).
+    pub answer: Vec<String>,
+}
+
+/// What one model invocation cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose KV came from the model's prefix cache.
+    pub cached_tokens: usize,
+    /// Prompt tokens run through the model.
+    pub prefilled_tokens: usize,
+    /// Tokens run while decoding the answer.
+    pub decoded_tokens: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// `2 x parameters x tokens run`.
+    pub flops: f64,
+}
+
+impl Cost {
+    /// Adds another invocation's figures.
+    pub fn add(&mut self, other: &Cost) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.cached_tokens += other.cached_tokens;
+        self.prefilled_tokens += other.prefilled_tokens;
+        self.decoded_tokens += other.decoded_tokens;
+        self.seconds += other.seconds;
+        self.flops += other.flops;
+    }
+}
+
+/// A model's pick among the allowed answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pick {
+    /// Index into the options.
+    pub index: usize,
+    /// What it cost.
+    pub cost: Cost,
+}
+
+/// A language model as the search sees it.
+pub trait LanguageModel {
+    /// Its name (as on the command line).
+    fn name(&self) -> &str;
+    /// Its parameter count (smallness in model-aware UCT).
+    fn parameters(&self) -> u64;
+    /// Picks one of `options` (each ends with a newline) to continue `prompt`; `seed` drives any sampling.
+    fn choose(&mut self, prompt: &Prompt, options: &[String], seed: u64) -> Result<Pick, String>;
+}
+
+/// Why a model was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A regular expansion.
+    Regular,
+    /// Course alteration: the largest model corrects a small model's regression at the same node.
+    Correction,
+}
+
+/// One proposal's model call, as logged with the candidate it produced (and replayed on `--resume`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// The model asked.
+    pub model: String,
+    /// Regular or correction.
+    pub role: Role,
+    /// Hash of the schedule of the node it expanded.
+    pub node: String,
+    /// The options it picked, in order (transformations, then `next model` where asked), without newlines.
+    pub answers: Vec<String>,
+    /// What the call cost (all its invocations).
+    pub cost: Cost,
+    /// Why the call failed (the model is not asked again in this run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

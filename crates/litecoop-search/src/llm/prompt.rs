@@ -1,0 +1,211 @@
+//! The proposer's prompt, laid out for KV reuse (DESIGN.md section 5):
+//!
+//! 1. instructions: the task, the workload, the device, the transformation vocabulary and (LiteCoOp) the
+//!    models — identical for the whole run, pinned in each model's cache;
+//! 2. the path from the root, one segment per step (transformation, who proposed it, measured speedup) —
+//!    shared by a node and all its descendants;
+//! 3. the node's own schedule, speedup and legal transformations;
+//! 4. last, the fast-changing statistics (calls, hit rate, errors per model, largest-model share) and, for a
+//!    course alteration, what went wrong.
+//!
+//! Every segment ends with a newline and is tokenized on its own, so a prefix of segments always has the
+//! same tokens, whatever follows it.
+
+use super::ledger::LlmReport;
+use super::Prompt;
+use crate::proposer::Step;
+use litecoop_ir::legality::DeviceLimits;
+use litecoop_ir::op::Op;
+use litecoop_ir::schedule::Schedule;
+use litecoop_ir::transform::Transformation;
+use std::collections::BTreeMap;
+
+/// What stays the same for the whole run.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    /// Workload name.
+    pub workload: String,
+    /// The operator.
+    pub op: Op,
+    /// Adapter name and backend.
+    pub device: String,
+    /// The device limits.
+    pub limits: DeviceLimits,
+    /// The models of the bucket (name, parameters); one for `llm-mcts`.
+    pub models: Vec<(String, u64)>,
+    /// The answer also names the model that expands the new schedule (LiteCoOp).
+    pub choose_next_model: bool,
+}
+
+/// The label before the first decision of an answer.
+pub const TRANSFORMATION_LABEL: &str = "transformation: ";
+/// The label before the next-model decision.
+pub const NEXT_MODEL_LABEL: &str = "next model: ";
+/// The option that ends a multi-step answer early.
+pub const DONE: &str = "done";
+
+const VOCABULARY: &str = "\
+Transformations (each sets one decision of one kernel; the list at each schedule has only legal ones):
+- KERNEL: tile m|n|k V - workgroup tile of output rows (m), columns (n) or reduction steps (k)
+- KERNEL: thread_tile m|n V - outputs computed by each invocation along m or n (register tile)
+- KERNEL: stage a|b shared|global - keep an operand's tile in workgroup memory, or read it from global memory
+- KERNEL: pad V - floats of padding per staged row (avoids bank conflicts)
+- KERNEL: vectorize 1|4 - load width
+- KERNEL: unroll k V - reduction steps written out straight-line
+- KERNEL: split_k V - split the reduction across workgroups
+- KERNEL: swizzle V - workgroup order in groups of V tile rows
+- KERNEL: row_threads V / rows V - softmax invocations per row / rows per workgroup
+- KERNEL: workgroup V / items V - elementwise invocations per workgroup / elements per invocation
+- fuse epilogue / unfuse epilogue - fold elementwise work into the matrix product, or not
+What usually helps a matrix product: workgroup tiles of 32-64 outputs per side, register tiles of 4-8, both
+operands staged in shared memory with a reduction tile of 8-32, vectorize 4; split_k only when the output is
+small and the reduction long. Softmax: more invocations per row for long rows.
+";
+
+/// The run-wide instructions.
+pub fn instructions(facts: &RunFacts) -> String {
+    let op = serde_json::to_string(&facts.op).unwrap_or_else(|_| facts.op.kind().to_string());
+    let l = &facts.limits;
+    let mut s = format!(
+        "You are an expert GPU kernel engineer tuning a WGSL compute kernel step by step. Each step applies one \
+         schedule transformation; every result is compiled, checked and timed, and a higher speedup over the \
+         naive schedule is better.\n\
+         Workload: {} ({:.3} GFLOP): {op}\n\
+         Device: {}; at most {} invocations and {} bytes of workgroup memory per workgroup.\n{VOCABULARY}",
+        facts.workload,
+        facts.op.flops() / 1e9,
+        facts.device,
+        l.max_invocations_per_workgroup,
+        l.max_workgroup_storage_bytes,
+    );
+    if facts.choose_next_model {
+        let names: Vec<String> =
+            facts.models.iter().map(|(n, p)| format!("{n} ({:.0}M parameters)", *p as f64 / 1e6)).collect();
+        let largest = super::ledger::largest(&facts.models).unwrap_or_default();
+        s.push_str(&format!(
+            "Models sharing this search: {}. After the transformation, name the model that should expand the new \
+             schedule next: small models are cheaper, the largest is better at recovering from slow steps. \
+             Give the largest model ({largest}) at least 20% of the calls.\n",
+            names.join(", ")
+        ));
+    }
+    s.push_str("Answer with transformations from the list of the current schedule.\nPath from the naive schedule:\n");
+    s
+}
+
+/// One step of the path.
+pub fn step_line(number: usize, step: &Step) -> String {
+    let what: Vec<String> = step.transformations.iter().map(|t| t.to_string()).collect();
+    let result = match step.speedup {
+        Some(s) => format!("{s:.2}x"),
+        None => "failed".into(),
+    };
+    format!("{number}. {} (by {}) -> {result}\n", what.join(", then "), step.proposer)
+}
+
+/// The node's own part: schedule, speedup, legal transformations (grouped: `matmul: tile m 16|32|64`).
+pub fn node_part(schedule: &Schedule, speedup: Option<f64>, legal: &[Transformation]) -> String {
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in legal {
+        let text = t.to_string();
+        match text.rsplit_once(' ') {
+            Some((head, value)) if value.chars().all(|c| c.is_ascii_digit()) => {
+                groups.entry(head.to_string()).or_default().push(value.to_string())
+            }
+            _ => {
+                groups.entry(text).or_default();
+            }
+        }
+    }
+    let list: Vec<String> = groups
+        .into_iter()
+        .map(|(head, values)| if values.is_empty() { head } else { format!("{head} {}", values.join("|")) })
+        .collect();
+    let speed = speedup.map_or("unmeasured".to_string(), |s| format!("{s:.2}x over naive"));
+    format!(
+        "Current schedule ({speed}): {}\nLegal transformations here:\n- {}\n",
+        schedule.describe(),
+        list.join("\n- ")
+    )
+}
+
+/// The statistics part (last: it changes with every call).
+pub fn statistics_part(report: &LlmReport, multi_model: bool) -> String {
+    let mut lines = Vec::new();
+    for (name, m) in &report.models {
+        lines.push(format!(
+            "{name}: {} calls, {} of {} children faster than their parent, {} errors",
+            m.calls, m.hits, m.children, m.errors
+        ));
+    }
+    let mut s = format!("Statistics so far: {}.\n", lines.join("; "));
+    if multi_model {
+        s.push_str(&format!("Largest-model share of calls: {:.0}%.\n", report.largest_share * 100.0));
+    }
+    s
+}
+
+/// What a correction prompt adds: the regression it is asked to do better than.
+pub fn correction_part(regression: &Step, parent_speedup: Option<f64>) -> String {
+    let what: Vec<String> = regression.transformations.iter().map(|t| t.to_string()).collect();
+    let result = regression.speedup.map_or("failed".to_string(), |s| format!("gave {s:.2}x"));
+    let before = parent_speedup.map_or(String::new(), |s| format!(" (this schedule is at {s:.2}x)"));
+    format!(
+        "Correction: {} proposed {} here and it {result}{before}, slower than this schedule. Propose a better \
+         transformation for this schedule.\n",
+        regression.proposer,
+        what.join(", then ")
+    )
+}
+
+/// A prompt from its parts.
+pub fn assemble(instructions: &str, path: &[Step], node: String, statistics: String) -> Prompt {
+    let mut context: Vec<String> = path.iter().enumerate().map(|(i, s)| step_line(i + 1, s)).collect();
+    if path.is_empty() {
+        context.push("(none yet: this is the naive schedule)\n".into());
+    }
+    context.push(node);
+    context.push(statistics);
+    Prompt { instructions: instructions.to_string(), context, answer: vec![TRANSFORMATION_LABEL.to_string()] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use litecoop_ir::op::{Epilogue, MatmulOp};
+    use litecoop_ir::transform::legal_transformations;
+
+    fn op() -> Op {
+        Op::Matmul(MatmulOp { batch: 1, m: 64, n: 64, k: 64, transpose_b: false, epilogue: Epilogue::None })
+    }
+
+    #[test]
+    fn legal_transformations_are_grouped_and_all_listed() {
+        let op = op();
+        let limits = DeviceLimits::lavapipe();
+        let naive = Schedule::naive(&op);
+        let legal = legal_transformations(&op, &naive, &limits);
+        let part = node_part(&naive, Some(1.0), &legal);
+        for t in &legal {
+            let text = t.to_string();
+            let (head, value) = text.rsplit_once(' ').unwrap_or((&text, ""));
+            let line = part.lines().find(|l| l.starts_with(&format!("- {head}"))).expect("a group per edit");
+            assert!(line.contains(value), "{text} missing from {line}");
+        }
+        assert!(part.lines().count() < legal.len(), "groups are shorter than the list");
+    }
+
+    #[test]
+    fn a_child_prompt_extends_its_parents_segments() {
+        let step = |p: &str, s| Step {
+            transformations: vec!["matmul: tile m 32".parse().unwrap()],
+            proposer: p.into(),
+            speedup: Some(s),
+        };
+        let parent = assemble("i\n", &[step("a", 1.5)], "n\n".into(), "s\n".into());
+        let child = assemble("i\n", &[step("a", 1.5), step("b", 2.0)], "n2\n".into(), "s\n".into());
+        assert_eq!(parent.context[0], child.context[0]);
+        assert!(child.context[1].starts_with("2. matmul: tile m 32 (by b) -> 2.00x"));
+        assert!(parent.context.iter().chain(&child.context).all(|s| s.ends_with('\n')));
+    }
+}

@@ -1,0 +1,76 @@
+//! What the loop tests share: a deterministic stand-in measurer and a run request.
+
+#![allow(dead_code)]
+
+use litecoop_ir::legality::DeviceLimits;
+use litecoop_ir::op::{Epilogue, MatmulOp, Op};
+use litecoop_ir::schedule::{KernelDecisions, Schedule};
+use litecoop_search::measure::{DeviceInfo, Measure};
+use litecoop_search::outcome::{FailureKind, Outcome};
+use litecoop_search::runlog::{MeasureSettings, RunRequest};
+use litecoop_search::strategy::StrategyConfig;
+use litecoop_search::tuner::NewRun;
+use std::path::Path;
+
+/// Latency falls with bigger register tiles and reduction tiles; split-K 4 computes a wrong result.
+pub struct FakeMeasure {
+    pub device: DeviceInfo,
+    /// Schedules measured.
+    pub calls: usize,
+}
+
+impl FakeMeasure {
+    pub fn new() -> FakeMeasure {
+        FakeMeasure {
+            device: DeviceInfo {
+                fingerprint: "fake | test | 1".into(),
+                name: "fake".into(),
+                driver: "test".into(),
+                backend: "none".into(),
+                limits: DeviceLimits::webgpu_default(),
+            },
+            calls: 0,
+        }
+    }
+}
+
+impl Measure for FakeMeasure {
+    fn device(&self) -> &DeviceInfo {
+        &self.device
+    }
+
+    fn measure(&mut self, _op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
+        self.calls += 1;
+        let KernelDecisions::Gemm(g) = schedule.kernels["matmul"] else { panic!("matmul only") };
+        if g.split_k == 4 {
+            return Outcome::failed(FailureKind::Wrong, "split 4 is wrong here".into(), seed);
+        }
+        let mut o = Outcome::failed(FailureKind::Wrong, String::new(), seed);
+        o.failure = None;
+        o.latency_ms = Some(100.0 / (g.tm * g.tn) as f64 + 10.0 / g.bk as f64 + g.split_k as f64);
+        o.timing_method = Some("host".into());
+        o.measure_ms = 1.0;
+        o
+    }
+}
+
+pub fn op() -> Op {
+    Op::Matmul(MatmulOp { batch: 1, m: 128, n: 128, k: 128, transpose_b: false, epilogue: Epilogue::None })
+}
+
+pub fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> Box<NewRun> {
+    Box::new(NewRun {
+        dir: dir.to_path_buf(),
+        id: dir.file_name().unwrap().to_string_lossy().into(),
+        request: RunRequest {
+            workload: "mm128".into(),
+            size: "small".into(),
+            op: op(),
+            strategy,
+            seed,
+            budget,
+            measure: MeasureSettings { min_window_ms: 1, min_reps: 1, timeout_s: 1.0, host_timing: false },
+        },
+    })
+}
+
