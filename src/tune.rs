@@ -324,9 +324,10 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
         StrategyConfig::LlmMcts(c) | StrategyConfig::Litecoop(c) => c.temperature,
         _ => DEFAULT_TEMPERATURE,
     };
-    let models = crate::bucket::load(strategy.models(), &args.manifest, temperature, args.json)?;
     let mut measurer = gpu_measure(&adapter, &settings)?;
     let db = if args.no_db { None } else { Some(TuningDb::open(&db_path)?) };
+    // Last: loading models takes seconds, and bad input above should not wait for it.
+    let models = crate::bucket::load(strategy.models(), &args.manifest, temperature, args.json)?;
 
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(0) };
     bar.set_style(

@@ -319,7 +319,7 @@ fn bad_input_gets_a_clear_error() {
     // An unwritable run directory: a path under a regular file.
     let file = dir.join("file");
     std::fs::write(&file, "x").unwrap();
-    let o = litecoop(&["tune", "--budget", "1", "--no-db", "--run-dir", s(&file.join("run"))]);
+    let o = litecoop(&["tune", "-s", "random", "--budget", "1", "--no-db", "--run-dir", s(&file.join("run"))]);
     assert!(!o.status.success() && text(&o).contains(s(&file)), "{}", text(&o));
 
     // A corrupt run log given to --resume.
@@ -334,12 +334,12 @@ fn bad_input_gets_a_clear_error() {
     // A corrupt database, and a locked one.
     let bad_db = dir.join("bad.sqlite");
     std::fs::write(&bad_db, vec![0x42u8; 4096]).unwrap();
-    let o = litecoop(&["tune", "--budget", "1", "--db", s(&bad_db), "--run-dir", s(&dir.join("r1"))]);
+    let o = litecoop(&["tune", "-s", "random", "--budget", "1", "--db", s(&bad_db), "--run-dir", s(&dir.join("r1"))]);
     assert!(!o.status.success() && text(&o).contains("corrupt or not a database"), "{}", text(&o));
     let locked = dir.join("locked.sqlite");
     let conn = rusqlite::Connection::open(&locked).unwrap();
     conn.execute_batch("CREATE TABLE t (x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);").unwrap();
-    let o = litecoop(&["tune", "--budget", "1", "--db", s(&locked), "--run-dir", s(&dir.join("r2"))]);
+    let o = litecoop(&["tune", "-s", "random", "--budget", "1", "--db", s(&locked), "--run-dir", s(&dir.join("r2"))]);
     assert!(!o.status.success() && text(&o).contains("locked by another process"), "{}", text(&o));
     drop(conn);
 }
