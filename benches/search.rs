@@ -7,6 +7,7 @@ use litecoop_ir::legality::DeviceLimits;
 use litecoop_ir::schedule::{KernelDecisions, Schedule};
 use litecoop_ir::transform::legal_transformations;
 use litecoop_ir::workload::load_dir;
+use litecoop_search::llm::prompt::RunFacts;
 use litecoop_search::outcome::{FailureKind, Outcome};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::MctsConfig;
@@ -65,7 +66,8 @@ fn search(c: &mut Criterion) {
                 }
             };
             let fresh = || {
-                let mut strategy = config.build(1, &naive);
+                let facts = RunFacts::new(&w.name, op, "synthetic".into(), limits);
+                let mut strategy = config.build(1, &naive, Vec::new(), facts).unwrap();
                 let root = Candidate::drawn(naive.clone(), "baseline");
                 strategy.observe(&root, Feedback { outcome: &synthetic(&naive), speedup: 1.0, duplicate: false });
                 for _ in 0..64 {

@@ -179,14 +179,8 @@ pub fn tune(
         None => None,
     };
     let naive = Schedule::naive(&op);
-    let facts = RunFacts {
-        workload: header.request.workload.clone(),
-        op,
-        device: format!("{} ({})", header.device.name, header.device.backend),
-        limits,
-        models: Vec::new(),
-        choose_next_model: false,
-    };
+    let device = format!("{} ({})", header.device.name, header.device.backend);
+    let facts = RunFacts::new(&header.request.workload, op, device, limits);
     let mut strategy = header.request.strategy.build(header.request.seed, &naive, options.models, facts)?;
     strategy.replay(logged.iter().flat_map(|e| e.llm_calls.iter().cloned()).collect());
     let llm_seconds = |s: &dyn crate::strategy::Strategy| s.ledger().map_or(0.0, |l| l.seconds());

@@ -266,3 +266,27 @@ fn min_largest_share_hands_the_largest_model_enough_calls_and_random_depths_skip
         assert_eq!(e.proposer == "random", depth <= 2, "depth {depth} by {}", e.proposer);
     }
 }
+
+#[test]
+fn a_call_may_chain_several_legal_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let live = Rc::new(Cell::new(0));
+    let mut c = config(&["large"]);
+    c.steps_per_call = 3;
+    let opts = Options { models: vec![model("large", 1000, &live)], ..Options::default() };
+    let dir = tmp.path().join("k");
+    tune(Start::New(run(&dir, StrategyConfig::LlmMcts(c), 2, 12)), &mut FakeMeasure::new(), opts, &mut |_| {})
+        .unwrap();
+    let entries = read_entries(&dir).unwrap();
+    let mut longest = 0;
+    for e in &entries[1..] {
+        let parent = entries.iter().find(|p| Some(&p.hash) == e.parent.as_ref()).expect("the parent is logged");
+        let steps = e.path.len() - parent.path.len();
+        let call = e.llm_calls.last().unwrap();
+        assert!((1..=3).contains(&steps), "{steps} steps");
+        assert_eq!(&e.path[parent.path.len()..], &call.answers[..steps], "the logged answers are the steps");
+        assert!(call.answers.len() == steps || call.answers[steps] == "done");
+        longest = longest.max(steps);
+    }
+    assert!(longest > 1, "some calls chain more than one step");
+}

@@ -135,8 +135,16 @@ impl Ledger {
         self.report.random_expansions += 1;
     }
 
-    /// Adds a note (logged as a warning too); the same note is kept once.
+    /// Adds a note about how the run was made (logged at info level); the same note is kept once.
     pub fn note(&mut self, note: String) {
+        if !self.report.notes.contains(&note) {
+            tracing::info!("{note}");
+            self.report.notes.push(note);
+        }
+    }
+
+    /// Adds a note about something that went wrong (a model failed, a fallback), logged as a warning.
+    pub fn warn(&mut self, note: String) {
         if !self.report.notes.contains(&note) {
             tracing::warn!("{note}");
             self.report.notes.push(note);

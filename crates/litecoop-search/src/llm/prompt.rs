@@ -37,6 +37,13 @@ pub struct RunFacts {
     pub choose_next_model: bool,
 }
 
+impl RunFacts {
+    /// The facts of a run; the strategy fills in the models when it is built.
+    pub fn new(workload: &str, op: Op, device: String, limits: DeviceLimits) -> RunFacts {
+        RunFacts { workload: workload.to_string(), op, device, limits, models: Vec::new(), choose_next_model: false }
+    }
+}
+
 /// The label before the first decision of an answer.
 pub const TRANSFORMATION_LABEL: &str = "transformation: ";
 /// The label before the next-model decision.

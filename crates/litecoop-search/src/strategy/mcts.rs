@@ -390,7 +390,7 @@ impl Mcts {
                 llm.ledger.record_call(call);
             }
             for note in std::mem::take(&mut proposal.notes) {
-                llm.ledger.note(note);
+                llm.ledger.warn(note);
             }
             if proposal.proposer == RANDOM {
                 llm.ledger.record_random();
@@ -402,7 +402,7 @@ impl Mcts {
             (None, Some(llm)) => {
                 // Impossible by construction; counted, and the node's first legal transformation is used.
                 llm.ledger.record_invalid();
-                llm.ledger.note(format!("`{}` made a proposal that is not legal here", proposal.proposer));
+                llm.ledger.warn(format!("`{}` made a proposal that is not legal here", proposal.proposer));
                 proposal.transformations = vec![legal[0].clone()];
                 legal[0].clone()
             }
