@@ -40,7 +40,6 @@ impl LanguageModel for Scripted {
         if self.fail_at.is_some_and(|n| self.live.get() >= n) {
             return Err("out of memory (scripted)".into());
         }
-        assert!(options.iter().all(|o| o.ends_with('\n')), "options end with a newline");
         let total: usize = prompt.context.iter().chain(&prompt.answer).map(String::len).sum();
         let shared = match &self.seen_instructions {
             Some(i) if *i == prompt.instructions => prompt.instructions.len(),

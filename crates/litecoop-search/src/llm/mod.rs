@@ -69,7 +69,8 @@ pub trait LanguageModel {
     fn name(&self) -> &str;
     /// Its parameter count (smallness in model-aware UCT).
     fn parameters(&self) -> u64;
-    /// Picks one of `options` (each ends with a newline) to continue `prompt`; `seed` drives any sampling.
+    /// Picks one of `options` to continue `prompt` (no option is a prefix of another: menu labels, or names
+    /// ending with a newline); `seed` drives any sampling.
     fn choose(&mut self, prompt: &Prompt, options: &[String], seed: u64) -> Result<Pick, String>;
 }
 

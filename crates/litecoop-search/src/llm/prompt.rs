@@ -16,9 +16,8 @@ use super::Prompt;
 use crate::proposer::Step;
 use litecoop_ir::legality::DeviceLimits;
 use litecoop_ir::op::Op;
+use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
-use litecoop_ir::transform::Transformation;
-use std::collections::BTreeMap;
 
 /// What stays the same for the whole run.
 #[derive(Debug, Clone)]
@@ -44,8 +43,10 @@ impl RunFacts {
     }
 }
 
-/// The label before the first decision of an answer.
+/// The label before each transformation decision of an answer.
 pub const TRANSFORMATION_LABEL: &str = "transformation: ";
+/// What introduces the menu of a further step of the same answer.
+pub const NEXT_STEP: &str = "Legal transformations now (answer with one letter):\n";
 /// The label before the next-model decision.
 pub const NEXT_MODEL_LABEL: &str = "next model: ";
 /// The option that ends a multi-step answer early.
@@ -96,7 +97,7 @@ pub fn instructions(facts: &RunFacts) -> String {
             names.join(", ")
         ));
     }
-    s.push_str("Answer with transformations from the list of the current schedule.\nPath from the naive schedule:\n");
+    s.push_str("Answer with the letter of one transformation from the list of the current schedule.\nPath from the naive schedule:\n");
     s
 }
 
@@ -110,29 +111,54 @@ pub fn step_line(number: usize, step: &Step) -> String {
     format!("{number}. {} (by {}) -> {result}\n", what.join(", then "), step.proposer)
 }
 
-/// The node's own part: schedule, speedup, legal transformations (grouped: `matmul: tile m 16|32|64`).
-pub fn node_part(schedule: &Schedule, speedup: Option<f64>, legal: &[Transformation]) -> String {
-    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for t in legal {
-        let text = t.to_string();
-        match text.rsplit_once(' ') {
-            Some((head, value)) if value.chars().all(|c| c.is_ascii_digit()) => {
-                groups.entry(head.to_string()).or_default().push(value.to_string())
-            }
-            _ => {
-                groups.entry(text).or_default();
-            }
+/// Labels of menu entries: one character each, a single token in the tokenizers we ship (checked by the
+/// end-to-end test with the real models).
+pub const LABELS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A menu of options: which option each label stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Menu {
+    /// Option index per label, in label order.
+    pub order: Vec<usize>,
+}
+
+impl Menu {
+    /// `count` options in an order shuffled by `seed`; beyond [`LABELS`] a seeded random subset. Tiny models
+    /// lean toward particular positions and words; a menu answered by one label makes each decision one
+    /// token over the options (no option family wins by sharing a first word), and the shuffle turns position
+    /// preference into noise rather than a preference for whatever is listed first.
+    pub fn shuffled(count: usize, seed: u64) -> Menu {
+        let mut order: Vec<usize> = (0..count).collect();
+        let mut rng = Rng::new(seed);
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
         }
+        order.truncate(LABELS.len());
+        Menu { order }
     }
-    let list: Vec<String> = groups
-        .into_iter()
-        .map(|(head, values)| if values.is_empty() { head } else { format!("{head} {}", values.join("|")) })
-        .collect();
+
+    /// The label of the `i`-th entry.
+    pub fn label(i: usize) -> String {
+        char::from(LABELS[i]).to_string()
+    }
+
+    /// What the model chooses among: one label per entry.
+    pub fn labels(&self) -> Vec<String> {
+        (0..self.order.len()).map(Menu::label).collect()
+    }
+
+    /// `A: text` lines.
+    pub fn listing(&self, texts: &[String]) -> String {
+        self.order.iter().enumerate().map(|(i, &o)| format!("{}: {}\n", Menu::label(i), texts[o])).collect()
+    }
+}
+
+/// The node's own part: schedule, speedup, and the menu of its legal transformations.
+pub fn node_part(schedule: &Schedule, speedup: Option<f64>, listing: &str) -> String {
     let speed = speedup.map_or("unmeasured".to_string(), |s| format!("{s:.2}x over naive"));
     format!(
-        "Current schedule ({speed}): {}\nLegal transformations here:\n- {}\n",
-        schedule.describe(),
-        list.join("\n- ")
+        "Current schedule ({speed}): {}\nLegal transformations here (answer with one letter):\n{listing}",
+        schedule.describe()
     )
 }
 
@@ -179,27 +205,26 @@ pub fn assemble(instructions: &str, path: &[Step], node: String, statistics: Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use litecoop_ir::op::{Epilogue, MatmulOp};
-    use litecoop_ir::transform::legal_transformations;
-
-    fn op() -> Op {
-        Op::Matmul(MatmulOp { batch: 1, m: 64, n: 64, k: 64, transpose_b: false, epilogue: Epilogue::None })
-    }
 
     #[test]
-    fn legal_transformations_are_grouped_and_all_listed() {
-        let op = op();
-        let limits = DeviceLimits::lavapipe();
-        let naive = Schedule::naive(&op);
-        let legal = legal_transformations(&op, &naive, &limits);
-        let part = node_part(&naive, Some(1.0), &legal);
-        for t in &legal {
-            let text = t.to_string();
-            let (head, value) = text.rsplit_once(' ').unwrap_or((&text, ""));
-            let line = part.lines().find(|l| l.starts_with(&format!("- {head}"))).expect("a group per edit");
-            assert!(line.contains(value), "{text} missing from {line}");
-        }
-        assert!(part.lines().count() < legal.len(), "groups are shorter than the list");
+    fn a_menu_lists_every_option_once_under_its_own_label_in_a_seeded_order() {
+        let texts: Vec<String> = (0..30).map(|i| format!("option {i}")).collect();
+        let menu = Menu::shuffled(texts.len(), 1);
+        let mut seen = menu.order.clone();
+        seen.sort();
+        assert_eq!(seen, (0..30).collect::<Vec<_>>());
+        assert_eq!(menu, Menu::shuffled(30, 1));
+        assert_ne!(menu, Menu::shuffled(30, 2));
+        let listing = menu.listing(&texts);
+        assert_eq!(listing.lines().count(), 30);
+        assert!(listing.starts_with(&format!("A: {}\n", texts[menu.order[0]])));
+        let labels = menu.labels();
+        assert_eq!(labels.len(), 30);
+        assert_eq!(labels.iter().collect::<std::collections::HashSet<_>>().len(), 30);
+        // More options than labels: a subset, still distinct.
+        let big = Menu::shuffled(200, 3);
+        assert_eq!(big.order.len(), LABELS.len());
+        assert_eq!(big.order.iter().collect::<std::collections::HashSet<_>>().len(), LABELS.len());
     }
 
     #[test]

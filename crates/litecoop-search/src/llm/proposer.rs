@@ -10,7 +10,7 @@
 //!   the models again; a logged call that does not fit the node it is asked at is refused.
 
 use super::ledger::largest;
-use super::prompt::{self, RunFacts, DONE, NEXT_MODEL_LABEL, TRANSFORMATION_LABEL};
+use super::prompt::{self, Menu, RunFacts, DONE, NEXT_MODEL_LABEL, NEXT_STEP, TRANSFORMATION_LABEL};
 use super::{CallRecord, Cost, LanguageModel, Prompt, Role};
 use crate::proposer::{Expansion, ProposeError, Proposal, Proposer, RandomProposer};
 use litecoop_ir::transform::{legal_transformations, Transformation};
@@ -108,39 +108,38 @@ impl LlmProposer {
         if let Some(r) = e.regression {
             statistics.push_str(&prompt::correction_part(r, e.speedup));
         }
-        let mut prompt = prompt::assemble(
-            &self.instructions,
-            e.path,
-            prompt::node_part(e.schedule, e.speedup, e.legal),
-            statistics,
-        );
+        let mut menu = Menu::shuffled(e.legal.len(), call_seed);
+        let mut texts: Vec<String> = e.legal.iter().map(|t| t.to_string()).collect();
+        let listing = menu.listing(&texts);
+        let mut prompt =
+            prompt::assemble(&self.instructions, e.path, prompt::node_part(e.schedule, e.speedup, &listing), statistics);
         let mut transformations: Vec<Transformation> = Vec::new();
         let mut schedule = e.schedule.clone();
         let mut options: Vec<Transformation> = e.legal.to_vec();
         for step in 0..self.settings.steps_per_call.max(1) {
-            let mut texts: Vec<String> = options.iter().map(|t| format!("{t}\n")).collect();
-            if step > 0 {
-                texts.push(format!("{DONE}\n"));
-            }
-            let i = self.pick(at, &prompt, &texts, call_seed ^ step as u64, record, &mut replayed)?;
-            prompt.answer.push(texts[i].clone());
-            if i == options.len() {
+            let chosen: Vec<String> = menu.order.iter().map(|&o| texts[o].clone()).collect();
+            let i = self.pick(at, &prompt, &menu.labels(), &chosen, call_seed ^ step as u64, record, &mut replayed)?;
+            prompt.answer.push(format!("{}\n", Menu::label(i)));
+            let picked = menu.order[i];
+            if picked == options.len() {
                 break; // done
             }
-            let t = options[i].clone();
+            let t = options[picked].clone();
             match t.apply_checked(e.op, &schedule, e.limits) {
                 Ok(next) => schedule = next,
                 Err(_) => break,
             }
             transformations.push(t);
+            if step + 1 == self.settings.steps_per_call.max(1) {
+                break;
+            }
             options = legal_transformations(e.op, &schedule, e.limits);
             if options.is_empty() {
                 break;
             }
-            prompt.answer.push(TRANSFORMATION_LABEL.to_string());
-        }
-        if prompt.answer.last().is_some_and(|a| a == TRANSFORMATION_LABEL) {
-            prompt.answer.pop();
+            texts = options.iter().map(|t| t.to_string()).chain([DONE.to_string()]).collect();
+            menu = Menu::shuffled(texts.len(), call_seed ^ (step as u64 + 1) << 32);
+            prompt.answer.push(format!("{NEXT_STEP}{}{TRANSFORMATION_LABEL}", menu.listing(&texts)));
         }
         let mut next_actor = None;
         if self.facts.choose_next_model {
@@ -157,8 +156,8 @@ impl LlmProposer {
                 1 => Some(names[0].clone()),
                 _ => {
                     prompt.answer.push(NEXT_MODEL_LABEL.to_string());
-                    let texts: Vec<String> = names.iter().map(|n| format!("{n}\n")).collect();
-                    let i = self.pick(at, &prompt, &texts, call_seed ^ 0xff, record, &mut replayed)?;
+                    let shown: Vec<String> = names.iter().map(|n| format!("{n}\n")).collect();
+                    let i = self.pick(at, &prompt, &shown, &names, call_seed ^ 0xff, record, &mut replayed)?;
                     Some(names[i].clone())
                 }
             };
@@ -178,12 +177,15 @@ impl LlmProposer {
         Ok(Proposal { transformations, proposer: name, next_actor, calls: Vec::new(), notes: Vec::new() })
     }
 
-    /// One decision: from the log when replaying, else from the model.
+    /// One decision: from the log when replaying, else from the model, which answers with one of `shown`;
+    /// `texts` (same order) is what the log records.
+    #[allow(clippy::too_many_arguments)]
     fn pick(
         &mut self,
         at: usize,
         prompt: &Prompt,
-        options: &[String],
+        shown: &[String],
+        texts: &[String],
         seed: u64,
         record: &mut CallRecord,
         replayed: &mut Option<CallRecord>,
@@ -196,7 +198,7 @@ impl LlmProposer {
                 record.error = Some(error.clone());
                 return Err(AskError::Model(error));
             };
-            let Some(i) = options.iter().position(|o| o.trim_end() == answer) else {
+            let Some(i) = texts.iter().position(|o| o == answer) else {
                 return Err(AskError::Replay(format!(
                     "the run log answers `{answer}` where that is not an option; the log was edited or written by \
                      another version"
@@ -205,14 +207,14 @@ impl LlmProposer {
             record.answers.push(answer.clone());
             return Ok(i);
         }
-        match self.slots[at].model.choose(prompt, options, seed) {
-            Ok(pick) if pick.index < options.len() => {
+        match self.slots[at].model.choose(prompt, shown, seed) {
+            Ok(pick) if pick.index < shown.len() => {
                 record.cost.add(&pick.cost);
-                record.answers.push(options[pick.index].trim_end().to_string());
+                record.answers.push(texts[pick.index].clone());
                 Ok(pick.index)
             }
             Ok(pick) => {
-                let error = format!("answered option {} of {}", pick.index, options.len());
+                let error = format!("answered option {} of {}", pick.index, shown.len());
                 record.error = Some(error.clone());
                 Err(AskError::Model(error))
             }
