@@ -60,7 +60,7 @@ happens) and summary.json. Measurements also go to the tuning database (runs/tun
 schedule already measured on the same device is reused unless --remeasure.
 
 With no arguments: LiteCoOp with both real models (SmolLM2-135M and Gemma-3-270M, fetched by scripts/setup)
-on matmul-512, 32 candidates; about a minute on a 2-core CPU with no GPU.
+on matmul-512, 32 candidates; about a minute and a half on a 2-core CPU with no GPU.
 
 LLM-guided strategies (litecoop, llm-mcts) run the models in-process. Each prompt is laid out for KV reuse:
 run-wide instructions (pinned in each model's cache), the path from the root, the node's schedule and legal

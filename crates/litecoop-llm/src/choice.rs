@@ -42,6 +42,8 @@ pub struct Choice {
 struct TrieNode {
     children: BTreeMap<u32, usize>,
     option: Option<usize>,
+    /// The option, when exactly one lies at or below this node.
+    only: Option<usize>,
 }
 
 /// Token sequences of the options as a trie.
@@ -81,6 +83,16 @@ impl Trie {
             }
             nodes[at].option = Some(i);
         }
+        // Children are created after their parents, so reverse creation order visits children first.
+        let mut count = vec![0usize; nodes.len()];
+        for n in (0..nodes.len()).rev() {
+            count[n] = usize::from(nodes[n].option.is_some()) + nodes[n].children.values().map(|c| count[*c]).sum::<usize>();
+            nodes[n].only = match (count[n], nodes[n].option) {
+                (1, Some(o)) => Some(o),
+                (1, None) => nodes[n].children.values().find_map(|c| nodes[*c].only),
+                _ => None,
+            };
+        }
         Ok(Trie { nodes })
     }
 }
@@ -116,6 +128,23 @@ impl Engine {
 
     /// Decodes one of `options` after `prompt` (token ids), reusing cached prompt prefixes.
     pub fn choose(&mut self, prompt: &[u32], options: &[String], sampling: Sampling) -> Result<Choice, LlmError> {
+        self.decode(prompt, options, sampling, false)
+    }
+
+    /// Like [`Engine::choose`], but stops as soon as only one option can follow the tokens decoded so far:
+    /// the same choice (forced tokens draw nothing from the sampler) for fewer forward passes, and
+    /// `logprob` covers only the tokens decoded.
+    pub fn decide(&mut self, prompt: &[u32], options: &[String], sampling: Sampling) -> Result<Choice, LlmError> {
+        self.decode(prompt, options, sampling, true)
+    }
+
+    fn decode(
+        &mut self,
+        prompt: &[u32],
+        options: &[String],
+        sampling: Sampling,
+        stop_when_determined: bool,
+    ) -> Result<Choice, LlmError> {
         let start = Instant::now();
         let trie = self.tokenize_options(options)?;
         let pre = self.prefill(prompt, false)?;
@@ -150,7 +179,8 @@ impl Engine {
             logprob += lp(token);
             at = node.children[&token];
             mask_seconds += t0.elapsed().as_secs_f64();
-            if let Some(index) = trie.nodes[at].option {
+            let determined = if stop_when_determined { trie.nodes[at].only } else { trie.nodes[at].option };
+            if let Some(index) = determined {
                 stats.mask_seconds = mask_seconds;
                 stats.flops += 2.0 * self.model.parameters as f64 * stats.decoded_tokens as f64;
                 stats.seconds = start.elapsed().as_secs_f64();
@@ -201,5 +231,16 @@ mod tests {
         assert!(Trie::build(&[vec![1, 2, 3], vec![1, 2]]).is_err());
         assert!(Trie::build(&[vec![1], vec![1]]).is_err());
         assert!(Trie::build(&[vec![]]).is_err());
+    }
+
+    #[test]
+    fn a_node_knows_when_one_option_is_left_below_it() {
+        let t = Trie::build(&[vec![1, 2, 3], vec![1, 4, 5], vec![6, 7]]).unwrap();
+        let child = |n: usize, tok: u32| t.nodes[n].children[&tok];
+        assert_eq!(t.nodes[0].only, None);
+        assert_eq!(t.nodes[child(0, 1)].only, None);
+        assert_eq!(t.nodes[child(child(0, 1), 2)].only, Some(0));
+        assert_eq!(t.nodes[child(child(0, 1), 4)].only, Some(1));
+        assert_eq!(t.nodes[child(0, 6)].only, Some(2));
     }
 }

@@ -98,8 +98,13 @@ fn choose_answers_only_allowed_options_and_agrees_with_score() {
     assert!(scores.iter().all(|s| s.is_finite() && *s < 0.0));
     assert!(stats.cached_tokens > 0, "score reused the prompt's KV");
     for seed in 0..20 {
-        let c = engine.choose(&prompt, &options, Sampling { temperature: 1.5, seed }).unwrap();
+        let sampling = Sampling { temperature: 1.5, seed };
+        let c = engine.choose(&prompt, &options, sampling).unwrap();
         assert!(options.contains(&c.text));
+        // Stopping once the option is determined picks the same option with fewer decode steps.
+        let d = engine.decide(&prompt, &options, sampling).unwrap();
+        assert_eq!(d.index, c.index, "seed {seed}");
+        assert!(d.stats.decoded_tokens < c.stats.decoded_tokens || c.stats.decoded_tokens == 0, "seed {seed}");
     }
     let bad: Vec<String> = vec!["tile\n".into(), "tile\nm".into()];
     assert!(engine.choose(&prompt, &bad, Sampling::greedy()).is_err(), "a prefix among the options is refused");

@@ -1,6 +1,7 @@
 //! [`LanguageModel`] on the in-process engine: the prompt is wrapped in the model's chat format, each segment
 //! is tokenized on its own (so shared segments always give the same tokens), the run-wide instructions are
-//! pinned in the model's prefix cache, and the answer is decoded under the options' token trie.
+//! pinned in the model's prefix cache, and the answer is decoded under the options' token trie until only
+//! one option can follow (a name's remaining tokens are not run).
 
 use super::{Cost, LanguageModel, Pick, Prompt};
 use litecoop_llm::choice::Sampling;
@@ -80,7 +81,7 @@ impl LanguageModel for EngineModel {
         }
         tracing::debug!(model = %self.engine.model.name, "prompt:\n{}", segments.concat());
         let sampling = Sampling { temperature: self.temperature, seed };
-        let choice = self.engine.choose(&ids, options, sampling).map_err(|e| e.to_string())?;
+        let choice = self.engine.decide(&ids, options, sampling).map_err(|e| e.to_string())?;
         if !self.pinned && instructions < ids.len() {
             // The run-wide part, now cached by the call, is never evicted.
             let cache = &mut self.engine.cache;
