@@ -38,7 +38,7 @@ enum Command {
     Workloads(workloads::WorkloadsCommand),
     /// Generate, check and time one schedule of a workload.
     Run(run::RunArgs),
-    /// Search a workload's schedules on a device (random, evolutionary or MCTS); resumable.
+    /// Search a workload's schedules: LiteCoOp (local LLMs sharing one tree) by default; resumable.
     Tune(Box<tune::TuneArgs>),
     /// Write the best program of a run as WGSL files plus a JSON manifest.
     Export(export::ExportArgs),

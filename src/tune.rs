@@ -10,10 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use litecoop_gpu::device::{choose, list_adapters, AdapterSummary};
 use litecoop_gpu::measure::MeasureConfig;
 use litecoop_search::db::TuningDb;
-use litecoop_search::measure::GpuMeasure;
-use litecoop_search::runlog::{read_header, MeasureSettings, RunRequest};
 use litecoop_search::llm::engine_model::DEFAULT_TEMPERATURE;
 use litecoop_search::llm::ledger::{KvCacheReport, LlmReport};
+use litecoop_search::measure::GpuMeasure;
+use litecoop_search::runlog::{read_header, MeasureSettings, RunRequest};
 use litecoop_search::strategy::collaboration::{LlmSearchConfig, DEFAULT_COURSE_EVERY, DEFAULT_LAMBDA};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::{Backup, MctsConfig};
@@ -127,24 +127,24 @@ pub struct TuneArgs {
     /// Time with the host clock even when the device has timestamps.
     #[arg(long)]
     host_timing: bool,
-    /// mcts: children per node.
+    /// Tree strategies: children per node.
     #[arg(long, default_value_t = 2, help_heading = "MCTS")]
     children: usize,
-    /// mcts: progressive widening exponent (a node with N visits may have ceil(N^ALPHA) children) instead of
-    /// a fixed --children.
+    /// Tree strategies: progressive widening exponent (a node with N visits may have ceil(N^ALPHA)
+    /// children) instead of a fixed --children.
     #[arg(long, value_name = "ALPHA", help_heading = "MCTS")]
     widening: Option<f64>,
-    /// mcts: deepest node that may be expanded.
+    /// Tree strategies: deepest node that may be expanded.
     #[arg(long, default_value_t = 16, help_heading = "MCTS")]
     max_depth: usize,
-    /// mcts: UCT exploration constant C.
+    /// Tree strategies: UCT exploration constant C.
     #[arg(long, default_value_t = 1.41, help_heading = "MCTS")]
     exploration: f64,
-    /// mcts: a child's value for UCT: the best speedup in its subtree (max) or the mean (mean), each divided
-    /// by the best speedup seen so far.
+    /// Tree strategies: a child's value for UCT: the best speedup in its subtree (max) or the mean (mean),
+    /// each divided by the best speedup seen so far.
     #[arg(long, value_enum, default_value_t = BackupName::Max, help_heading = "MCTS")]
     backup: BackupName,
-    /// mcts: failed children after which a node is not expanded again.
+    /// Tree strategies: failed children after which a node is not expanded again.
     #[arg(long, default_value_t = 3, help_heading = "MCTS")]
     max_failures: usize,
     /// litecoop: the bucket of models, comma-separated (manifest names, .gguf paths or hf:OWNER/REPO:FILE).
@@ -393,8 +393,18 @@ fn sparkline(values: &[f64]) -> String {
 /// The language models' part of the report: one row per model, then the bucket's figures and notes.
 fn render_llm(llm: &LlmReport, kv: Option<&KvCacheReport>) -> String {
     let mut t = Table::new(&[
-        "model", "params", "calls", "corrections", "prompt tok", "cached", "prefilled", "decoded", "seconds", "GFLOP",
-        "hits", "errors",
+        "model",
+        "params",
+        "calls",
+        "corrections",
+        "prompt tok",
+        "cached",
+        "prefilled",
+        "decoded",
+        "seconds",
+        "GFLOP",
+        "hits",
+        "errors",
     ]);
     for (name, m) in &llm.models {
         t.row(vec![

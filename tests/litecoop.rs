@@ -76,7 +76,11 @@ fn litecoop_with_both_real_models_proposes_only_legal_steps_and_accounts_for_eve
         let tokens = |k: &str| m[k].as_u64().unwrap();
         assert_eq!(tokens("prompt_tokens"), tokens("cached_tokens") + tokens("prefilled_tokens"), "{name}");
         if n > 0 {
-            assert!(tokens("decoded_tokens") > 0 && m["seconds"].as_f64().unwrap() > 0.0 && m["flops"].as_f64().unwrap() > 0.0);
+            assert!(
+                tokens("decoded_tokens") > 0
+                    && m["seconds"].as_f64().unwrap() > 0.0
+                    && m["flops"].as_f64().unwrap() > 0.0
+            );
         }
     }
     assert_eq!(counted, calls, "per-model counts add up to the calls");
@@ -87,9 +91,7 @@ fn litecoop_with_both_real_models_proposes_only_legal_steps_and_accounts_for_eve
 
     // The database holds the same per-model figures.
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let rows: i64 = conn
-        .query_row("SELECT SUM(calls) FROM run_models WHERE run_id = 'run'", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = conn.query_row("SELECT SUM(calls) FROM run_models WHERE run_id = 'run'", [], |r| r.get(0)).unwrap();
     assert_eq!(rows as u64, counted);
 
     // Resumed with a larger budget: the logged calls are answered from the log, two new candidates measured.
@@ -105,7 +107,9 @@ fn litecoop_with_both_real_models_proposes_only_legal_steps_and_accounts_for_eve
 fn model_choices_and_missing_models_say_what_to_do() {
     let dir = scratch("litecoop-bad");
     let quick = ["--workload", "matmul-256", "--budget", "2", "--min-window-ms", "10", "--no-db"];
-    let o = litecoop(&[&["tune", "--models", "smollm2-135m,llama-70b", "--run-dir", s(&dir.join("a"))][..], &quick[..]].concat());
+    let o = litecoop(
+        &[&["tune", "--models", "smollm2-135m,llama-70b", "--run-dir", s(&dir.join("a"))][..], &quick[..]].concat(),
+    );
     assert!(!o.status.success());
     assert!(text(&o).contains("unknown model `llama-70b`") && text(&o).contains("gemma3-270m"), "{}", text(&o));
     assert!(!dir.join("a").exists(), "nothing is left behind");
@@ -122,7 +126,9 @@ fn model_choices_and_missing_models_say_what_to_do() {
     assert!(!o.status.success());
     assert!(text(&o).contains("is missing; fetch it with `scripts/fetch-models"), "{}", text(&o));
 
-    let o = litecoop(&[&["tune", "--models", "gemma3-270m,gemma3-270m", "--run-dir", s(&dir.join("c"))][..], &quick[..]].concat());
+    let o = litecoop(
+        &[&["tune", "--models", "gemma3-270m,gemma3-270m", "--run-dir", s(&dir.join("c"))][..], &quick[..]].concat(),
+    );
     assert!(!o.status.success() && text(&o).contains("named twice"), "{}", text(&o));
 
     // A bucket of one runs, and says it is llm-mcts in disguise.
@@ -132,7 +138,13 @@ fn model_choices_and_missing_models_say_what_to_do() {
     assert!(text(&o).contains("smollm2-135m") && text(&o).contains("KV reuse"), "{}", text(&o));
 
     // llm-mcts with one model.
-    let o = litecoop(&[&["tune", "-s", "llm-mcts", "--model", "smollm2-135m", "--json", "--run-dir", s(&dir.join("e"))][..], &quick[..]].concat());
+    let o = litecoop(
+        &[
+            &["tune", "-s", "llm-mcts", "--model", "smollm2-135m", "--json", "--run-dir", s(&dir.join("e"))][..],
+            &quick[..],
+        ]
+        .concat(),
+    );
     let v = json(&o);
     assert_eq!(v["llm"]["models"]["smollm2-135m"]["calls"], 2);
     assert_eq!(v["llm"]["largest_share"], 1.0);

@@ -86,7 +86,8 @@ impl Trie {
         // Children are created after their parents, so reverse creation order visits children first.
         let mut count = vec![0usize; nodes.len()];
         for n in (0..nodes.len()).rev() {
-            count[n] = usize::from(nodes[n].option.is_some()) + nodes[n].children.values().map(|c| count[*c]).sum::<usize>();
+            count[n] =
+                usize::from(nodes[n].option.is_some()) + nodes[n].children.values().map(|c| count[*c]).sum::<usize>();
             nodes[n].only = match (count[n], nodes[n].option) {
                 (1, Some(o)) => Some(o),
                 (1, None) => nodes[n].children.values().find_map(|c| nodes[*c].only),

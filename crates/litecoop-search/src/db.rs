@@ -1,12 +1,12 @@
 //! The tuning database (SQLite), shared by all runs: devices, workloads, schedules, measurements and runs.
 //! A schedule measured on a device fingerprint is reused by later runs on the same fingerprint.
 
+use crate::llm::ledger::LlmReport;
 use crate::measure::DeviceInfo;
 use crate::outcome::{Failure, FailureKind, Outcome, Source};
 use litecoop_ir::hash::content_hash;
 use litecoop_ir::op::Op;
 use litecoop_ir::schedule::Schedule;
-use crate::llm::ledger::LlmReport;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

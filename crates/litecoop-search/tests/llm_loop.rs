@@ -142,8 +142,7 @@ fn resume_answers_logged_calls_from_the_log() {
     let live = Rc::new(Cell::new(0));
     let opts = Options { models: bucket(&live), ..Options::default() };
     let resumed =
-        tune(Start::Resume { dir: cut.clone(), budget: Some(16) }, &mut FakeMeasure::new(), opts, &mut |_| {})
-            .unwrap();
+        tune(Start::Resume { dir: cut.clone(), budget: Some(16) }, &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap();
     assert_eq!(live.get(), full_live.get() - logged, "only the calls after the logged ones run the models");
     let hashes = |d: &Path| read_entries(d).unwrap().into_iter().map(|e| e.hash).collect::<Vec<_>>();
     assert_eq!(hashes(&cut), hashes(&tmp.path().join("full")));
@@ -153,7 +152,10 @@ fn resume_answers_logged_calls_from_the_log() {
     assert_eq!((a.course_alterations, a.largest_share, &a.notes), (b.course_alterations, b.largest_share, &b.notes));
     for (name, m) in &a.models {
         let f = &b.models[name];
-        assert_eq!((m.calls, m.prompt_tokens, m.decoded_tokens, m.hits), (f.calls, f.prompt_tokens, f.decoded_tokens, f.hits));
+        assert_eq!(
+            (m.calls, m.prompt_tokens, m.decoded_tokens, m.hits),
+            (f.calls, f.prompt_tokens, f.decoded_tokens, f.hits)
+        );
         assert!(m.cached_tokens <= f.cached_tokens);
     }
 
@@ -193,8 +195,8 @@ fn a_model_failing_mid_run_leaves_the_others_to_finish_and_resume_replays_the_fa
     assert!(entries[failed_at + 1..].iter().all(|e| e.proposer == "large"));
     // Resuming replays the failure from the log (the model is not asked again) and ends the same way.
     let opts = Options { models: failing(), ..Options::default() };
-    let again = tune(Start::Resume { dir: dir.clone(), budget: Some(14) }, &mut FakeMeasure::new(), opts, &mut |_| {})
-        .unwrap();
+    let again =
+        tune(Start::Resume { dir: dir.clone(), budget: Some(14) }, &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap();
     assert_eq!(again.samples, 14);
     assert!(again.llm.unwrap().models["small"].failed);
 
@@ -248,8 +250,13 @@ fn min_largest_share_hands_the_largest_model_enough_calls_and_random_depths_skip
     c.min_largest_share = Some(0.5);
     c.course_every = 0;
     let opts = Options { models: bucket(&live), ..Options::default() };
-    let s = tune(Start::New(run(&tmp.path().join("m"), StrategyConfig::Litecoop(c), 4, 20)), &mut FakeMeasure::new(), opts, &mut |_| {})
-        .unwrap();
+    let s = tune(
+        Start::New(run(&tmp.path().join("m"), StrategyConfig::Litecoop(c), 4, 20)),
+        &mut FakeMeasure::new(),
+        opts,
+        &mut |_| {},
+    )
+    .unwrap();
     assert!(s.llm.unwrap().largest_share >= 0.4, "the share is pulled toward 50%");
 
     let mut c = config(&["large"]);
@@ -274,8 +281,7 @@ fn a_call_may_chain_several_legal_steps() {
     c.steps_per_call = 3;
     let opts = Options { models: vec![model("large", 1000, &live)], ..Options::default() };
     let dir = tmp.path().join("k");
-    tune(Start::New(run(&dir, StrategyConfig::LlmMcts(c), 2, 12)), &mut FakeMeasure::new(), opts, &mut |_| {})
-        .unwrap();
+    tune(Start::New(run(&dir, StrategyConfig::LlmMcts(c), 2, 12)), &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap();
     let entries = read_entries(&dir).unwrap();
     let mut longest = 0;
     for e in &entries[1..] {

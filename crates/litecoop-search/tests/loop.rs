@@ -12,9 +12,9 @@ use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::{Backup, MctsConfig};
 use litecoop_search::strategy::StrategyConfig;
 use litecoop_search::tuner::{tune, Options, Start, TuneError};
-use support::{run, FakeMeasure};
 use std::collections::HashSet;
 use std::path::Path;
+use support::{run, FakeMeasure};
 
 fn strategies() -> Vec<StrategyConfig> {
     vec![

@@ -97,7 +97,8 @@ pub fn instructions(facts: &RunFacts) -> String {
             names.join(", ")
         ));
     }
-    s.push_str("Answer with the letter of one transformation from the list of the current schedule.\nPath from the naive schedule:\n");
+    s.push_str("Answer with the letter of one transformation from the list of the current schedule.\n");
+    s.push_str("Path from the naive schedule:\n");
     s
 }
 

@@ -12,7 +12,7 @@
 use super::ledger::largest;
 use super::prompt::{self, Menu, RunFacts, DONE, NEXT_MODEL_LABEL, NEXT_STEP, TRANSFORMATION_LABEL};
 use super::{CallRecord, Cost, LanguageModel, Prompt, Role};
-use crate::proposer::{Expansion, ProposeError, Proposal, Proposer, RandomProposer};
+use crate::proposer::{Expansion, Proposal, ProposeError, Proposer, RandomProposer};
 use litecoop_ir::transform::{legal_transformations, Transformation};
 use std::collections::VecDeque;
 
@@ -76,12 +76,8 @@ impl LlmProposer {
 
     /// The largest model still working.
     fn largest_alive(&self) -> Option<usize> {
-        let alive: Vec<(String, u64)> = self
-            .slots
-            .iter()
-            .filter(|s| s.alive)
-            .map(|s| (s.model.name().to_string(), s.model.parameters()))
-            .collect();
+        let alive: Vec<(String, u64)> =
+            self.slots.iter().filter(|s| s.alive).map(|s| (s.model.name().to_string(), s.model.parameters())).collect();
         largest(&alive).and_then(|n| self.slot_of(&n))
     }
 
@@ -111,8 +107,12 @@ impl LlmProposer {
         let mut menu = Menu::shuffled(e.legal.len(), call_seed);
         let mut texts: Vec<String> = e.legal.iter().map(|t| t.to_string()).collect();
         let listing = menu.listing(&texts);
-        let mut prompt =
-            prompt::assemble(&self.instructions, e.path, prompt::node_part(e.schedule, e.speedup, &listing), statistics);
+        let mut prompt = prompt::assemble(
+            &self.instructions,
+            e.path,
+            prompt::node_part(e.schedule, e.speedup, &listing),
+            statistics,
+        );
         let mut transformations: Vec<Transformation> = Vec::new();
         let mut schedule = e.schedule.clone();
         let mut options: Vec<Transformation> = e.legal.to_vec();

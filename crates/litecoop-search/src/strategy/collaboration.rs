@@ -93,9 +93,13 @@ mod tests {
 
     fn bucket(lambda: f64) -> Collaboration {
         Collaboration {
-            parameters: [("s".to_string(), 135_000_000), ("m".to_string(), 360_000_000), ("l".to_string(), 1_700_000_000)]
-                .into_iter()
-                .collect(),
+            parameters: [
+                ("s".to_string(), 135_000_000),
+                ("m".to_string(), 360_000_000),
+                ("l".to_string(), 1_700_000_000),
+            ]
+            .into_iter()
+            .collect(),
             lambda,
             course_every: 2,
             largest: "l".into(),

@@ -222,8 +222,7 @@ impl Mcts {
 
     fn expandable(&self, id: usize) -> bool {
         let node = &self.nodes[id];
-        let successes =
-            node.children.iter().filter(|c| !self.nodes[**c].failed && !self.nodes[**c].discarded).count();
+        let successes = node.children.iter().filter(|c| !self.nodes[**c].failed && !self.nodes[**c].discarded).count();
         let failures = node.children.iter().filter(|c| self.nodes[**c].failed).count();
         !node.failed
             && !node.exhausted

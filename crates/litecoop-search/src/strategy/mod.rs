@@ -173,7 +173,13 @@ impl StrategyConfig {
                     largest: largest(&sizes).unwrap_or_default(),
                 });
                 let proposer = LlmProposer::new(models, facts, settings);
-                Box::new(mcts::Mcts::with_models(c.mcts.clone(), naive.clone(), Box::new(proposer), &sizes, collaboration))
+                Box::new(mcts::Mcts::with_models(
+                    c.mcts.clone(),
+                    naive.clone(),
+                    Box::new(proposer),
+                    &sizes,
+                    collaboration,
+                ))
             }
         })
     }

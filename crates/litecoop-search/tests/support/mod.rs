@@ -73,4 +73,3 @@ pub fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> Bo
         },
     })
 }
-
