@@ -76,8 +76,10 @@ fn litecoop_with_both_real_models_proposes_only_legal_steps_and_accounts_for_eve
         let tokens = |k: &str| m[k].as_u64().unwrap();
         assert_eq!(tokens("prompt_tokens"), tokens("cached_tokens") + tokens("prefilled_tokens"), "{name}");
         if n > 0 {
+            // Menu letters are single tokens and `decide` stops once a name is determined, so a call may decode
+            // nothing after its prompt; it always prefills and takes time.
             assert!(
-                tokens("decoded_tokens") > 0
+                tokens("prefilled_tokens") > 0
                     && m["seconds"].as_f64().unwrap() > 0.0
                     && m["flops"].as_f64().unwrap() > 0.0
             );
