@@ -4,11 +4,11 @@ use crate::error::LlmError;
 use crate::kv::KvState;
 use crate::model::Model;
 use crate::prefix_cache::PrefixCache;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// What one call cost.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallStats {
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
@@ -21,6 +21,7 @@ pub struct CallStats {
     /// Wall time of the call.
     pub seconds: f64,
     /// Of which: building token masks and choosing (constrained decoding overhead).
+    #[serde(default)]
     pub mask_seconds: f64,
     /// `2 * parameters * tokens run`, the usual estimate.
     pub flops: f64,

@@ -56,6 +56,7 @@ impl LanguageModel for Scripted {
                 decoded_tokens: 2,
                 seconds: 0.001,
                 flops: 2.0 * self.parameters as f64 * (prompt_tokens - shared + 2) as f64,
+                ..Cost::default()
             },
         })
     }
@@ -112,8 +113,8 @@ fn litecoop_accounting_adds_up_and_every_child_comes_from_the_bucket() {
         assert!(!e.llm_calls.is_empty(), "every candidate logs the call that made it");
     }
     for m in llm.models.values() {
-        assert_eq!(m.prompt_tokens, m.cached_tokens + m.prefilled_tokens, "tokens add up");
-        assert!(m.flops > 0.0 && m.calls > 0);
+        assert_eq!(m.cost.prompt_tokens, m.cost.cached_tokens + m.cost.prefilled_tokens, "tokens add up");
+        assert!(m.cost.flops > 0.0 && m.calls > 0);
     }
     let corrections = calls.iter().filter(|c| c.role == Role::Correction).count();
     assert_eq!(corrections, llm.models.values().map(|m| m.correction_calls).sum::<usize>());
@@ -153,10 +154,10 @@ fn resume_answers_logged_calls_from_the_log() {
     for (name, m) in &a.models {
         let f = &b.models[name];
         assert_eq!(
-            (m.calls, m.prompt_tokens, m.decoded_tokens, m.hits),
-            (f.calls, f.prompt_tokens, f.decoded_tokens, f.hits)
+            (m.calls, m.cost.prompt_tokens, m.cost.decoded_tokens, m.hits),
+            (f.calls, f.cost.prompt_tokens, f.cost.decoded_tokens, f.hits)
         );
-        assert!(m.cached_tokens <= f.cached_tokens);
+        assert!(m.cost.cached_tokens <= f.cost.cached_tokens);
     }
 
     // A log whose calls were edited is refused, not silently re-asked.

@@ -3,7 +3,7 @@
 //! pinned in the model's prefix cache, and the answer is decoded under the options' token trie until only
 //! one option can follow (a name's remaining tokens are not run).
 
-use super::{Cost, LanguageModel, Pick, Prompt};
+use super::{LanguageModel, Pick, Prompt};
 use litecoop_llm::choice::Sampling;
 use litecoop_llm::engine::Engine;
 use litecoop_llm::manifest::ChatFormat;
@@ -89,15 +89,6 @@ impl LanguageModel for EngineModel {
             cache.pin(&ids[..instructions], &state).map_err(|e| e.to_string())?;
             self.pinned = true;
         }
-        let s = choice.stats;
-        let cost = Cost {
-            prompt_tokens: s.prompt_tokens,
-            cached_tokens: s.cached_tokens,
-            prefilled_tokens: s.prefilled_tokens,
-            decoded_tokens: s.decoded_tokens,
-            seconds: s.seconds,
-            flops: s.flops,
-        };
-        Ok(Pick { index: choice.index, cost })
+        Ok(Pick { index: choice.index, cost: choice.stats })
     }
 }

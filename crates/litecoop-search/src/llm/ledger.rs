@@ -2,7 +2,7 @@
 //! alterations; the notes a user should read (fallbacks, the first expansion). Rebuilt exactly on `--resume`,
 //! because the logged calls are replayed through the same strategy.
 
-use super::{CallRecord, Role};
+use super::{CallRecord, Cost, Role};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -17,18 +17,9 @@ pub struct ModelReport {
     pub correction_calls: usize,
     /// Calls that failed.
     pub errors: usize,
-    /// Prompt tokens over all calls.
-    pub prompt_tokens: usize,
-    /// Of which served from the KV prefix cache.
-    pub cached_tokens: usize,
-    /// Of which run through the model.
-    pub prefilled_tokens: usize,
-    /// Tokens run while decoding answers.
-    pub decoded_tokens: usize,
-    /// Wall time in the model, seconds.
-    pub seconds: f64,
-    /// `2 x parameters x tokens run`.
-    pub flops: f64,
+    /// Tokens, seconds and FLOPs over all calls.
+    #[serde(flatten)]
+    pub cost: Cost,
     /// Measured children it proposed.
     pub children: usize,
     /// Of which faster than their parent.
@@ -99,12 +90,7 @@ impl Ledger {
             m.errors += 1;
             m.failed = true;
         }
-        m.prompt_tokens += call.cost.prompt_tokens;
-        m.cached_tokens += call.cost.cached_tokens;
-        m.prefilled_tokens += call.cost.prefilled_tokens;
-        m.decoded_tokens += call.cost.decoded_tokens;
-        m.seconds += call.cost.seconds;
-        m.flops += call.cost.flops;
+        m.cost.add(&call.cost);
         let total: usize = self.report.models.values().map(|m| m.calls).sum();
         let largest = self.report.models.get(&self.report.largest).map_or(0, |m| m.calls);
         self.report.largest_share = if total == 0 { 0.0 } else { largest as f64 / total as f64 };
@@ -163,8 +149,8 @@ impl Ledger {
 
     /// KV reuse over all calls.
     pub fn kv_cache(&self) -> KvCacheReport {
-        let prompt: usize = self.report.models.values().map(|m| m.prompt_tokens).sum();
-        let cached: usize = self.report.models.values().map(|m| m.cached_tokens).sum();
+        let prompt: usize = self.report.models.values().map(|m| m.cost.prompt_tokens).sum();
+        let cached: usize = self.report.models.values().map(|m| m.cost.cached_tokens).sum();
         KvCacheReport {
             prompt_tokens: prompt,
             cached_tokens: cached,
@@ -174,7 +160,7 @@ impl Ledger {
 
     /// Wall time in models, seconds.
     pub fn seconds(&self) -> f64 {
-        self.report.models.values().map(|m| m.seconds).sum()
+        self.report.models.values().map(|m| m.cost.seconds).sum()
     }
 }
 
@@ -192,7 +178,6 @@ pub fn largest(models: &[(String, u64)]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llm::Cost;
 
     fn call(model: &str, role: Role, cached: usize, error: bool) -> CallRecord {
         CallRecord {

@@ -25,34 +25,8 @@ pub struct Prompt {
     pub answer: Vec<String>,
 }
 
-/// What one model invocation cost.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Cost {
-    /// Tokens in the prompt.
-    pub prompt_tokens: usize,
-    /// Prompt tokens whose KV came from the model's prefix cache.
-    pub cached_tokens: usize,
-    /// Prompt tokens run through the model.
-    pub prefilled_tokens: usize,
-    /// Tokens run while decoding the answer.
-    pub decoded_tokens: usize,
-    /// Wall time, seconds.
-    pub seconds: f64,
-    /// `2 x parameters x tokens run`.
-    pub flops: f64,
-}
-
-impl Cost {
-    /// Adds another invocation's figures.
-    pub fn add(&mut self, other: &Cost) {
-        self.prompt_tokens += other.prompt_tokens;
-        self.cached_tokens += other.cached_tokens;
-        self.prefilled_tokens += other.prefilled_tokens;
-        self.decoded_tokens += other.decoded_tokens;
-        self.seconds += other.seconds;
-        self.flops += other.flops;
-    }
-}
+/// What one model invocation cost: the engine's own per-call accounting.
+pub use litecoop_llm::engine::CallStats as Cost;
 
 /// A model's pick among the allowed answers.
 #[derive(Debug, Clone, PartialEq)]
