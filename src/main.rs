@@ -1,6 +1,7 @@
 //! `litecoop`: tune the GPU kernels of model-serving operators. This binary wires the library crates
 //! together and owns the user interface; it holds no algorithm.
 
+mod bench;
 mod bucket;
 mod builtin;
 mod db;
@@ -40,6 +41,8 @@ enum Command {
     Run(run::RunArgs),
     /// Search a workload's schedules: LiteCoOp (local LLMs sharing one tree) by default; resumable.
     Tune(Box<tune::TuneArgs>),
+    /// Compare strategies over workloads and seeds: tables, results.json and an HTML report with plots.
+    Bench(Box<bench::BenchArgs>),
     /// Write the best program of a run as WGSL files plus a JSON manifest.
     Export(export::ExportArgs),
     /// Query the tuning database shared by all runs.
@@ -87,6 +90,7 @@ fn main() {
         Command::Run(args) => run::main(args),
         Command::Models(cmd) => models::main(cmd),
         Command::Tune(args) => tune::main(*args),
+        Command::Bench(args) => bench::main(*args),
         Command::Export(args) => export::main(args),
         Command::Db(cmd) => db::main(cmd),
         Command::MeasureWorker { adapter } => {

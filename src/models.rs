@@ -16,7 +16,7 @@ use std::time::Instant;
 pub struct ManifestArg {
     /// The model manifest; weights are looked up beside it (or in `LITECOOP_MODELS`).
     #[arg(long, value_name = "FILE", default_value = "models/models.toml", global = true)]
-    manifest: PathBuf,
+    pub manifest: PathBuf,
 }
 
 impl ManifestArg {

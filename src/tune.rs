@@ -191,6 +191,23 @@ pub struct TuneArgs {
 
 const DEFAULT_BUDGET: usize = 32;
 
+/// `litecoop tune`'s arguments alone, to parse a run described as a command line.
+#[derive(clap::Parser)]
+#[command(name = "litecoop tune")]
+struct TuneCommandLine {
+    #[command(flatten)]
+    args: TuneArgs,
+}
+
+impl TuneArgs {
+    /// Parses `litecoop tune` arguments (without the program and subcommand names).
+    pub fn from_command_line(args: &[String]) -> anyhow::Result<TuneArgs> {
+        use clap::Parser;
+        let all = std::iter::once("litecoop tune".to_string()).chain(args.iter().cloned());
+        Ok(TuneCommandLine::try_parse_from(all).map_err(|e| anyhow::anyhow!("{e}"))?.args)
+    }
+}
+
 impl TuneArgs {
     fn mcts(&self) -> anyhow::Result<MctsConfig> {
         if self.children == 0 || self.widening.is_some_and(|a| !(a > 0.0 && a <= 1.0)) {
@@ -267,6 +284,52 @@ impl TuneArgs {
 
 /// Runs `litecoop tune`.
 pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
+    let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(0) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bar:30} {pos}/{len} samples  {msg}  [{elapsed}]")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let mut on_progress = |p: &Progress| {
+        bar.set_length(p.budget as u64);
+        bar.set_position(p.samples as u64);
+        bar.set_message(format!("best {:.2}x  failures {}", p.best_speedup, p.failures));
+    };
+    let result = execute(&args, &mut on_progress, args.json);
+    bar.finish_and_clear();
+    let (summary, db) = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print!("{}", render(&summary, db.as_deref()));
+    }
+    Ok(0)
+}
+
+/// The flag a first Ctrl-C sets: the run in flight stops after its candidate, writes its summary and can be
+/// resumed; a second Ctrl-C exits at once (everything measured is already in the log). Installs the handler
+/// on first use.
+pub fn stop_flag() -> &'static AtomicBool {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if STOP.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("\nstopping after the candidate in flight (Ctrl-C again to quit now; nothing measured is lost)");
+        });
+    });
+    &STOP
+}
+
+/// Runs (or resumes) the tuning run `args` describes, reporting each candidate to `on_progress`; returns its
+/// summary and the tuning database's path (none with `--no-db`). `quiet` silences the notes on stderr.
+pub fn execute(
+    args: &TuneArgs,
+    on_progress: &mut dyn FnMut(&Progress),
+    quiet: bool,
+) -> anyhow::Result<(Summary, Option<PathBuf>)> {
     let adapters = list_adapters();
     let (start, adapter, db_path, settings, strategy) = match &args.resume {
         Some(dir) => {
@@ -316,7 +379,7 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
         }
     };
     if let StrategyConfig::Litecoop(c) = &strategy {
-        if c.models.len() == 1 && !args.json {
+        if c.models.len() == 1 && !quiet {
             eprintln!("note: a bucket of one model makes litecoop the same search as llm-mcts with that model");
         }
     }
@@ -327,38 +390,11 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
     let mut measurer = gpu_measure(&adapter, &settings)?;
     let db = if args.no_db { None } else { Some(TuningDb::open(&db_path)?) };
     // Last: loading models takes seconds, and bad input above should not wait for it.
-    let models = crate::bucket::load(strategy.models(), &args.manifest, temperature, args.json)?;
+    let models = crate::bucket::load(strategy.models(), &args.manifest, temperature, quiet)?;
 
-    let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(0) };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {bar:30} {pos}/{len} samples  {msg}  [{elapsed}]")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    let mut on_progress = |p: &Progress| {
-        bar.set_length(p.budget as u64);
-        bar.set_position(p.samples as u64);
-        bar.set_message(format!("best {:.2}x  failures {}", p.best_speedup, p.failures));
-    };
-    // First Ctrl-C: finish the candidate in flight, write the summary, say how to resume. Second: exit now
-    // (everything measured is already in the log).
-    static STOP: AtomicBool = AtomicBool::new(false);
-    let _ = ctrlc::set_handler(|| {
-        if STOP.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after the candidate in flight (Ctrl-C again to quit now; nothing measured is lost)");
-    });
-    let options = Options { models, db: db.as_ref(), remeasure: args.remeasure, stop: Some(&STOP) };
-    let result = tune(start, &mut measurer, options, &mut on_progress);
-    bar.finish_and_clear();
-    let summary = result?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print!("{}", render(&summary, db.as_ref().map(|d| d.path())));
-    }
-    Ok(0)
+    let options = Options { models, db: db.as_ref(), remeasure: args.remeasure, stop: Some(stop_flag()) };
+    let summary = tune(start, &mut measurer, options, on_progress)?;
+    Ok((summary, db.map(|d| d.path().to_path_buf())))
 }
 
 /// A measurer that runs candidates in `litecoop measure-worker` processes on `adapter`.

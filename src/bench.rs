@@ -1,0 +1,442 @@
+//! `litecoop bench`: runs a matrix of workloads x strategies x seeds as ordinary tuning runs (resumable, in
+//! the tuning database), then writes `results.json` and `report.html` and prints the comparison; `bench
+//! merge` combines the outputs of shards.
+
+use crate::models::ManifestArg;
+use crate::table::Table;
+use crate::tune::{execute, stop_flag, TuneArgs};
+use crate::workloads::{find, WorkloadSource};
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use litecoop_bench::matrix::{paper_preset, Cell, Matrix, Shard, StrategySpec};
+use litecoop_bench::report::tables;
+use litecoop_bench::results::{merge, CellRecord, MeasureSpec, Results};
+use litecoop_bench::{blas, write_outputs};
+use litecoop_ir::op::Op;
+use litecoop_search::runlog::{read_header, SUMMARY_FILE};
+use litecoop_search::summary::Summary;
+use litecoop_search::tuner::Progress;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Arguments of `litecoop bench`.
+#[derive(Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_long_help = "\
+Every cell (workload x strategy x seed) is an ordinary `litecoop tune` run in OUT/runs/<cell>: it lands in the
+tuning database, and running the same bench command again skips finished cells and resumes unfinished ones
+(also after Ctrl-C). Candidates are measured afresh in every cell (--reuse to allow database reuse, which
+makes the time columns incomparable). Outputs: OUT/results.json (every cell's summary plus the aggregate),
+OUT/report.html (tables and SVG plots; opens offline) and the table below.
+
+Reported per workload and strategy, mean ± std over seeds: final speedup over naive, best latency and GFLOP/s,
+fraction of a native BLAS (numpy, when python3 has it; matrix products only), samples to reach (a) the
+evolutionary baseline's final best and (b) 90% of the best any run found, sample efficiency vs evolutionary
+(N_evolutionary / N_strategy for target a), the time split (LLM / codegen+compile / measurement / search),
+per-model LLM calls, tokens and FLOPs, the largest model's share, course alterations, KV reuse, and LiteCoOp
+against its largest model alone (cost ratio, speedup ratio, compile-time ratio).
+
+Scale out with --shard I/N (cell i goes to shard i mod N + 1) and combine with `litecoop bench merge`:
+  sbatch --array=1-8 --wrap 'litecoop bench --preset paper --shard $SLURM_ARRAY_TASK_ID/8 --out shards/$SLURM_ARRAY_TASK_ID'
+  parallel litecoop bench --preset paper --shard {}/4 --out shards/{} ::: 1 2 3 4
+  litecoop bench merge shards/* --out merged
+
+Examples:
+  litecoop bench                                   # matmul-512, 4 strategies, 3 seeds, 32 candidates
+  litecoop bench --workloads matmul-512 --strategies random,mcts --seeds 2 --budget 6 --out /tmp/tiny
+  litecoop bench --preset paper                    # 5 workloads x 4 strategies x 10 seeds x 64 candidates
+  litecoop bench --preset paper --seeds 2 --workloads llama4-scout-mlp,flux-conv"
+)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Subcommands of `litecoop bench`.
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Combine the outputs of shards (`--shard I/N`) of one matrix into one results.json and report.
+    Merge(MergeArgs),
+}
+
+/// A named matrix.
+#[derive(Clone, Copy, ValueEnum)]
+enum Preset {
+    /// The five serving layers of the paper, 10 seeds, evolutionary / mcts / llm-mcts:gemma3-270m /
+    /// litecoop:smollm2-135m+gemma3-270m, 64 candidates per run.
+    Paper,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Start from a named matrix; the options below override its parts.
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Workloads, comma-separated [default: matmul-512].
+    #[arg(long, value_delimiter = ',')]
+    workloads: Option<Vec<String>>,
+    /// Strategies, comma-separated: random, evolutionary, mcts, llm-mcts:MODEL, litecoop:M1+M2
+    /// [default: evolutionary,mcts,llm-mcts:gemma3-270m,litecoop:smollm2-135m+gemma3-270m].
+    #[arg(long, value_delimiter = ',')]
+    strategies: Option<Vec<StrategySpec>>,
+    /// Seeds per (workload, strategy): seeds 0..N [default: 3].
+    #[arg(long, value_name = "N")]
+    seeds: Option<u64>,
+    /// Candidates per run [default: 32; paper preset: 64].
+    #[arg(long, short)]
+    budget: Option<usize>,
+    /// Size preset of every workload: `small` for CPU adapters such as lavapipe, `paper` for real GPUs.
+    #[arg(long, default_value = "small")]
+    size: String,
+    /// Output directory: results.json, report.html, and the runs (resumable).
+    #[arg(long, default_value = "runs/bench", value_name = "DIR")]
+    out: PathBuf,
+    /// Where the cells' run directories go [default: OUT/runs]; shards may share one.
+    #[arg(long, value_name = "DIR")]
+    runs_dir: Option<PathBuf>,
+    /// Run only shard I of N (1-based) of the matrix.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Tuning database every cell records into [default: runs/tuning.sqlite].
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Neither read nor write the tuning database.
+    #[arg(long, conflicts_with = "db")]
+    no_db: bool,
+    /// Reuse measurements the database already has instead of measuring every cell's candidates.
+    #[arg(long)]
+    reuse: bool,
+    /// Skip the numpy BLAS reference.
+    #[arg(long)]
+    no_blas: bool,
+    /// Adapter index or part of its name (see `litecoop devices`); default: the best adapter.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Minimum wall time spent timing each candidate, milliseconds.
+    #[arg(long, default_value_t = 150)]
+    min_window_ms: u64,
+    /// Minimum timed runs per candidate.
+    #[arg(long, default_value_t = 3)]
+    min_reps: usize,
+    /// A submission that runs longer than this fails its candidate (seconds).
+    #[arg(long, default_value_t = 10.0)]
+    timeout_s: f64,
+    /// Time with the host clock even when the device has timestamps.
+    #[arg(long)]
+    host_timing: bool,
+    /// Print results.json to stdout instead of the tables.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    manifest: ManifestArg,
+    #[command(flatten)]
+    source: WorkloadSource,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// Output directories (or results.json files) of the shards.
+    #[arg(required = true, value_name = "DIR")]
+    parts: Vec<PathBuf>,
+    /// Where the merged results.json and report.html go.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Print the merged results.json to stdout instead of the tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `litecoop bench` or `litecoop bench merge`.
+pub fn main(args: BenchArgs) -> anyhow::Result<i32> {
+    match args.command {
+        Some(BenchCommand::Merge(m)) => merge_main(m),
+        None => run(args.run),
+    }
+}
+
+impl RunArgs {
+    fn matrix(&self) -> Matrix {
+        let mut m = match self.preset {
+            Some(Preset::Paper) => paper_preset(&self.size),
+            None => Matrix {
+                workloads: vec!["matmul-512".into()],
+                size: self.size.clone(),
+                strategies: vec![
+                    StrategySpec::Evolutionary,
+                    StrategySpec::Mcts,
+                    StrategySpec::LlmMcts { model: "gemma3-270m".into() },
+                    StrategySpec::Litecoop { models: vec!["smollm2-135m".into(), "gemma3-270m".into()] },
+                ],
+                seeds: (0..3).collect(),
+                budget: 32,
+            },
+        };
+        if let Some(w) = &self.workloads {
+            m.workloads = w.iter().map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+        }
+        if let Some(s) = &self.strategies {
+            m.strategies = s.clone();
+        }
+        if let Some(n) = self.seeds {
+            m.seeds = (0..n).collect();
+        }
+        if let Some(b) = self.budget {
+            m.budget = b;
+        }
+        m
+    }
+
+    fn measure(&self) -> MeasureSpec {
+        MeasureSpec {
+            min_window_ms: self.min_window_ms,
+            min_reps: self.min_reps.max(1),
+            timeout_s: self.timeout_s,
+            host_timing: self.host_timing,
+            remeasure: !self.reuse,
+        }
+    }
+
+    /// The `litecoop tune` arguments of a new run of `cell` in `dir`.
+    fn new_run(&self, matrix: &Matrix, cell: &Cell, dir: &Path) -> Vec<String> {
+        let mut a: Vec<String> = vec!["--workload".into(), cell.workload.clone(), "--size".into(), matrix.size.clone()];
+        a.extend(cell.strategy.tune_args());
+        a.extend(["--budget".into(), matrix.budget.to_string(), "--seed".into(), cell.seed.to_string()]);
+        a.extend(["--run-dir".into(), dir.display().to_string()]);
+        a.extend(["--min-window-ms".into(), self.min_window_ms.to_string()]);
+        a.extend(["--min-reps".into(), self.min_reps.to_string(), "--timeout-s".into(), self.timeout_s.to_string()]);
+        if self.host_timing {
+            a.push("--host-timing".into());
+        }
+        a.extend(["--kernels-dir".into(), self.source.kernels_dir.display().to_string()]);
+        a.extend(self.common());
+        a
+    }
+
+    /// Arguments shared by new and resumed runs: database, adapter, manifest.
+    fn common(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        match (&self.db, self.no_db) {
+            (_, true) => a.push("--no-db".into()),
+            (Some(db), false) => a.extend(["--db".into(), db.display().to_string()]),
+            (None, false) => a.extend(["--db".into(), "runs/tuning.sqlite".into()]),
+        }
+        if !self.reuse {
+            a.push("--remeasure".into());
+        }
+        if let Some(adapter) = &self.adapter {
+            a.extend(["--adapter".into(), adapter.clone()]);
+        }
+        a.extend(["--manifest".into(), self.manifest.manifest.display().to_string()]);
+        a
+    }
+}
+
+/// What to do with a cell's run directory.
+enum Plan {
+    /// Finished earlier: its summary.
+    Done(Box<Summary>),
+    /// Run these `tune` arguments (a new run or a resumption).
+    Run(Vec<String>),
+}
+
+/// A finished run's summary, if its directory holds one that covers `budget`.
+fn finished(dir: &Path, budget: usize) -> Option<Summary> {
+    let text = std::fs::read_to_string(dir.join(SUMMARY_FILE)).ok()?;
+    let s: Summary = serde_json::from_str(&text).ok()?;
+    (!s.interrupted && s.budget == budget && (s.samples >= budget || s.exhausted)).then_some(s)
+}
+
+fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: &Path) -> anyhow::Result<Plan> {
+    if !dir.join(litecoop_search::runlog::HEADER_FILE).is_file() {
+        return Ok(Plan::Run(args.new_run(matrix, cell, dir)));
+    }
+    let header = read_header(dir)?;
+    let r = &header.request;
+    let same = r.workload == workload_name
+        && r.size == matrix.size
+        && r.strategy.name() == cell.strategy.name()
+        && r.strategy.models() == cell.strategy.models().as_slice()
+        && r.seed == cell.seed;
+    if !same || r.budget > matrix.budget {
+        bail!(
+            "{} holds another run ({} {} {} seed {}, budget {}); move it away or choose another --out",
+            dir.display(),
+            r.workload,
+            r.size,
+            r.strategy.name(),
+            r.seed,
+            r.budget
+        );
+    }
+    if let Some(s) = finished(dir, matrix.budget) {
+        return Ok(Plan::Done(Box::new(s)));
+    }
+    let mut a = vec!["--resume".into(), dir.display().to_string(), "--budget".into(), matrix.budget.to_string()];
+    a.extend(args.common());
+    Ok(Plan::Run(a))
+}
+
+fn shell_words(args: &[String]) -> String {
+    let quote = |a: &String| {
+        if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:+,=".contains(c)) {
+            a.clone()
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
+    };
+    std::iter::once("litecoop tune".to_string()).chain(args.iter().map(quote)).collect::<Vec<_>>().join(" ")
+}
+
+fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let matrix = args.matrix();
+    matrix.validate()?;
+    let cells = match args.shard {
+        Some(s) => s.cells(&matrix),
+        None => matrix.cells(),
+    };
+    // Bad input fails here, before any cell runs: unknown workloads, sizes, models that are not fetched.
+    let mut workloads: BTreeMap<String, (String, Op)> = BTreeMap::new();
+    for w in &matrix.workloads {
+        let workload = find(w, &args.source)?;
+        let op = workload.op(&matrix.size)?;
+        workloads.insert(w.clone(), (workload.name.clone(), op));
+    }
+    let manifest = args.manifest.load()?;
+    for m in matrix.models() {
+        manifest
+            .resolve(&m)
+            .with_context(|| format!("model `{m}` of the matrix (scripts/fetch-models fetches both)"))?;
+    }
+    let runs_dir = args.runs_dir.clone().unwrap_or_else(|| args.out.join("runs"));
+    std::fs::create_dir_all(&runs_dir).with_context(|| format!("creating {}", runs_dir.display()))?;
+
+    let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(cells.len() as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bar:24} {pos}/{len} cells  {msg}  [{elapsed}]")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let stop = stop_flag();
+    let mut records = Vec::new();
+    let mut notes = Vec::new();
+    for cell in &cells {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let key = cell.key(&matrix.size);
+        let dir = runs_dir.join(&key);
+        let command = shell_words(&args.new_run(&matrix, cell, &dir));
+        let (workload_name, _) = &workloads[&cell.workload];
+        bar.set_message(key.clone());
+        let outcome = plan(&args, &matrix, cell, workload_name, &dir).and_then(|p| match p {
+            Plan::Done(s) => Ok(*s),
+            Plan::Run(tune_args) => {
+                let tune_args = TuneArgs::from_command_line(&tune_args)?;
+                let mut on_progress = |p: &Progress| {
+                    bar.set_message(format!("{key}: {}/{} best {:.2}x", p.samples, p.budget, p.best_speedup));
+                };
+                Ok(execute(&tune_args, &mut on_progress, true)?.0)
+            }
+        });
+        match outcome {
+            Ok(summary) if summary.interrupted => {}
+            Ok(summary) => records.push(CellRecord {
+                key: key.clone(),
+                workload: cell.workload.clone(),
+                strategy: cell.strategy.clone(),
+                seed: cell.seed,
+                command,
+                summary,
+            }),
+            Err(e) => {
+                let note = format!("cell {key} failed: {e:#}");
+                bar.suspend(|| eprintln!("{note}"));
+                notes.push(note);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let done: std::collections::HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
+    let missing: Vec<String> =
+        cells.iter().map(|c| c.key(&matrix.size)).filter(|k| !done.contains(k.as_str())).collect();
+
+    let mut references = BTreeMap::new();
+    if args.no_blas {
+        notes.push("no native-BLAS reference (--no-blas)".into());
+    } else if !stop.load(Ordering::SeqCst) {
+        for (w, (_, op)) in &workloads {
+            if !blas::applies(op) || !records.iter().any(|r| &r.workload == w) {
+                continue;
+            }
+            let limit = Duration::from_secs(120);
+            match blas::measure(op, args.min_window_ms, args.min_reps, limit) {
+                Ok(r) => {
+                    references.insert(w.clone(), r);
+                }
+                Err(why) => notes.push(format!("no native-BLAS reference for {w}: {why}")),
+            }
+        }
+    }
+    let results =
+        Results::new(matrix, args.measure(), args.shard.into_iter().collect(), records, missing, references, notes);
+    let (json, html) = write_outputs(&args.out, &results)?;
+    report(&results, &json, &html, args.json)?;
+    if results.missing.is_empty() {
+        return Ok(0);
+    }
+    eprintln!(
+        "{} of {} cells unfinished{}; run the same command again to continue (finished cells are kept)",
+        results.missing.len(),
+        cells.len(),
+        if stop.load(Ordering::SeqCst) { " (stopped)" } else { "" }
+    );
+    Ok(1)
+}
+
+fn merge_main(args: MergeArgs) -> anyhow::Result<i32> {
+    let mut parts = Vec::new();
+    for p in &args.parts {
+        parts.push((p.clone(), Results::read(p)?));
+    }
+    let results = merge(parts)?;
+    let (json, html) = write_outputs(&args.out, &results)?;
+    report(&results, &json, &html, args.json)?;
+    Ok(0)
+}
+
+/// Prints the tables (or results.json) and where the files are.
+fn report(results: &Results, json: &Path, html: &Path, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(results)?);
+        return Ok(());
+    }
+    for t in tables(results) {
+        println!("{}", t.title);
+        let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
+        let mut table = Table::new(&header);
+        for row in t.rows {
+            table.row(row);
+        }
+        println!("{}", table.render());
+    }
+    for w in &results.aggregate {
+        let evo = w.evolutionary_target.map_or(String::new(), |t| format!("evo best {t:.2}x, "));
+        println!(
+            "{}: targets {evo}90% of best {:.2}x (best any run {:.2}x)",
+            w.workload, w.near_best_target, w.best_any
+        );
+    }
+    for note in &results.notes {
+        println!("note: {note}");
+    }
+    println!("what each column means: the report's Definitions, or `litecoop bench --help`");
+    println!("results  {}\nreport   {}", json.display(), html.display());
+    Ok(())
+}
