@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use litecoop_bench::matrix::{paper_preset, Cell, Matrix, Shard, StrategySpec};
-use litecoop_bench::report::tables;
+use litecoop_bench::report::{headlines, tables};
 use litecoop_bench::results::{merge, CellRecord, MeasureSpec, Results};
 use litecoop_bench::{blas, write_outputs};
 use litecoop_ir::op::Op;
@@ -263,6 +263,22 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
         && r.strategy.name() == cell.strategy.name()
         && r.strategy.models() == cell.strategy.models().as_slice()
         && r.seed == cell.seed;
+    let m = &r.measure;
+    let measured_alike = m.min_window_ms == args.min_window_ms
+        && m.min_reps == args.min_reps.max(1)
+        && m.timeout_s == args.timeout_s
+        && m.host_timing == args.host_timing;
+    if same && !measured_alike {
+        bail!(
+            "{} was measured with other settings (--min-window-ms {} --min-reps {} --timeout-s {}{}); a comparison \
+             needs one setting: pass those, or choose another --out",
+            dir.display(),
+            m.min_window_ms,
+            m.min_reps,
+            m.timeout_s,
+            if m.host_timing { " --host-timing" } else { "" }
+        );
+    }
     if !same || r.budget > matrix.budget {
         bail!(
             "{} holds another run ({} {} {} seed {}, budget {}); move it away or choose another --out",
@@ -425,6 +441,9 @@ fn report(results: &Results, json: &Path, html: &Path, as_json: bool) -> anyhow:
             table.row(row);
         }
         println!("{}", table.render());
+    }
+    for line in headlines(results) {
+        println!("{line}");
     }
     for w in &results.aggregate {
         let evo = w.evolutionary_target.map_or(String::new(), |t| format!("evo best {t:.2}x, "));

@@ -22,7 +22,8 @@ use clap::{Parser, Subcommand};
 ///
 /// Start with `litecoop devices`, `litecoop workloads list`, then
 /// `litecoop run --workload matmul-512 --schedule default` and
-/// `litecoop tune --workload matmul-512 --strategy mcts --budget 32`.
+/// `litecoop tune --workload matmul-512 --strategy mcts --budget 32`; compare strategies with
+/// `litecoop bench`.
 #[derive(Parser)]
 #[command(name = "litecoop", version, propagate_version = true)]
 struct Cli {

@@ -54,7 +54,7 @@ fn svgs(page: &str) -> Vec<&str> {
 fn a_tiny_matrix_in_shards_merges_into_the_unsharded_result() {
     let dir = scratch("bench");
     let (runs, db) = (dir.join("runs"), dir.join("tuning.sqlite"));
-    let bench = |extra: &[&str]| {
+    let bench_with_window = |window: &str, extra: &[&str]| {
         let mut args = vec![
             "bench",
             "--workloads",
@@ -66,7 +66,7 @@ fn a_tiny_matrix_in_shards_merges_into_the_unsharded_result() {
             "--budget",
             "6",
             "--min-window-ms",
-            "10",
+            window,
             "--no-blas",
             "--runs-dir",
             s(&runs),
@@ -76,6 +76,7 @@ fn a_tiny_matrix_in_shards_merges_into_the_unsharded_result() {
         args.extend_from_slice(extra);
         litecoop(&args)
     };
+    let bench = |extra: &[&str]| bench_with_window("10", extra);
     let (s1, s2, merged, whole) = (dir.join("s1"), dir.join("s2"), dir.join("merged"), dir.join("whole"));
     ok(bench(&["--shard", "1/2", "--out", s(&s1)]));
     ok(bench(&["--shard", "2/2", "--out", s(&s2)]));
@@ -143,6 +144,12 @@ fn a_tiny_matrix_in_shards_merges_into_the_unsharded_result() {
     assert!(resumed.starts_with(&kept));
     assert_eq!(resumed.lines().count(), 7, "baseline + 6 candidates");
     assert_eq!(results(&whole)["cells"].as_array().unwrap().len(), 4);
+
+    // Finished cells measured with another timing window are not mixed into this comparison.
+    let o = bench_with_window("20", &["--out", s(&whole)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("measured with other settings"), "{}", text(&o));
+    assert!(text(&o).contains("4 of 4 cells unfinished"), "{}", text(&o));
 }
 
 #[test]

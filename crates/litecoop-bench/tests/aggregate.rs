@@ -5,7 +5,7 @@
 use litecoop_bench::aggregate::{samples_to, Stat};
 use litecoop_bench::blas::BlasReference;
 use litecoop_bench::matrix::{Matrix, Shard, StrategySpec};
-use litecoop_bench::report::{html, tables};
+use litecoop_bench::report::{headlines, html, tables};
 use litecoop_bench::results::{merge, CellRecord, MeasureSpec, Results};
 use litecoop_search::summary::Summary;
 use std::collections::BTreeMap;
@@ -158,6 +158,9 @@ fn litecoop_is_compared_with_its_largest_model_alone() {
     close(c.seconds_ratio.unwrap(), 100.0 / bucket_seconds);
     close(c.speedup_ratio.unwrap(), 4.0 / 2.0);
     close(c.compile_ratio.unwrap(), 3.0 / 2.0);
+    let line = &headlines(&r)[0];
+    assert!(line.starts_with("matmul-512: mean speedup litecoop:smollm2-135m+gemma3-270m 4.00x > evolutionary 3.00x > llm-mcts:gemma3-270m 2.00x"), "{line}");
+    assert!(line.contains("speedup ratio 2.00x"), "{line}");
     // Per-model means and the bucket's figures come from the ledgers.
     let l = w.rows[2].llm.as_ref().unwrap();
     assert_eq!(l.models.iter().map(|m| m.model.as_str()).collect::<Vec<_>>(), ["smollm2-135m", "gemma3-270m"]);

@@ -1,7 +1,7 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no scripts, no network) with the matrix, the
 //! tables, their definitions, the plots and every cell with the command that reproduces it.
 
-use super::{definitions, plots, tables, TableData};
+use super::{definitions, headlines, plots, tables, TableData};
 use crate::results::Results;
 use std::fmt::Write;
 
@@ -96,7 +96,11 @@ pub fn render(results: &Results) -> String {
     for note in &results.notes {
         let _ = writeln!(out, "<p class=\"note\">Note: {}</p>", escape(note));
     }
-    out.push_str("<h2>Comparison</h2>\n");
+    out.push_str("<h2>In short</h2>\n<ul>\n");
+    for line in headlines(results) {
+        let _ = writeln!(out, "<li>{}</li>", escape(&line));
+    }
+    out.push_str("</ul>\n<h2>Comparison</h2>\n");
     for t in tables(results) {
         out.push_str(&table_html(&t));
     }

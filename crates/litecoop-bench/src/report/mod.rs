@@ -180,6 +180,30 @@ pub fn tables(results: &Results) -> Vec<TableData> {
     [quality, cost, per_model, versus, blas].into_iter().filter(|t| !t.rows.is_empty()).collect()
 }
 
+/// One line per workload that answers the bench's question in numbers: which strategy found the fastest
+/// kernels on average, and how LiteCoOp compared with its largest model alone.
+pub fn headlines(results: &Results) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in &results.aggregate {
+        let mut rows: Vec<_> = w.rows.iter().collect();
+        rows.sort_by(|a, b| b.speedup.mean.total_cmp(&a.speedup.mean));
+        let ranking: Vec<String> = rows.iter().map(|r| format!("{} {:.2}x", r.strategy, r.speedup.mean)).collect();
+        let mut line = format!("{}: mean speedup {}", w.workload, ranking.join(" > "));
+        for c in &w.comparisons {
+            line.push_str(&format!(
+                "; {} vs {}: speedup ratio {}, LLM cost ratio {} (FLOPs) / {} (seconds)",
+                c.litecoop,
+                c.single,
+                ratio(c.speedup_ratio),
+                ratio(c.flops_ratio),
+                ratio(c.seconds_ratio)
+            ));
+        }
+        out.push(line);
+    }
+    out
+}
+
 /// What each column means, in the words the report prints under its tables.
 pub fn definitions() -> Vec<&'static str> {
     vec![
