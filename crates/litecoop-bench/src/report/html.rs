@@ -18,7 +18,8 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; 
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.88em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
-th { background: #f2f2f2; } td:nth-child(-n+2) { text-align: left; }
+th { background: #f2f2f2; white-space: normal; vertical-align: bottom; }
+.scroll { overflow-x: auto; } td:nth-child(-n+2), th:nth-child(-n+2) { text-align: left; }
 caption { text-align: left; font-weight: 600; padding: 0.3em 0; }
 .plot { margin: 1em 0; } .plot svg { max-width: 100%; height: auto; border: 1px solid #eee; }
 .note { color: #8a4b00; } code { background: #f5f5f5; padding: 0 0.2em; }
@@ -26,7 +27,7 @@ dl dt { font-weight: 600; } ul.defs li { margin: 0.3em 0; }
 ";
 
 fn table_html(t: &TableData) -> String {
-    let mut out = format!("<table><caption>{}</caption><tr>", escape(&t.title));
+    let mut out = format!("<div class=\"scroll\"><table><caption>{}</caption><tr>", escape(&t.title));
     for h in &t.header {
         let _ = write!(out, "<th>{}</th>", escape(h));
     }
@@ -38,7 +39,7 @@ fn table_html(t: &TableData) -> String {
         }
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
     out
 }
 

@@ -50,6 +50,18 @@ fn strategy_color(results: &Results, strategy: &crate::matrix::StrategySpec) -> 
     color(results.matrix.strategies.iter().position(|s| s == strategy).unwrap_or(0))
 }
 
+/// A best-so-far curve as a step function: the value after sample i holds until sample i + 1.
+fn steps(values: &[f64]) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(2 * values.len());
+    for (i, &v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(((i + 1) as f64, values[i - 1]));
+        }
+        out.push(((i + 1) as f64, v));
+    }
+    out
+}
+
 /// Best-so-far speedup against samples for one workload: each strategy's mean over seeds as a line, its
 /// minimum-to-maximum over seeds as a band.
 pub fn best_so_far(results: &Results, w: &WorkloadAggregate) -> PlotResult {
@@ -66,6 +78,8 @@ pub fn best_so_far(results: &Results, w: &WorkloadAggregate) -> PlotResult {
         chart
             .configure_mesh()
             .x_desc("samples (candidates evaluated)")
+            .x_labels((budget - 1).clamp(1, 10))
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc("best speedup over naive (x)")
             .label_style((FONT, 13))
             .axis_desc_style((FONT, 14))
@@ -74,14 +88,13 @@ pub fn best_so_far(results: &Results, w: &WorkloadAggregate) -> PlotResult {
             .map_err(|e| e.to_string())?;
         for r in &w.rows {
             let c = strategy_color(results, &r.strategy);
-            let xs = (0..r.curve.mean.len()).map(|i| (i + 1) as f64);
-            let mut band: Vec<(f64, f64)> = xs.clone().zip(r.curve.max.iter().copied()).collect();
-            band.extend(xs.clone().zip(r.curve.min.iter().copied()).rev());
+            let mut band = steps(&r.curve.max);
+            band.extend(steps(&r.curve.min).into_iter().rev());
             chart.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled()))).map_err(|e| e.to_string())?;
             chart
-                .draw_series(LineSeries::new(xs.zip(r.curve.mean.iter().copied()), c.stroke_width(2)))
+                .draw_series(LineSeries::new(steps(&r.curve.mean), c.stroke_width(2)))
                 .map_err(|e| e.to_string())?
-                .label(format!("{} ({} seeds)", r.strategy, r.seeds))
+                .label(format!("{} ({} seed{})", r.strategy, r.seeds, if r.seeds == 1 { "" } else { "s" }))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(3)));
         }
         chart
@@ -251,4 +264,15 @@ pub fn time_split(results: &Results) -> PlotResult {
         }
     }
     stacked_bars("Where a run's time went", "seconds per run (mean over seeds)", &labels, &parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::steps;
+
+    #[test]
+    fn a_best_so_far_curve_is_drawn_as_steps() {
+        assert_eq!(steps(&[1.0, 2.0, 2.5]), [(1.0, 1.0), (2.0, 1.0), (2.0, 2.0), (3.0, 2.0), (3.0, 2.5)]);
+        assert!(steps(&[]).is_empty());
+    }
 }
