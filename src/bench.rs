@@ -447,9 +447,10 @@ fn report(results: &Results, json: &Path, html: &Path, as_json: bool) -> anyhow:
     }
     for w in &results.aggregate {
         let evo = w.evolutionary_target.map_or(String::new(), |t| format!("evo best {t:.2}x, "));
+        let b = &w.baseline_ms;
         println!(
-            "{}: targets {evo}90% of best {:.2}x (best any run {:.2}x)",
-            w.workload, w.near_best_target, w.best_any
+            "{}: naive {:.3} ms (median of {} runs, {:.3}-{:.3}); targets {evo}90% of best {:.2}x (best any run {:.2}x)",
+            w.workload, w.baseline_median_ms, b.n, b.min, b.max, w.near_best_target, w.best_any
         );
     }
     for note in &results.notes {

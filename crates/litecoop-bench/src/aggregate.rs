@@ -2,7 +2,10 @@
 //! what they cost, how fast they reached two targets, and LiteCoOp against its largest model alone.
 //!
 //! Definitions (also printed in the report):
-//! - *speedup*: the naive schedule's latency over the best schedule's, per run.
+//! - *baseline*: every run measures the naive schedule once; a workload's baseline is the median of those
+//!   measurements over all its runs, so one disturbed measurement does not inflate one run's speedups.
+//! - *speedup*: the workload's baseline over the run's best latency; best-so-far curves are rescaled the
+//!   same way (a run's own speedups times its baseline's ratio to the workload's).
 //! - *samples to a target*: the first sample after which the run's best-so-far speedup is at least the
 //!   target. Targets: (a) the evolutionary baseline's final best (mean over its seeds), (b) 90% of the best
 //!   speedup any run of any strategy found on the workload.
@@ -204,6 +207,10 @@ pub struct WorkloadAggregate {
     pub workload: String,
     /// GFLOP of one evaluation.
     pub gflop: f64,
+    /// The naive schedule's latency over all runs of the workload, ms (each run measures it once).
+    pub baseline_ms: Stat,
+    /// Their median: the baseline every speedup of this workload is relative to.
+    pub baseline_median_ms: f64,
     /// Target (a): the evolutionary baseline's mean final speedup.
     pub evolutionary_target: Option<f64>,
     /// The best speedup any run found.
@@ -229,10 +236,14 @@ pub fn aggregate(
 ) -> Vec<WorkloadAggregate> {
     let mut out = Vec::new();
     for workload in &matrix.workloads {
+        let mine: Vec<&CellRecord> = cells.iter().filter(|c| &c.workload == workload).collect();
+        let baselines: Vec<f64> = mine.iter().map(|c| c.summary.baseline_latency_ms).collect();
+        let Some(baseline_median_ms) = median(&baselines) else { continue };
+        let rebased: Vec<CellRecord> = mine.into_iter().map(|c| rebase(c, baseline_median_ms)).collect();
         let of = |s: &StrategySpec| -> Vec<&Summary> {
-            cells.iter().filter(|c| &c.workload == workload && &c.strategy == s).map(|c| &c.summary).collect()
+            rebased.iter().filter(|c| &c.strategy == s).map(|c| &c.summary).collect()
         };
-        let all: Vec<&Summary> = cells.iter().filter(|c| &c.workload == workload).map(|c| &c.summary).collect();
+        let all: Vec<&Summary> = rebased.iter().map(|c| &c.summary).collect();
         let Some(first) = all.first() else { continue };
         let gflop = first.baseline_gflops * first.baseline_latency_ms / 1e3;
         let best_any = all.iter().map(|s| s.best_speedup).fold(1.0, f64::max);
@@ -254,6 +265,8 @@ pub fn aggregate(
         out.push(WorkloadAggregate {
             workload: workload.clone(),
             gflop,
+            baseline_ms: Stat::of(&baselines),
+            baseline_median_ms,
             evolutionary_target,
             best_any,
             near_best_target: NEAR_BEST * best_any,
@@ -263,6 +276,26 @@ pub fn aggregate(
         });
     }
     out
+}
+
+/// The median (mean of the middle two for an even count); none for no values.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    (n > 0).then(|| if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+/// A cell with its speedups relative to `baseline_ms` instead of its own baseline measurement.
+pub fn rebase(cell: &CellRecord, baseline_ms: f64) -> CellRecord {
+    let mut c = cell.clone();
+    let s = &mut c.summary;
+    let factor = baseline_ms / s.baseline_latency_ms;
+    for v in &mut s.best_so_far {
+        *v *= factor;
+    }
+    s.best_speedup = baseline_ms / s.best_latency_ms;
+    c
 }
 
 /// The first sample (1-based) after which `run` is at least `target`.

@@ -143,6 +143,28 @@ fn targets_samples_and_sample_efficiency_follow_the_stated_formulas() {
     close(bucket.blas_fraction.unwrap().mean, (0.5 / (base / 3.0) + 0.5 / (base / 5.0)) / 2.0);
 }
 
+/// A run whose one naive measurement came out twice as slow (a disturbed machine) reports its own speedups
+/// doubled; against the workload's median baseline it counts what its kernels really did.
+#[test]
+fn speedups_are_relative_to_the_median_baseline_of_the_workload() {
+    let clean = results(cells());
+    let mut disturbed = cells();
+    let s = &mut disturbed[5].summary;
+    s.baseline_latency_ms *= 2.0;
+    s.best_so_far.iter_mut().for_each(|v| *v *= 2.0);
+    s.best_speedup *= 2.0;
+    let disturbed = results(disturbed);
+    let (c, d) = (&clean.aggregate[0], &disturbed.aggregate[0]);
+    // Everything but the runs' own baseline measurements is as if nothing had been disturbed.
+    let mut rows = d.rows.clone();
+    rows.iter_mut().zip(&c.rows).for_each(|(d, c)| d.baseline_latency_ms = c.baseline_latency_ms);
+    assert_eq!(c.rows, rows);
+    assert_ne!(c.rows[2].baseline_latency_ms, d.rows[2].baseline_latency_ms);
+    assert_eq!(c.best_any, d.best_any);
+    assert_eq!(d.baseline_median_ms, fixture().baseline_latency_ms);
+    assert_eq!((d.baseline_ms.n, d.baseline_ms.max), (6, 2.0 * fixture().baseline_latency_ms));
+}
+
 #[test]
 fn litecoop_is_compared_with_its_largest_model_alone() {
     let r = results(cells());
@@ -238,7 +260,7 @@ fn svgs(page: &str) -> Vec<&str> {
 fn the_report_has_every_table_and_plot_and_needs_no_network() {
     let r = results(cells());
     let titles: Vec<String> = tables(&r).into_iter().map(|t| t.title).collect();
-    for t in ["Search quality", "Search cost", "Language models", "LiteCoOp vs", "Native BLAS"] {
+    for t in ["Search quality", "Naive baseline", "Search cost", "Language models", "LiteCoOp vs", "Native BLAS"] {
         assert!(titles.iter().any(|x| x.starts_with(t)), "{t} missing from {titles:?}");
     }
     let page = html::render(&r);

@@ -104,11 +104,23 @@ pub fn tables(results: &Results) -> Vec<TableData> {
             "compile-time ratio",
         ],
     );
+    let mut baselines = TableData::new(
+        "Naive baseline per workload (every speedup is relative to the median)",
+        &["workload", "runs", "median ms", "min ms", "max ms", "GFLOP"],
+    );
     let mut blas = TableData::new(
         "Native BLAS references (numpy, same machine, same run)",
         &["workload", "library", "latency ms", "GFLOP/s"],
     );
     for w in &results.aggregate {
+        baselines.rows.push(vec![
+            w.workload.clone(),
+            w.baseline_ms.n.to_string(),
+            format!("{:.4}", w.baseline_median_ms),
+            format!("{:.4}", w.baseline_ms.min),
+            format!("{:.4}", w.baseline_ms.max),
+            format!("{:.3}", w.gflop),
+        ]);
         for r in &w.rows {
             let s = r.strategy.to_string();
             quality.rows.push(vec![
@@ -177,7 +189,7 @@ pub fn tables(results: &Results) -> Vec<TableData> {
             ]);
         }
     }
-    [quality, cost, per_model, versus, blas].into_iter().filter(|t| !t.rows.is_empty()).collect()
+    [quality, baselines, cost, per_model, versus, blas].into_iter().filter(|t| !t.rows.is_empty()).collect()
 }
 
 /// One line per workload that answers the bench's question in numbers: which strategy found the fastest
@@ -207,8 +219,10 @@ pub fn headlines(results: &Results) -> Vec<String> {
 /// What each column means, in the words the report prints under its tables.
 pub fn definitions() -> Vec<&'static str> {
     vec![
-        "speedup: the naive schedule's latency over the best schedule's, per run; latencies are medians of \
-         repeated timed runs, taken only after the kernel matched a float64 reference on fresh inputs.",
+        "speedup: the workload's naive latency over a run's best latency. Every run measures the naive \
+         schedule once; the workload's naive latency is the median over all its runs (printed with its range), \
+         so one disturbed baseline does not inflate one run. Latencies are medians of repeated timed runs, \
+         taken only after the kernel matched a float64 reference on fresh inputs.",
         "of BLAS: numpy's time for the same operator (its BLAS, on the host CPU, in the same bench run) over the \
          best kernel's time; 1.00 = as fast as the native library.",
         "samples to evo best: the first sample after which a run's best-so-far reaches the evolutionary \

@@ -115,7 +115,8 @@ pub fn cost_vs_speedup(results: &Results, w: &WorkloadAggregate) -> PlotResult {
         c.summary.llm.as_ref().map_or(0.0, |l| l.models.values().map(|m| m.cost.flops).sum::<f64>() / 1e12)
     };
     let right = runs.iter().map(|c| tflop(c)).fold(0.0, f64::max).max(1e-3) * 1.1;
-    let top = runs.iter().map(|c| c.summary.best_speedup).fold(1.0, f64::max) * 1.1;
+    let speedup = |c: &crate::results::CellRecord| w.baseline_median_ms / c.summary.best_latency_ms;
+    let top = runs.iter().map(|c| speedup(c)).fold(1.0, f64::max) * 1.1;
     draw(760, 400, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(format!("{}: final speedup against LLM cost", w.workload), (FONT, 18))
@@ -136,7 +137,7 @@ pub fn cost_vs_speedup(results: &Results, w: &WorkloadAggregate) -> PlotResult {
         for r in &w.rows {
             let c = strategy_color(results, &r.strategy);
             let points: Vec<(f64, f64)> =
-                runs.iter().filter(|x| x.strategy == r.strategy).map(|x| (tflop(x), x.summary.best_speedup)).collect();
+                runs.iter().filter(|x| x.strategy == r.strategy).map(|x| (tflop(x), speedup(x))).collect();
             chart
                 .draw_series(points.into_iter().map(|p| Circle::new(p, 5, c.filled())))
                 .map_err(|e| e.to_string())?
