@@ -92,7 +92,8 @@ except Exception:
 print(json.dumps({"seconds": times[len(times) // 2], "runs": len(times), "library": lib.replace(" )", ")")}))
 "#;
 
-/// Times `op` with numpy; `Err` says why there is no reference (no python3, no numpy, not a matrix product,
+/// Times `op` with numpy (median of at least 10 runs filling at least a second, or `min_window_ms`); `Err`
+/// says why there is no reference (no python3, no numpy, not a matrix product,
 /// the script failed or ran past `limit`).
 pub fn measure(op: &Op, min_window_ms: u64, min_reps: usize, limit: Duration) -> Result<BlasReference, String> {
     let mut spec = match *op {
@@ -113,8 +114,9 @@ pub fn measure(op: &Op, min_window_ms: u64, min_reps: usize, limit: Duration) ->
         }
         _ => return Err("not a matrix product".into()),
     };
-    spec["min_reps"] = min_reps.max(3).into();
-    spec["min_window_s"] = (min_window_ms.max(100) as f64 / 1000.0).into();
+    // At least 10 runs and one second: one reference per workload, so its median may as well be steady.
+    spec["min_reps"] = min_reps.max(10).into();
+    spec["min_window_s"] = (min_window_ms.max(1000) as f64 / 1000.0).into();
     let mut child = Command::new("python3")
         .args(["-c", SCRIPT, &spec.to_string()])
         .stdin(Stdio::null())
@@ -180,7 +182,7 @@ mod tests {
         match measure(&op, 10, 3, Duration::from_secs(60)) {
             Ok(r) => {
                 assert!(r.latency_ms > 0.0 && r.latency_ms < 1000.0, "{r:?}");
-                assert!(r.runs >= 3 && r.library.starts_with("numpy"), "{r:?}");
+                assert!(r.runs >= 10 && r.library.starts_with("numpy"), "{r:?}");
                 assert!((r.gflops - op.flops() / r.latency_ms / 1e6).abs() < 1e-9 * r.gflops.max(1.0));
             }
             Err(why) => assert!(why.contains("numpy") || why.contains("python3"), "{why}"),
