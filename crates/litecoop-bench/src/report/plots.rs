@@ -66,7 +66,9 @@ fn steps(values: &[f64]) -> Vec<(f64, f64)> {
 /// minimum-to-maximum over seeds as a band.
 pub fn best_so_far(results: &Results, w: &WorkloadAggregate) -> PlotResult {
     let budget = results.matrix.budget.max(2);
-    let top = w.rows.iter().flat_map(|r| r.curve.max.iter().copied()).fold(1.0, f64::max) * 1.08;
+    // Headroom above the highest band for the legend, so it never hides a curve.
+    let top = w.rows.iter().flat_map(|r| r.curve.max.iter().copied()).fold(1.0, f64::max)
+        * (1.15 + 0.09 * w.rows.len() as f64);
     draw(760, 420, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(format!("{}: best speedup so far", w.workload), (FONT, 18))
@@ -102,7 +104,7 @@ pub fn best_so_far(results: &Results, w: &WorkloadAggregate) -> PlotResult {
             .label_font((FONT, 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .draw()
             .map_err(|e| e.to_string())
     })
@@ -116,7 +118,7 @@ pub fn cost_vs_speedup(results: &Results, w: &WorkloadAggregate) -> PlotResult {
     };
     let right = runs.iter().map(|c| tflop(c)).fold(0.0, f64::max).max(1e-3) * 1.1;
     let speedup = |c: &crate::results::CellRecord| w.baseline_median_ms / c.summary.best_latency_ms;
-    let top = runs.iter().map(|c| speedup(c)).fold(1.0, f64::max) * 1.1;
+    let top = runs.iter().map(|c| speedup(c)).fold(1.0, f64::max) * (1.15 + 0.09 * w.rows.len() as f64);
     draw(760, 400, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(format!("{}: final speedup against LLM cost", w.workload), (FONT, 18))
@@ -149,7 +151,7 @@ pub fn cost_vs_speedup(results: &Results, w: &WorkloadAggregate) -> PlotResult {
             .label_font((FONT, 13))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .draw()
             .map_err(|e| e.to_string())
     })
@@ -178,7 +180,10 @@ fn stacked_bars(title: &str, unit: &str, labels: &[String], parts: &[(String, Ve
             .disable_y_mesh()
             .y_labels(n)
             .y_label_formatter(&|v| match v {
-                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+                // Row 0 at the top.
+                SegmentValue::CenterOf(i) if (*i as usize) < labels.len() => {
+                    labels[labels.len() - 1 - *i as usize].clone()
+                }
                 _ => String::new(),
             })
             .x_desc(unit)
@@ -195,10 +200,9 @@ fn stacked_bars(title: &str, unit: &str, labels: &[String], parts: &[(String, Ve
                     let v = values.get(i).copied().unwrap_or(0.0);
                     let (x0, x1) = (start[i], start[i] + v);
                     start[i] = x1;
-                    let mut bar = Rectangle::new(
-                        [(x0, SegmentValue::Exact(i as i32)), (x1, SegmentValue::Exact(i as i32 + 1))],
-                        c.filled(),
-                    );
+                    let y = (labels.len() - 1 - i) as i32;
+                    let mut bar =
+                        Rectangle::new([(x0, SegmentValue::Exact(y)), (x1, SegmentValue::Exact(y + 1))], c.filled());
                     bar.set_margin(5, 5, 0, 0);
                     bar
                 })
