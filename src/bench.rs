@@ -4,12 +4,12 @@
 
 use crate::models::ManifestArg;
 use crate::table::Table;
-use crate::tune::{execute, stop_flag, TuneArgs};
+use crate::tune::{execute, stop_flag, MeasureArgs, TuneArgs};
 use crate::workloads::{find, WorkloadSource};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use litecoop_bench::matrix::{paper_preset, Cell, Matrix, Shard, StrategySpec};
+use litecoop_bench::matrix::{paper_preset, research_strategies, Cell, Matrix, Shard, StrategySpec};
 use litecoop_bench::report::{headlines, tables};
 use litecoop_bench::results::{merge, CellRecord, MeasureSpec, Results};
 use litecoop_bench::{blas, write_outputs};
@@ -118,18 +118,8 @@ struct RunArgs {
     /// Adapter index or part of its name (see `litecoop devices`); default: the best adapter.
     #[arg(long)]
     adapter: Option<String>,
-    /// Minimum wall time spent timing each candidate, milliseconds.
-    #[arg(long, default_value_t = 150)]
-    min_window_ms: u64,
-    /// Minimum timed runs per candidate.
-    #[arg(long, default_value_t = 3)]
-    min_reps: usize,
-    /// A submission that runs longer than this fails its candidate (seconds).
-    #[arg(long, default_value_t = 10.0)]
-    timeout_s: f64,
-    /// Time with the host clock even when the device has timestamps.
-    #[arg(long)]
-    host_timing: bool,
+    #[command(flatten)]
+    timing: MeasureArgs,
     /// Print results.json to stdout instead of the tables.
     #[arg(long)]
     json: bool,
@@ -167,12 +157,7 @@ impl RunArgs {
             None => Matrix {
                 workloads: vec!["matmul-512".into()],
                 size: self.size.clone(),
-                strategies: vec![
-                    StrategySpec::Evolutionary,
-                    StrategySpec::Mcts,
-                    StrategySpec::LlmMcts { model: "gemma3-270m".into() },
-                    StrategySpec::Litecoop { models: vec!["smollm2-135m".into(), "gemma3-270m".into()] },
-                ],
+                strategies: research_strategies(),
                 seeds: (0..3).collect(),
                 budget: 32,
             },
@@ -194,10 +179,10 @@ impl RunArgs {
 
     fn measure(&self) -> MeasureSpec {
         MeasureSpec {
-            min_window_ms: self.min_window_ms,
-            min_reps: self.min_reps.max(1),
-            timeout_s: self.timeout_s,
-            host_timing: self.host_timing,
+            min_window_ms: self.timing.min_window_ms,
+            min_reps: self.timing.min_reps.max(1),
+            timeout_s: self.timing.timeout_s,
+            host_timing: self.timing.host_timing,
             remeasure: !self.reuse,
         }
     }
@@ -208,11 +193,7 @@ impl RunArgs {
         a.extend(cell.strategy.tune_args());
         a.extend(["--budget".into(), matrix.budget.to_string(), "--seed".into(), cell.seed.to_string()]);
         a.extend(["--run-dir".into(), dir.display().to_string()]);
-        a.extend(["--min-window-ms".into(), self.min_window_ms.to_string()]);
-        a.extend(["--min-reps".into(), self.min_reps.to_string(), "--timeout-s".into(), self.timeout_s.to_string()]);
-        if self.host_timing {
-            a.push("--host-timing".into());
-        }
+        a.extend(self.timing.command_line());
         a.extend(["--kernels-dir".into(), self.source.kernels_dir.display().to_string()]);
         a.extend(self.common());
         a
@@ -264,11 +245,7 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
         && r.strategy.models() == cell.strategy.models().as_slice()
         && r.seed == cell.seed;
     let m = &r.measure;
-    let measured_alike = m.min_window_ms == args.min_window_ms
-        && m.min_reps == args.min_reps.max(1)
-        && m.timeout_s == args.timeout_s
-        && m.host_timing == args.host_timing;
-    if same && !measured_alike {
+    if same && *m != args.timing.settings() {
         bail!(
             "{} was measured with other settings (--min-window-ms {} --min-reps {} --timeout-s {}{}); a comparison \
              needs one setting: pass those, or choose another --out",
@@ -392,7 +369,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
                 continue;
             }
             let limit = Duration::from_secs(120);
-            match blas::measure(op, args.min_window_ms, args.min_reps, limit) {
+            match blas::measure(op, args.timing.min_window_ms, args.timing.min_reps, limit) {
                 Ok(r) => {
                     references.insert(w.clone(), r);
                 }

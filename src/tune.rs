@@ -24,6 +24,52 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// How each candidate is timed (shared by `tune` and `bench`).
+#[derive(Args, Clone)]
+pub struct MeasureArgs {
+    /// Minimum wall time spent timing repeated runs of each candidate, milliseconds.
+    #[arg(long, default_value_t = 150)]
+    pub min_window_ms: u64,
+    /// Minimum timed runs per candidate (after the checked run and a warm-up); more while the window is not
+    /// filled.
+    #[arg(long, default_value_t = 3)]
+    pub min_reps: usize,
+    /// A submission that runs longer than this fails its candidate (seconds).
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout_s: f64,
+    /// Time with the host clock even when the device has timestamps.
+    #[arg(long)]
+    pub host_timing: bool,
+}
+
+impl MeasureArgs {
+    /// The settings a run records in `run.json`.
+    pub fn settings(&self) -> MeasureSettings {
+        MeasureSettings {
+            min_window_ms: self.min_window_ms,
+            min_reps: self.min_reps.max(1),
+            timeout_s: self.timeout_s,
+            host_timing: self.host_timing,
+        }
+    }
+
+    /// The same settings as `litecoop tune` arguments.
+    pub fn command_line(&self) -> Vec<String> {
+        let mut a = vec![
+            "--min-window-ms".to_string(),
+            self.min_window_ms.to_string(),
+            "--min-reps".into(),
+            self.min_reps.to_string(),
+            "--timeout-s".into(),
+            self.timeout_s.to_string(),
+        ];
+        if self.host_timing {
+            a.push("--host-timing".into());
+        }
+        a
+    }
+}
+
 /// The search strategies.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StrategyName {
@@ -114,19 +160,8 @@ pub struct TuneArgs {
     /// Measure schedules again even when the database knows them on this device.
     #[arg(long)]
     remeasure: bool,
-    /// Minimum wall time spent timing repeated runs of each candidate, milliseconds.
-    #[arg(long, default_value_t = 150)]
-    min_window_ms: u64,
-    /// Minimum timed runs per candidate (after the checked run and a warm-up); more while the window is not
-    /// filled.
-    #[arg(long, default_value_t = 3)]
-    min_reps: usize,
-    /// A submission that runs longer than this fails its candidate (seconds).
-    #[arg(long, default_value_t = 10.0)]
-    timeout_s: f64,
-    /// Time with the host clock even when the device has timestamps.
-    #[arg(long)]
-    host_timing: bool,
+    #[command(flatten)]
+    measure: MeasureArgs,
     /// Tree strategies: children per node.
     #[arg(long, default_value_t = 2, help_heading = "MCTS")]
     children: usize,
@@ -367,12 +402,7 @@ pub fn execute(
                 strategy: strategy.clone(),
                 seed: args.seed,
                 budget: args.budget.unwrap_or(DEFAULT_BUDGET),
-                measure: MeasureSettings {
-                    min_window_ms: args.min_window_ms,
-                    min_reps: args.min_reps.max(1),
-                    timeout_s: args.timeout_s,
-                    host_timing: args.host_timing,
-                },
+                measure: args.measure.settings(),
             };
             let settings = request.measure.clone();
             (Start::New(Box::new(NewRun { dir, id, request })), adapter, db, settings, strategy)

@@ -274,15 +274,21 @@ pub fn paper_preset(size: &str) -> Matrix {
             .map(String::from)
             .to_vec(),
         size: size.to_string(),
-        strategies: vec![
-            StrategySpec::Evolutionary,
-            StrategySpec::Mcts,
-            StrategySpec::LlmMcts { model: "gemma3-270m".into() },
-            StrategySpec::Litecoop { models: vec!["smollm2-135m".into(), "gemma3-270m".into()] },
-        ],
+        strategies: research_strategies(),
         seeds: (0..10).collect(),
         budget: PAPER_BUDGET,
     }
+}
+
+/// The strategies that answer the research question with the shipped models: the evolutionary and MCTS
+/// baselines, the largest model alone (Reasoning Compiler) and the whole bucket (LiteCoOp).
+pub fn research_strategies() -> Vec<StrategySpec> {
+    vec![
+        StrategySpec::Evolutionary,
+        StrategySpec::Mcts,
+        StrategySpec::LlmMcts { model: "gemma3-270m".into() },
+        StrategySpec::Litecoop { models: vec!["smollm2-135m".into(), "gemma3-270m".into()] },
+    ]
 }
 
 /// Candidates per run in the paper preset.
