@@ -4,15 +4,16 @@
 
 use crate::models::ManifestArg;
 use crate::table::Table;
-use crate::tune::{execute, stop_flag, MeasureArgs, TuneArgs};
+use crate::tune::{execute, stop_flag, TuneArgs};
 use crate::workloads::{find, WorkloadSource};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use litecoop_bench::matrix::{paper_preset, research_strategies, Cell, Matrix, Shard, StrategySpec};
 use litecoop_bench::report::{headlines, tables};
-use litecoop_bench::results::{merge, CellRecord, MeasureSpec, Results};
+use litecoop_bench::results::{merge, BenchMeasure, CellRecord, Results};
 use litecoop_bench::{blas, write_outputs};
+use litecoop_gpu::settings::MeasureSettings;
 use litecoop_ir::op::Op;
 use litecoop_search::runlog::{read_header, SUMMARY_FILE};
 use litecoop_search::summary::Summary;
@@ -119,7 +120,7 @@ struct RunArgs {
     #[arg(long)]
     adapter: Option<String>,
     #[command(flatten)]
-    timing: MeasureArgs,
+    timing: MeasureSettings,
     /// Print results.json to stdout instead of the tables.
     #[arg(long)]
     json: bool,
@@ -175,16 +176,6 @@ impl RunArgs {
             m.budget = b;
         }
         m
-    }
-
-    fn measure(&self) -> MeasureSpec {
-        MeasureSpec {
-            min_window_ms: self.timing.min_window_ms,
-            min_reps: self.timing.min_reps.max(1),
-            timeout_s: self.timing.timeout_s,
-            host_timing: self.timing.host_timing,
-            remeasure: !self.reuse,
-        }
     }
 
     /// The `litecoop tune` arguments of a new run of `cell` in `dir`.
@@ -245,7 +236,7 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
         && r.strategy.models() == cell.strategy.models().as_slice()
         && r.seed == cell.seed;
     let m = &r.measure;
-    if same && *m != args.timing.settings() {
+    if same && *m != args.timing {
         bail!(
             "{} was measured with other settings (--min-window-ms {} --min-reps {} --timeout-s {}{}); a comparison \
              needs one setting: pass those, or choose another --out",
@@ -369,7 +360,7 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
                 continue;
             }
             let limit = Duration::from_secs(120);
-            match blas::measure(op, args.timing.min_window_ms, args.timing.min_reps, limit) {
+            match blas::measure(op, args.timing.min_window_ms, args.timing.min_reps as usize, limit) {
                 Ok(r) => {
                     references.insert(w.clone(), r);
                 }
@@ -377,8 +368,15 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    let results =
-        Results::new(matrix, args.measure(), args.shard.into_iter().collect(), records, missing, references, notes);
+    let results = Results::new(
+        matrix,
+        BenchMeasure { settings: args.timing.clone(), remeasure: !args.reuse },
+        args.shard.into_iter().collect(),
+        records,
+        missing,
+        references,
+        notes,
+    );
     let (json, html) = write_outputs(&args.out, &results)?;
     report(&results, &json, &html, args.json)?;
     if results.missing.is_empty() {

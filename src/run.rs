@@ -4,7 +4,8 @@ use crate::workloads::{find, WorkloadSource};
 use anyhow::Context;
 use clap::Args;
 use litecoop_gpu::device::AdapterSummary;
-use litecoop_gpu::measure::{MeasureConfig, Measurer};
+use litecoop_gpu::measure::Measurer;
+use litecoop_gpu::settings::MeasureSettings;
 use litecoop_ir::schedule::Schedule;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,18 +29,11 @@ pub struct RunArgs {
     /// Seed of the random inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Minimum wall time spent timing repeated runs, milliseconds.
-    #[arg(long, default_value_t = 300)]
-    min_window_ms: u64,
-    /// A run that takes longer than this fails (seconds).
-    #[arg(long, default_value_t = 30.0)]
-    timeout_s: f64,
     /// Check correctness only; do not time.
     #[arg(long)]
     check_only: bool,
-    /// Time with the host clock around submit + wait even when the device has timestamps.
-    #[arg(long)]
-    host_timing: bool,
+    #[command(flatten)]
+    measure: MeasureSettings,
     /// Measure in a separate worker process (what the tuner does: a driver crash or hang kills the worker,
     /// not litecoop).
     #[arg(long)]
@@ -58,13 +52,7 @@ pub struct RunArgs {
 pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     let workload = find(&args.workload, &args.source)?;
     let op = workload.op(&args.size)?;
-    let config = MeasureConfig {
-        min_window: Duration::from_millis(args.min_window_ms),
-        timeout: Duration::from_secs_f64(args.timeout_s),
-        time: !args.check_only,
-        force_host_timing: args.host_timing,
-        ..MeasureConfig::default()
-    };
+    let config = MeasureSettings { check_only: args.check_only, ..args.measure.clone() };
     let adapters = litecoop_gpu::device::list_adapters();
     let adapter = adapters[litecoop_gpu::device::choose(&adapters, args.adapter.as_deref())?].clone();
     let limits = adapter.limits;
@@ -87,7 +75,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         std::fs::write(dir.join("schedule.json"), schedule.to_json())?;
     }
     let m = if args.isolated {
-        let (command, hard_limit) = worker_command(&adapter, config.timeout)?;
+        let (command, hard_limit) = worker_command(&adapter, config.timeout())?;
         litecoop_gpu::worker::IsolatedMeasurer::new(command, config, hard_limit).measure(&op, &plan, args.seed)?
     } else {
         Measurer::new(Some(&adapter.index.to_string()), config)?.measure(&op, &plan, args.seed)?

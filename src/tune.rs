@@ -8,12 +8,12 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use litecoop_gpu::device::{choose, list_adapters, AdapterSummary};
-use litecoop_gpu::measure::MeasureConfig;
 use litecoop_search::db::TuningDb;
 use litecoop_search::llm::engine_model::DEFAULT_TEMPERATURE;
 use litecoop_search::llm::ledger::{KvCacheReport, LlmReport};
 use litecoop_search::measure::GpuMeasure;
 use litecoop_search::runlog::{read_header, MeasureSettings, RunRequest};
+use litecoop_search::store::MeasurementStore;
 use litecoop_search::strategy::collaboration::{LlmSearchConfig, DEFAULT_COURSE_EVERY, DEFAULT_LAMBDA};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::{Backup, MctsConfig};
@@ -22,53 +22,6 @@ use litecoop_search::summary::Summary;
 use litecoop_search::tuner::{tune, NewRun, Options, Progress, Start};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-/// How each candidate is timed (shared by `tune` and `bench`).
-#[derive(Args, Clone)]
-pub struct MeasureArgs {
-    /// Minimum wall time spent timing repeated runs of each candidate, milliseconds.
-    #[arg(long, default_value_t = 150)]
-    pub min_window_ms: u64,
-    /// Minimum timed runs per candidate (after the checked run and a warm-up); more while the window is not
-    /// filled.
-    #[arg(long, default_value_t = 3)]
-    pub min_reps: usize,
-    /// A submission that runs longer than this fails its candidate (seconds).
-    #[arg(long, default_value_t = 10.0)]
-    pub timeout_s: f64,
-    /// Time with the host clock even when the device has timestamps.
-    #[arg(long)]
-    pub host_timing: bool,
-}
-
-impl MeasureArgs {
-    /// The settings a run records in `run.json`.
-    pub fn settings(&self) -> MeasureSettings {
-        MeasureSettings {
-            min_window_ms: self.min_window_ms,
-            min_reps: self.min_reps.max(1),
-            timeout_s: self.timeout_s,
-            host_timing: self.host_timing,
-        }
-    }
-
-    /// The same settings as `litecoop tune` arguments.
-    pub fn command_line(&self) -> Vec<String> {
-        let mut a = vec![
-            "--min-window-ms".to_string(),
-            self.min_window_ms.to_string(),
-            "--min-reps".into(),
-            self.min_reps.to_string(),
-            "--timeout-s".into(),
-            self.timeout_s.to_string(),
-        ];
-        if self.host_timing {
-            a.push("--host-timing".into());
-        }
-        a
-    }
-}
 
 /// The search strategies.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,7 +114,7 @@ pub struct TuneArgs {
     #[arg(long)]
     remeasure: bool,
     #[command(flatten)]
-    measure: MeasureArgs,
+    measure: MeasureSettings,
     /// Tree strategies: children per node.
     #[arg(long, default_value_t = 2, help_heading = "MCTS")]
     children: usize,
@@ -402,7 +355,7 @@ pub fn execute(
                 strategy: strategy.clone(),
                 seed: args.seed,
                 budget: args.budget.unwrap_or(DEFAULT_BUDGET),
-                measure: args.measure.settings(),
+                measure: args.measure.clone(),
             };
             let settings = request.measure.clone();
             (Start::New(Box::new(NewRun { dir, id, request })), adapter, db, settings, strategy)
@@ -422,22 +375,16 @@ pub fn execute(
     // Last: loading models takes seconds, and bad input above should not wait for it.
     let models = crate::bucket::load(strategy.models(), &args.manifest, temperature, quiet)?;
 
-    let options = Options { models, db: db.as_ref(), remeasure: args.remeasure, stop: Some(stop_flag()) };
+    let store = db.as_ref().map(|d| d as &dyn MeasurementStore);
+    let options = Options { models, db: store, remeasure: args.remeasure, stop: Some(stop_flag()) };
     let summary = tune(start, &mut measurer, options, on_progress)?;
     Ok((summary, db.map(|d| d.path().to_path_buf())))
 }
 
 /// A measurer that runs candidates in `litecoop measure-worker` processes on `adapter`.
 fn gpu_measure(adapter: &AdapterSummary, settings: &MeasureSettings) -> anyhow::Result<GpuMeasure> {
-    let config = MeasureConfig {
-        min_window: Duration::from_millis(settings.min_window_ms),
-        min_reps: settings.min_reps.max(1),
-        timeout: Duration::from_secs_f64(settings.timeout_s),
-        force_host_timing: settings.host_timing,
-        ..MeasureConfig::default()
-    };
-    let (command, hard_limit) = crate::run::worker_command(adapter, config.timeout)?;
-    Ok(GpuMeasure::new(adapter, command, config, hard_limit))
+    let (command, hard_limit) = crate::run::worker_command(adapter, settings.timeout())?;
+    Ok(GpuMeasure::new(adapter, command, settings.clone(), hard_limit))
 }
 
 /// A one-line plot of the best speedup after each sample.

@@ -4,6 +4,7 @@
 use crate::aggregate::{aggregate, WorkloadAggregate};
 use crate::blas::BlasReference;
 use crate::matrix::{Matrix, Shard, StrategySpec};
+use litecoop_search::runlog::MeasureSettings;
 use litecoop_search::summary::Summary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -40,17 +41,13 @@ pub enum ResultsError {
     Merge(String),
 }
 
-/// How each cell's candidates were measured (the same for every cell of a matrix).
+/// How each cell's candidates were measured (the same for every cell of a matrix): the run's measurement
+/// settings, plus whether schedules the database already knew were measured again.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MeasureSpec {
-    /// Minimum timing window per candidate, ms.
-    pub min_window_ms: u64,
-    /// Minimum timed runs per candidate.
-    pub min_reps: usize,
-    /// Per-submission time limit, s.
-    pub timeout_s: f64,
-    /// Host clock instead of timestamps.
-    pub host_timing: bool,
+pub struct BenchMeasure {
+    /// The settings every cell's run was given.
+    #[serde(flatten)]
+    pub settings: MeasureSettings,
     /// Schedules the database already knew were measured again (each cell pays its own measurements).
     pub remeasure: bool,
 }
@@ -80,7 +77,7 @@ pub struct Results {
     /// The whole matrix (also for a shard).
     pub matrix: Matrix,
     /// How candidates were measured.
-    pub measure: MeasureSpec,
+    pub measure: BenchMeasure,
     /// The shards these results cover (none: the whole matrix was run in one go).
     pub shards: Vec<Shard>,
     /// Finished cells, in matrix order.
@@ -99,7 +96,7 @@ impl Results {
     /// Results of `cells` of `matrix`, with the aggregate computed.
     pub fn new(
         matrix: Matrix,
-        measure: MeasureSpec,
+        measure: BenchMeasure,
         shards: Vec<Shard>,
         mut cells: Vec<CellRecord>,
         missing: Vec<String>,

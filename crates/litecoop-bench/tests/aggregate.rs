@@ -6,7 +6,8 @@ use litecoop_bench::aggregate::{samples_to, Stat};
 use litecoop_bench::blas::BlasReference;
 use litecoop_bench::matrix::{Matrix, Shard, StrategySpec};
 use litecoop_bench::report::{headlines, html, tables};
-use litecoop_bench::results::{merge, CellRecord, MeasureSpec, Results};
+use litecoop_bench::results::{merge, BenchMeasure, CellRecord, Results};
+use litecoop_search::runlog::MeasureSettings;
 use litecoop_search::summary::Summary;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -81,8 +82,11 @@ fn cells() -> Vec<CellRecord> {
     ]
 }
 
-fn measure() -> MeasureSpec {
-    MeasureSpec { min_window_ms: 10, min_reps: 3, timeout_s: 10.0, host_timing: false, remeasure: true }
+fn measure() -> BenchMeasure {
+    BenchMeasure {
+        settings: MeasureSettings { min_window_ms: 10, min_reps: 3, timeout_s: 10.0, ..MeasureSettings::default() },
+        remeasure: true,
+    }
 }
 
 fn blas() -> BTreeMap<String, BlasReference> {
@@ -224,7 +228,7 @@ fn merged_shards_give_the_aggregate_of_the_whole() {
     other.1.matrix.budget = 8;
     assert!(merge(vec![parts[0].clone(), other]).unwrap_err().to_string().contains("different matrices"));
     let mut other = parts[1].clone();
-    other.1.measure.min_window_ms = 99;
+    other.1.measure.settings.min_window_ms = 99;
     assert!(merge(vec![parts[0].clone(), other]).unwrap_err().to_string().contains("different settings"));
     let mut twice = parts[0].clone();
     twice.1.cells[0].summary.best_speedup += 1.0;

@@ -19,10 +19,10 @@ mod softmax;
 pub mod validate;
 mod wgsl;
 
-use litecoop_ir::legality::{check, DeviceLimits, Illegal};
+use litecoop_ir::legality::{check, CheckedKernel, CheckedSchedule, DeviceLimits, Illegal};
 use litecoop_ir::op::Op;
-use litecoop_ir::program::{BufferDecl, BufferId, KernelSpec};
-use litecoop_ir::schedule::{KernelDecisions, Schedule};
+use litecoop_ir::program::{BufferDecl, BufferId};
+use litecoop_ir::schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -86,21 +86,33 @@ impl LaunchPlan {
 
 /// Checks legality, generates every kernel and validates it with naga.
 pub fn lower(op: &Op, schedule: &Schedule, limits: &DeviceLimits) -> Result<LaunchPlan, CodegenError> {
-    let program = check(op, schedule, limits)?;
+    lower_checked(&check(op, schedule, limits)?, limits)
+}
+
+/// Generates every kernel of a checked schedule and validates it with naga; refuses a dispatch that binds
+/// more storage buffers than the device allows per shader stage.
+pub fn lower_checked(checked: &CheckedSchedule, limits: &DeviceLimits) -> Result<LaunchPlan, CodegenError> {
+    let program = checked.program();
     let mut plan = LaunchPlan { buffers: program.buffers.clone(), dispatches: Vec::new() };
-    for kernel in &program.kernels {
-        let decisions = schedule.kernel(&kernel.name).expect("legality checked that every kernel has decisions");
-        let header = wgsl::header(&kernel.name, &kernel.spec, decisions);
-        match (&kernel.spec, decisions) {
-            (KernelSpec::Gemm(s), KernelDecisions::Gemm(d)) => gemm::emit(&mut plan, &kernel.name, &header, s, d),
-            (KernelSpec::Softmax(s), KernelDecisions::Softmax(d)) => {
-                softmax::emit(&mut plan, &kernel.name, &header, s, d)
-            }
-            (KernelSpec::Map(s), KernelDecisions::Map(d)) => map::emit(&mut plan, &kernel.name, &header, s, d),
-            _ => unreachable!("legality checked that decisions match the sketch"),
+    for (name, kernel) in checked.kernels() {
+        let header = wgsl::header(name, &kernel.spec(), &kernel.decisions());
+        match kernel {
+            CheckedKernel::Gemm(s, d) => gemm::emit(&mut plan, name, &header, s, d),
+            CheckedKernel::Softmax(s, d) => softmax::emit(&mut plan, name, &header, s, d),
+            CheckedKernel::Map(s, d) => map::emit(&mut plan, name, &header, s, d),
         }
     }
     for dispatch in &plan.dispatches {
+        let bound = dispatch.bindings.len();
+        if bound > limits.max_storage_buffers_per_stage as usize {
+            return Err(CodegenError::Illegal(Illegal {
+                kernel: dispatch.kernel.clone(),
+                reason: format!(
+                    "`{}` binds {bound} storage buffers, the device allows {} per shader stage",
+                    dispatch.label, limits.max_storage_buffers_per_stage
+                ),
+            }));
+        }
         validate::validate(&dispatch.wgsl)
             .map_err(|message| CodegenError::InvalidWgsl { label: dispatch.label.clone(), message })?;
     }

@@ -45,7 +45,7 @@ fn illegal_schedules_are_refused_with_a_reason() {
     let e = litecoop_codegen::lower(&op, &s, &limits).unwrap_err().to_string();
     assert!(e.contains("BM=48"), "{e}");
     let Some(litecoop_ir::schedule::KernelDecisions::Gemm(g)) = s.kernels.get_mut("matmul") else { panic!() };
-    *g = litecoop_ir::schedule::GemmDecisions { bm: 256, bn: 256, tm: 1, tn: 1, ..*g };
+    *g = litecoop_ir::schedule::GemmDecisions { bm: 256, bn: 256, tm: 1, tn: 1, vector: 1, ..*g };
     let e = litecoop_codegen::lower(&op, &s, &limits).unwrap_err().to_string();
     assert!(e.contains("invocations per workgroup"), "{e}");
 }

@@ -8,10 +8,10 @@
 //! and the caller goes on.
 //!
 //! ```no_run
-//! use litecoop_gpu::measure::{MeasureConfig, Measurer};
+//! use litecoop_gpu::{measure::Measurer, settings::MeasureSettings};
 //! use litecoop_ir::{op::*, schedule::Schedule};
 //! let op = Op::Matmul(MatmulOp { batch: 1, m: 256, n: 256, k: 256, transpose_b: false, epilogue: Epilogue::None });
-//! let mut measurer = Measurer::new(None, MeasureConfig::default()).unwrap();
+//! let mut measurer = Measurer::new(None, MeasureSettings::default()).unwrap();
 //! let limits = measurer.gpu().unwrap().limits;
 //! let plan = litecoop_codegen::lower(&op, &Schedule::default_for(&op, &limits), &limits).unwrap();
 //! let m = measurer.measure(&op, &plan, 0).unwrap();
@@ -21,5 +21,6 @@
 pub mod check;
 pub mod device;
 pub mod measure;
+pub mod settings;
 pub mod stats;
 pub mod worker;

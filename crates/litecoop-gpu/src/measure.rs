@@ -3,6 +3,7 @@
 
 use crate::check::{combine, compare, tolerance_for, Check};
 use crate::device::{DeviceError, Gpu};
+use crate::settings::{MeasureSettings, MAX_REPS};
 use crate::stats::median_and_spread;
 use litecoop_codegen::LaunchPlan;
 use litecoop_ir::inputs::{generate, HostData};
@@ -15,37 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-
-/// How repeated runs are timed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MeasureConfig {
-    /// Keep repeating until this much wall time has been spent timing...
-    pub min_window: Duration,
-    /// ...and at least this many runs were timed.
-    pub min_reps: usize,
-    /// Never more runs than this.
-    pub max_reps: usize,
-    /// A submission that has not finished after this long fails the candidate (and the device is re-created).
-    pub timeout: Duration,
-    /// Time the kernel after it passes the check (false: check only).
-    pub time: bool,
-    /// Use the host clock even when the device has timestamps (to compare the two, or to include
-    /// submission overhead).
-    pub force_host_timing: bool,
-}
-
-impl Default for MeasureConfig {
-    fn default() -> Self {
-        MeasureConfig {
-            min_window: Duration::from_millis(300),
-            min_reps: 5,
-            max_reps: 500,
-            timeout: Duration::from_secs(30),
-            time: true,
-            force_host_timing: false,
-        }
-    }
-}
 
 /// Which clock produced a latency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +114,7 @@ struct Reference {
 pub struct Measurer {
     choice: Option<String>,
     gpu: Option<Gpu>,
-    config: MeasureConfig,
+    config: MeasureSettings,
     cache: Option<(String, Arc<Reference>)>,
 }
 
@@ -155,7 +125,7 @@ struct Compiled {
 
 impl Measurer {
     /// Opens the chosen adapter (`None`: the best one; see [`crate::device::choose`]).
-    pub fn new(choice: Option<&str>, config: MeasureConfig) -> Result<Measurer, DeviceError> {
+    pub fn new(choice: Option<&str>, config: MeasureSettings) -> Result<Measurer, DeviceError> {
         let gpu = Gpu::open(choice)?;
         Ok(Measurer { choice: choice.map(String::from), gpu: Some(gpu), config, cache: None })
     }
@@ -170,12 +140,12 @@ impl Measurer {
     }
 
     /// The measurement settings.
-    pub fn config(&self) -> &MeasureConfig {
+    pub fn config(&self) -> &MeasureSettings {
         &self.config
     }
 
     /// Changes the measurement settings.
-    pub fn set_config(&mut self, config: MeasureConfig) {
+    pub fn set_config(&mut self, config: MeasureSettings) {
         self.config = config;
     }
 
@@ -241,7 +211,7 @@ impl Measurer {
             })
             .collect();
         let runner =
-            Runner { gpu, plan, pipelines: &compiled.pipelines, bind_groups: &bind_groups, timeout: config.timeout };
+            Runner { gpu, plan, pipelines: &compiled.pipelines, bind_groups: &bind_groups, timeout: config.timeout() };
 
         // The checked run: outputs were poisoned with NaN at allocation.
         let start = Instant::now();
@@ -262,7 +232,7 @@ impl Measurer {
         if let Some(message) = errors.first() {
             return Err(MeasureError::DeviceLost { message: message.clone() });
         }
-        let timing = if check.passed && config.time { Some(runner.time(&config)?) } else { None };
+        let timing = if check.passed && !config.check_only { Some(runner.time(&config)?) } else { None };
         Ok(Measurement { compile_ms: compiled.compile_ms, first_run_ms, check, timing, seed })
     }
 }
@@ -455,10 +425,10 @@ impl Runner<'_> {
     }
 
     /// A warm-up run, then timed runs until the window is filled.
-    fn time(&self, config: &MeasureConfig) -> Result<Timing, MeasureError> {
-        let stamps = self.gpu.timestamps && !config.force_host_timing;
+    fn time(&self, config: &MeasureSettings) -> Result<Timing, MeasureError> {
+        let stamps = self.gpu.timestamps && !config.host_timing;
         let queries = stamps.then(|| self.queries());
-        let mut fallback_reason = match (self.gpu.timestamps, config.force_host_timing) {
+        let mut fallback_reason = match (self.gpu.timestamps, config.host_timing) {
             (_, true) => Some("requested".to_string()),
             (false, _) => Some("the adapter has no TIMESTAMP_QUERY".to_string()),
             _ => None,
@@ -467,7 +437,8 @@ impl Runner<'_> {
         let mut host = Vec::new();
         let mut stamped: Vec<Vec<f64>> = Vec::new();
         let start = Instant::now();
-        while host.len() < config.max_reps && (host.len() < config.min_reps || start.elapsed() < config.min_window) {
+        while host.len() < MAX_REPS && (host.len() < config.min_reps as usize || start.elapsed() < config.min_window())
+        {
             let t = Instant::now();
             let use_queries = queries.as_ref().filter(|_| fallback_reason.is_none());
             self.run(use_queries)?;

@@ -4,7 +4,8 @@
 //! a crash it notes the exit status, and either way the next candidate starts a fresh worker.
 
 use crate::device::DeviceError;
-use crate::measure::{MeasureConfig, MeasureError, Measurement, Measurer};
+use crate::measure::{MeasureError, Measurement, Measurer};
+use crate::settings::MeasureSettings;
 use litecoop_codegen::LaunchPlan;
 use litecoop_ir::op::Op;
 use serde::{Deserialize, Serialize};
@@ -29,10 +30,10 @@ pub struct Request {
 pub type Response = Result<Measurement, MeasureError>;
 
 /// Serves requests from `input` until it closes: the body of a worker process. The first line of `input` is
-/// the [`MeasureConfig`]; the adapter is chosen by `adapter` as in [`crate::device::choose`].
+/// the [`MeasureSettings`]; the adapter is chosen by `adapter` as in [`crate::device::choose`].
 pub fn serve(adapter: Option<&str>, input: impl BufRead, mut output: impl Write) -> std::io::Result<()> {
     let mut lines = input.lines();
-    let config: MeasureConfig = match lines.next() {
+    let config: MeasureSettings = match lines.next() {
         Some(line) => serde_json::from_str(&line?).map_err(std::io::Error::other)?,
         None => return Ok(()),
     };
@@ -73,7 +74,7 @@ struct Worker {
 /// A measurer whose measurements run in a separate process.
 pub struct IsolatedMeasurer {
     command: Vec<String>,
-    config: MeasureConfig,
+    config: MeasureSettings,
     hard_limit: Duration,
     worker: Option<Worker>,
     restarts: usize,
@@ -82,7 +83,7 @@ pub struct IsolatedMeasurer {
 impl IsolatedMeasurer {
     /// Runs workers with `command` (program and arguments; the program must call [`serve`]). A measurement
     /// that takes longer than `hard_limit` in all kills its worker.
-    pub fn new(command: Vec<String>, config: MeasureConfig, hard_limit: Duration) -> IsolatedMeasurer {
+    pub fn new(command: Vec<String>, config: MeasureSettings, hard_limit: Duration) -> IsolatedMeasurer {
         IsolatedMeasurer { command, config, hard_limit, worker: None, restarts: 0 }
     }
 

@@ -3,14 +3,14 @@
 //! usable. Needs a wgpu adapter (lavapipe: `scripts/setup`).
 
 use litecoop_codegen::{lower, LaunchPlan};
-use litecoop_gpu::measure::{MeasureConfig, MeasureError, Measurer};
+use litecoop_gpu::measure::{MeasureError, Measurer};
+use litecoop_gpu::settings::MeasureSettings;
 use litecoop_ir::op::Op;
 use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
 use litecoop_ir::space::random_schedule;
 use litecoop_ir::workload::{load_dir, Workload};
 use std::path::Path;
-use std::time::Duration;
 
 fn workloads() -> Vec<Workload> {
     load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../kernels"))).unwrap()
@@ -20,8 +20,9 @@ fn small(name: &str) -> Op {
     workloads().into_iter().find(|w| w.name == name).unwrap().op("small").unwrap()
 }
 
-fn check_only() -> MeasureConfig {
-    MeasureConfig { time: false, ..MeasureConfig::default() }
+/// Check only, with the 30 s time limit these tests were written for (random schedules include slow ones).
+fn check_only() -> MeasureSettings {
+    MeasureSettings { check_only: true, timeout_s: 30.0, ..MeasureSettings::default() }
 }
 
 fn measurer() -> Measurer {
@@ -67,9 +68,7 @@ fn random_legal_schedules_run_correct() {
 #[test]
 fn timing_reports_a_positive_median_and_its_method() {
     let op = small("matmul-256");
-    let mut m =
-        Measurer::new(None, MeasureConfig { min_window: Duration::from_millis(50), ..MeasureConfig::default() })
-            .unwrap();
+    let mut m = Measurer::new(None, MeasureSettings { min_window_ms: 50, ..MeasureSettings::default() }).unwrap();
     let limits = m.gpu().unwrap().limits;
     let p = lower(&op, &Schedule::default_for(&op, &limits), &limits).unwrap();
     let r = m.measure(&op, &p, 1).unwrap();
@@ -82,8 +81,7 @@ fn timing_reports_a_positive_median_and_its_method() {
 #[test]
 fn host_timing_can_be_forced_and_says_so() {
     let op = small("matmul-256");
-    let config =
-        MeasureConfig { min_window: Duration::from_millis(30), force_host_timing: true, ..MeasureConfig::default() };
+    let config = MeasureSettings { min_window_ms: 30, host_timing: true, ..MeasureSettings::default() };
     let mut m = Measurer::new(None, config).unwrap();
     let p = plan(&mut m, &op, &Schedule::naive(&op));
     let t = m.measure(&op, &p, 2).unwrap().timing.unwrap();
@@ -142,11 +140,9 @@ fn a_shader_the_driver_rejects_fails_only_its_candidate() {
 #[test]
 fn a_kernel_past_its_time_limit_fails_and_the_device_is_recreated() {
     let op = small("matmul-1024");
-    let mut m = Measurer::new(
-        None,
-        MeasureConfig { timeout: Duration::from_millis(20), time: false, ..MeasureConfig::default() },
-    )
-    .unwrap();
+    let mut m =
+        Measurer::new(None, MeasureSettings { timeout_s: 0.02, check_only: true, ..MeasureSettings::default() })
+            .unwrap();
     let slow = plan(&mut m, &op, &Schedule::naive(&op));
     match m.measure(&op, &slow, 6) {
         Err(MeasureError::Timeout { .. }) => {}
@@ -169,9 +165,8 @@ fn a_kernel_that_spins_never_passes_and_the_measurer_goes_on() {
         transpose_b: false,
         epilogue: litecoop_ir::op::Epilogue::None,
     });
-    let mut m =
-        Measurer::new(None, MeasureConfig { timeout: Duration::from_secs(5), time: false, ..MeasureConfig::default() })
-            .unwrap();
+    let mut m = Measurer::new(None, MeasureSettings { timeout_s: 5.0, check_only: true, ..MeasureSettings::default() })
+        .unwrap();
     let good = plan(&mut m, &op, &Schedule::naive(&op));
     let mut bad = good.clone();
     // A loop whose exit condition never holds (inputs lie in [-1, 1)), with a side effect so it cannot be

@@ -2,7 +2,8 @@
 //! limit or dies mid-measurement fails only that candidate. Needs a wgpu adapter (lavapipe: `scripts/setup`).
 
 use litecoop_codegen::{lower, LaunchPlan};
-use litecoop_gpu::measure::{MeasureConfig, MeasureError};
+use litecoop_gpu::measure::MeasureError;
+use litecoop_gpu::settings::MeasureSettings;
 use litecoop_gpu::worker::IsolatedMeasurer;
 use litecoop_ir::legality::DeviceLimits;
 use litecoop_ir::op::{Epilogue, MatmulOp, Op};
@@ -18,7 +19,7 @@ fn naive_plan(op: &Op) -> LaunchPlan {
 }
 
 fn isolated(hard_limit: Duration) -> IsolatedMeasurer {
-    let config = MeasureConfig { time: false, ..MeasureConfig::default() };
+    let config = MeasureSettings { check_only: true, ..MeasureSettings::default() };
     IsolatedMeasurer::new(vec![env!("CARGO_BIN_EXE_litecoop-measure-worker").to_string()], config, hard_limit)
 }
 

@@ -10,10 +10,11 @@
 //! let w = Workload::from_toml("name = \"mm\"\nop = \"matmul\"\n[sizes.small]\nm = 64\nn = 64\nk = 64\n", "doc").unwrap();
 //! let op = w.op("small").unwrap();
 //! let naive = Schedule::naive(&op);
-//! let program = check(&op, &naive, &DeviceLimits::webgpu_default()).unwrap();
-//! assert_eq!(program.kernels.len(), 1);
+//! let checked = check(&op, &naive, &DeviceLimits::webgpu_default()).unwrap();
+//! assert_eq!(checked.kernels().count(), 1);
 //! ```
 
+pub mod decision;
 pub mod hash;
 pub mod inputs;
 pub mod legality;

@@ -3,6 +3,7 @@
 //! A schedule is plain data (serialised as JSON); [`crate::legality::check`] decides whether it is legal
 //! for a workload on a device.
 
+use crate::decision::Sketch;
 use crate::legality::{check, DeviceLimits};
 use crate::op::Op;
 use crate::program::{GemmSpec, KernelSpec, MapSpec, Program, SoftmaxSpec};
@@ -229,16 +230,17 @@ impl Schedule {
     }
 }
 
-/// A compact description of one kernel's decisions.
+/// A compact description of one kernel's decisions: each decision's label and value, in table order
+/// (`BM=32 BN=64 ...`).
 pub fn describe_decisions(d: &KernelDecisions) -> String {
+    fn describe<D: Sketch>(d: &D) -> String {
+        let parts: Vec<String> =
+            D::decisions().iter().map(|row| format!("{}={}", row.label, row.describe((row.get)(d)))).collect();
+        parts.join(" ")
+    }
     match d {
-        KernelDecisions::Gemm(g) => format!(
-            "BM={} BN={} TM={} TN={} BK={} unroll={} vector={} stage_a={} stage_b={} pad={} split_k={} swizzle={}",
-            g.bm, g.bn, g.tm, g.tn, g.bk, g.unroll, g.vector, g.stage_a, g.stage_b, g.pad, g.split_k, g.swizzle
-        ),
-        KernelDecisions::Softmax(s) => {
-            format!("threads_per_row={} rows_per_workgroup={}", s.threads_per_row, s.rows_per_workgroup)
-        }
-        KernelDecisions::Map(m) => format!("workgroup_size={} items={}", m.workgroup_size, m.items),
+        KernelDecisions::Gemm(g) => describe(g),
+        KernelDecisions::Softmax(s) => describe(s),
+        KernelDecisions::Map(m) => describe(m),
     }
 }

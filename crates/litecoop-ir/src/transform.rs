@@ -4,67 +4,30 @@
 //! program-wide edits are bare (`fuse epilogue`, `unfuse epilogue`); kernel edits name their kernel first
 //! (`matmul: tile m 64`, `scores: vectorize 4`, `softmax: row_threads 32`). Every edit *sets* a decision to
 //! a value, so applying one is deterministic and idempotent; [`legal_transformations`] lists exactly the
-//! edits whose result is legal on a device and differs from the current schedule.
+//! edits whose result is legal on a device and differs from the current schedule. The kernel edits, their
+//! words and their values all come from the decision tables of [`crate::decision`].
 
-use crate::legality::{check, check_gemm, check_map, check_softmax, DeviceLimits, Illegal};
+use crate::decision::{Decision, Row, Sketch, GEMM, MAP, SOFTMAX};
+use crate::legality::{check, DeviceLimits, Illegal};
 use crate::op::Op;
 use crate::program::{KernelSpec, Program};
-use crate::schedule::{GemmDecisions, KernelDecisions, MapDecisions, Schedule, SoftmaxDecisions};
-use serde::{Deserialize, Serialize};
+use crate::schedule::{KernelDecisions, Schedule};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
-/// A matrix-product dimension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Dim {
-    /// Output rows.
-    M,
-    /// Output columns.
-    N,
-    /// The reduction.
-    K,
+/// One edit of one kernel's decisions: set the decision of a row of [`crate::decision`] to a value
+/// (`tile m 64` sets BM to 64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KernelEdit {
+    /// The decision, by its row in its sketch's table.
+    pub decision: Row,
+    /// The value it is set to (on/off decisions: 0 or 1).
+    pub value: u32,
 }
 
-/// A matrix-product operand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Operand {
-    /// The left operand (rows of the output).
-    A,
-    /// The right operand (columns of the output).
-    B,
-}
-
-/// One edit of one kernel's decisions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum KernelEdit {
-    /// `tile m|n|k V`: the workgroup tile BM or BN, or the reduction tile BK.
-    Tile(Dim, u32),
-    /// `thread_tile m|n V`: the per-invocation register tile TM or TN.
-    ThreadTile(Dim, u32),
-    /// `stage a|b shared|global`: stage an operand's tile in workgroup memory, or read it from global memory.
-    Stage(Operand, bool),
-    /// `pad V`: floats of padding after each staged row.
-    Pad(u32),
-    /// `vectorize 1|4`: load width along each operand's contiguous dimension.
-    Vectorize(u32),
-    /// `unroll k V`: reduction steps written out straight-line.
-    Unroll(u32),
-    /// `split_k V`: reduction split across workgroups (1 = off).
-    SplitK(u32),
-    /// `swizzle V`: workgroup rasterisation in groups of V tile rows (0 = row-major).
-    Swizzle(u32),
-    /// `row_threads V`: invocations sharing one softmax row.
-    RowThreads(u32),
-    /// `rows V`: softmax rows per workgroup.
-    Rows(u32),
-    /// `workgroup V`: invocations per workgroup of an elementwise kernel.
-    Workgroup(u32),
-    /// `items V`: elements per invocation of an elementwise kernel.
-    Items(u32),
-}
-
-/// A named, deterministic edit of a schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A named, deterministic edit of a schedule. Serialised as its printed line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Transformation {
     /// `fuse epilogue` / `unfuse epilogue`: fold elementwise epilogues into their matrix product, or not.
     FuseEpilogue(bool),
@@ -87,37 +50,9 @@ pub struct ParseError {
     pub reason: String,
 }
 
-impl fmt::Display for Dim {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Dim::M => "m",
-            Dim::N => "n",
-            Dim::K => "k",
-        })
-    }
-}
-
 impl fmt::Display for KernelEdit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KernelEdit::Tile(d, v) => write!(f, "tile {d} {v}"),
-            KernelEdit::ThreadTile(d, v) => write!(f, "thread_tile {d} {v}"),
-            KernelEdit::Stage(o, on) => write!(
-                f,
-                "stage {} {}",
-                if *o == Operand::A { "a" } else { "b" },
-                if *on { "shared" } else { "global" }
-            ),
-            KernelEdit::Pad(v) => write!(f, "pad {v}"),
-            KernelEdit::Vectorize(v) => write!(f, "vectorize {v}"),
-            KernelEdit::Unroll(v) => write!(f, "unroll k {v}"),
-            KernelEdit::SplitK(v) => write!(f, "split_k {v}"),
-            KernelEdit::Swizzle(v) => write!(f, "swizzle {v}"),
-            KernelEdit::RowThreads(v) => write!(f, "row_threads {v}"),
-            KernelEdit::Rows(v) => write!(f, "rows {v}"),
-            KernelEdit::Workgroup(v) => write!(f, "workgroup {v}"),
-            KernelEdit::Items(v) => write!(f, "items {v}"),
-        }
+        write!(f, "{} {}", self.decision.name(), self.decision.word(self.value))
     }
 }
 
@@ -134,46 +69,16 @@ impl fmt::Display for Transformation {
 impl FromStr for KernelEdit {
     type Err = String;
 
+    /// The decision's words (`tile m`, from its table row), then one value word.
     fn from_str(s: &str) -> Result<KernelEdit, String> {
         let words: Vec<&str> = s.split_whitespace().collect();
-        let number = |w: &str| w.parse::<u32>().map_err(|_| format!("`{w}` is not a non-negative integer"));
-        let dim = |w: &str| match w {
-            "m" => Ok(Dim::M),
-            "n" => Ok(Dim::N),
-            "k" => Ok(Dim::K),
-            _ => Err(format!("`{w}` is not a dimension (m, n or k)")),
+        let Some((value, name)) = words.split_last() else {
+            return Err("empty edit".into());
         };
-        match words.as_slice() {
-            ["tile", d, v] => Ok(KernelEdit::Tile(dim(d)?, number(v)?)),
-            ["thread_tile", d, v] => match dim(d)? {
-                Dim::K => Err("thread_tile takes m or n".into()),
-                d => Ok(KernelEdit::ThreadTile(d, number(v)?)),
-            },
-            ["stage", o, place] => {
-                let operand = match *o {
-                    "a" => Operand::A,
-                    "b" => Operand::B,
-                    _ => return Err(format!("`{o}` is not an operand (a or b)")),
-                };
-                let shared = match *place {
-                    "shared" => true,
-                    "global" => false,
-                    _ => return Err(format!("`{place}` is not a place (shared or global)")),
-                };
-                Ok(KernelEdit::Stage(operand, shared))
-            }
-            ["pad", v] => Ok(KernelEdit::Pad(number(v)?)),
-            ["vectorize", v] => Ok(KernelEdit::Vectorize(number(v)?)),
-            ["unroll", "k", v] => Ok(KernelEdit::Unroll(number(v)?)),
-            ["split_k", v] => Ok(KernelEdit::SplitK(number(v)?)),
-            ["swizzle", v] => Ok(KernelEdit::Swizzle(number(v)?)),
-            ["row_threads", v] => Ok(KernelEdit::RowThreads(number(v)?)),
-            ["rows", v] => Ok(KernelEdit::Rows(number(v)?)),
-            ["workgroup", v] => Ok(KernelEdit::Workgroup(number(v)?)),
-            ["items", v] => Ok(KernelEdit::Items(number(v)?)),
-            _ => Err("unknown edit (tile, thread_tile, stage, pad, vectorize, unroll k, split_k, swizzle, \
-                      row_threads, rows, workgroup, items)"
-                .into()),
+        let name = name.join(" ");
+        match Row::find(&name) {
+            Some(decision) => Ok(KernelEdit { decision, value: decision.parse_value(value)? }),
+            None => Err(format!("unknown edit (known: {})", Row::names().join(", "))),
         }
     }
 }
@@ -201,41 +106,31 @@ impl FromStr for Transformation {
     }
 }
 
-fn edit_gemm(d: &mut GemmDecisions, edit: KernelEdit) -> bool {
-    match edit {
-        KernelEdit::Tile(Dim::M, v) => d.bm = v,
-        KernelEdit::Tile(Dim::N, v) => d.bn = v,
-        KernelEdit::Tile(Dim::K, v) => d.bk = v,
-        KernelEdit::ThreadTile(Dim::M, v) => d.tm = v,
-        KernelEdit::ThreadTile(Dim::N, v) => d.tn = v,
-        KernelEdit::Stage(Operand::A, on) => d.stage_a = on,
-        KernelEdit::Stage(Operand::B, on) => d.stage_b = on,
-        KernelEdit::Pad(v) => d.pad = v,
-        KernelEdit::Vectorize(v) => d.vector = v,
-        KernelEdit::Unroll(v) => d.unroll = v,
-        KernelEdit::SplitK(v) => d.split_k = v,
-        KernelEdit::Swizzle(v) => d.swizzle = v,
-        _ => return false,
+impl Serialize for Transformation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
-    true
 }
 
-fn edit_softmax(d: &mut SoftmaxDecisions, edit: KernelEdit) -> bool {
-    match edit {
-        KernelEdit::RowThreads(v) => d.threads_per_row = v,
-        KernelEdit::Rows(v) => d.rows_per_workgroup = v,
-        _ => return false,
+impl<'de> Deserialize<'de> for Transformation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Transformation, D::Error> {
+        let line = String::deserialize(deserializer)?;
+        line.parse().map_err(serde::de::Error::custom)
     }
-    true
 }
 
-fn edit_map(d: &mut MapDecisions, edit: KernelEdit) -> bool {
-    match edit {
-        KernelEdit::Workgroup(v) => d.workgroup_size = v,
-        KernelEdit::Items(v) => d.items = v,
-        _ => return false,
+/// Sets row `index` of a sketch's table; `false` when the sketch has no such row.
+fn set_row<D: Sketch>(d: &mut D, rows: &[Decision<D, D::Spec>], index: usize, value: u32) -> bool {
+    rows.get(index).map(|row| (row.set)(d, value)).is_some()
+}
+
+fn edit_decisions(d: &mut KernelDecisions, edit: KernelEdit) -> bool {
+    match (d, edit.decision) {
+        (KernelDecisions::Gemm(g), Row::Gemm(i)) => set_row(g, &GEMM, i, edit.value),
+        (KernelDecisions::Softmax(s), Row::Softmax(i)) => set_row(s, &SOFTMAX, i, edit.value),
+        (KernelDecisions::Map(m), Row::Map(i)) => set_row(m, &MAP, i, edit.value),
+        _ => false,
     }
-    true
 }
 
 impl Transformation {
@@ -266,12 +161,7 @@ impl Transformation {
                 let Some(d) = next.kernels.get_mut(kernel) else {
                     return Err(Illegal { kernel: kernel.clone(), reason: "the schedule has no such kernel".into() });
                 };
-                let fits = match d {
-                    KernelDecisions::Gemm(g) => edit_gemm(g, *edit),
-                    KernelDecisions::Softmax(s) => edit_softmax(s, *edit),
-                    KernelDecisions::Map(m) => edit_map(m, *edit),
-                };
-                if !fits {
+                if !edit_decisions(d, *edit) {
                     return Err(Illegal {
                         kernel: kernel.clone(),
                         reason: format!("`{edit}` does not apply to its sketch"),
@@ -290,51 +180,30 @@ impl Transformation {
     }
 }
 
-const POW2_TO_256: [u32; 9] = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+/// Every edit of one sketch's table: each row with each of its values.
+fn edits_of<D: Sketch>(rows: &[Decision<D, D::Spec>], row: fn(usize) -> Row) -> Vec<KernelEdit> {
+    rows.iter()
+        .enumerate()
+        .flat_map(|(i, r)| r.values.iter().map(move |&value| KernelEdit { decision: row(i), value }))
+        .collect()
+}
 
 /// Every edit a kernel of this sketch could take (legal or not).
 fn kernel_edits(spec: &KernelSpec) -> Vec<KernelEdit> {
-    let mut out = Vec::new();
     match spec {
-        KernelSpec::Gemm(_) => {
-            for v in POW2_TO_256 {
-                out.push(KernelEdit::Tile(Dim::M, v));
-                out.push(KernelEdit::Tile(Dim::N, v));
-            }
-            for v in [1, 2, 4, 8, 16, 32, 64] {
-                out.push(KernelEdit::Tile(Dim::K, v));
-            }
-            for v in [1, 2, 4, 8, 16] {
-                out.push(KernelEdit::ThreadTile(Dim::M, v));
-                out.push(KernelEdit::ThreadTile(Dim::N, v));
-            }
-            for operand in [Operand::A, Operand::B] {
-                out.push(KernelEdit::Stage(operand, true));
-                out.push(KernelEdit::Stage(operand, false));
-            }
-            out.extend([0, 1, 2, 4].map(KernelEdit::Pad));
-            out.extend([1, 4].map(KernelEdit::Vectorize));
-            out.extend([1, 2, 4, 8, 16, 32, 64].map(KernelEdit::Unroll));
-            out.extend([1, 2, 4, 8, 16].map(KernelEdit::SplitK));
-            out.extend([0, 2, 4, 8, 16].map(KernelEdit::Swizzle));
-        }
-        KernelSpec::Softmax(_) => {
-            out.extend(POW2_TO_256.map(KernelEdit::RowThreads));
-            out.extend(POW2_TO_256.map(KernelEdit::Rows));
-        }
-        KernelSpec::Map(_) => {
-            out.extend([32, 64, 128, 256].map(KernelEdit::Workgroup));
-            out.extend([1, 2, 4, 8].map(KernelEdit::Items));
-        }
+        KernelSpec::Gemm(_) => edits_of(&GEMM, Row::Gemm),
+        KernelSpec::Softmax(_) => edits_of(&SOFTMAX, Row::Softmax),
+        KernelSpec::Map(_) => edits_of(&MAP, Row::Map),
     }
-    out
 }
 
 /// Exactly the transformations whose result is legal on the device and differs from `schedule`, in a fixed
-/// order (program edits first, then each kernel in program order). Empty when `schedule` itself is illegal.
+/// order (program edits first, then each kernel in program order, each decision in table order). Empty
+/// when `schedule` itself is illegal.
 pub fn legal_transformations(op: &Op, schedule: &Schedule, limits: &DeviceLimits) -> Vec<Transformation> {
     let mut out = Vec::new();
-    let Ok(program) = check(op, schedule, limits) else { return out };
+    let Ok(checked) = check(op, schedule, limits) else { return out };
+    let program = checked.program();
     let fusible = Program::lower(op, !schedule.fuse_epilogue).kernels.len() != program.kernels.len();
     if fusible {
         let t = Transformation::FuseEpilogue(!schedule.fuse_epilogue);
@@ -347,24 +216,24 @@ pub fn legal_transformations(op: &Op, schedule: &Schedule, limits: &DeviceLimits
         let Some(current) = schedule.kernel(name) else { continue };
         for edit in kernel_edits(&kernel.spec) {
             let mut d = *current;
-            let legal = match (&kernel.spec, &mut d) {
-                (KernelSpec::Gemm(s), KernelDecisions::Gemm(g)) => {
-                    edit_gemm(g, edit) && check_gemm(name, s, g, limits).is_ok()
-                }
-                (KernelSpec::Softmax(s), KernelDecisions::Softmax(x)) => {
-                    edit_softmax(x, edit) && check_softmax(name, s, x, limits).is_ok()
-                }
-                (KernelSpec::Map(s), KernelDecisions::Map(m)) => {
-                    edit_map(m, edit) && check_map(name, s, m, limits).is_ok()
-                }
-                _ => false,
-            };
-            if legal && d != *current {
+            let legal =
+                edit_decisions(&mut d, edit) && d != *current && kernel_is_legal(name, &kernel.spec, &d, limits);
+            if legal {
                 out.push(Transformation::Kernel { kernel: name.to_string(), edit });
             }
         }
     }
     out
+}
+
+fn kernel_is_legal(name: &str, spec: &KernelSpec, d: &KernelDecisions, limits: &DeviceLimits) -> bool {
+    use crate::legality::{check_gemm, check_map, check_softmax};
+    match (spec, d) {
+        (KernelSpec::Gemm(s), KernelDecisions::Gemm(g)) => check_gemm(name, s, g, limits).is_ok(),
+        (KernelSpec::Softmax(s), KernelDecisions::Softmax(x)) => check_softmax(name, s, x, limits).is_ok(),
+        (KernelSpec::Map(s), KernelDecisions::Map(m)) => check_map(name, s, m, limits).is_ok(),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -390,6 +259,23 @@ mod tests {
         for line in ["matmul: stage b shared", "matmul: unroll k 8", "softmax: row_threads 32", "epilogue: items 4"] {
             assert_eq!(line.parse::<Transformation>().unwrap().to_string(), line);
         }
+    }
+
+    #[test]
+    fn a_transformation_serialises_as_its_line() {
+        let t: Transformation = "matmul: stage a shared".parse().unwrap();
+        assert_eq!(serde_json::to_string(&t).unwrap(), "\"matmul: stage a shared\"");
+        assert_eq!(serde_json::from_str::<Transformation>("\"matmul: stage a shared\"").unwrap(), t);
+        assert!(serde_json::from_str::<Transformation>("\"matmul: stage a nowhere\"").is_err());
+    }
+
+    #[test]
+    fn a_value_outside_its_table_is_illegal_and_says_which() {
+        let op = matmul(Epilogue::None);
+        let limits = DeviceLimits::webgpu_default();
+        let t: Transformation = "matmul: tile m 48".parse().unwrap();
+        let e = t.apply_checked(&op, &Schedule::naive(&op), &limits).unwrap_err();
+        assert_eq!(e.reason, "BM=48 must be one of 1, 2, 4, ..., 256");
     }
 
     #[test]

@@ -351,6 +351,9 @@ impl TuningDb {
                         failure: kind
                             .and_then(|k| FailureKind::parse(&k))
                             .map(|kind| Failure { kind, message: message.unwrap_or_default() }),
+                        first_run_ms: None,
+                        per_kernel_ms: Vec::new(),
+                        timing_fallback: None,
                         wgsl_hash: r.get(7)?,
                         codegen_ms: r.get(8)?,
                         compile_ms: r.get(9)?,
@@ -422,5 +425,53 @@ fn classify(path: &Path, e: rusqlite::Error) -> DbError {
             DbError::Corrupt { path: path.to_path_buf(), message: e.to_string() }
         }
         _ => DbError::Sqlite { path: path.to_path_buf(), source: e },
+    }
+}
+
+impl crate::store::MeasurementStore for TuningDb {
+    fn begin_run(&self, header: &crate::runlog::RunHeader, dir: &Path) -> Result<crate::store::RunKey, DbError> {
+        let request = &header.request;
+        let workload = self.workload_id(&request.workload, &request.size, &request.op)?;
+        let device = self.device_id(&header.device)?;
+        self.start_run(
+            &header.id,
+            workload,
+            device,
+            request.strategy.name(),
+            request.seed,
+            request.budget,
+            dir,
+            &header.created,
+        )?;
+        Ok(crate::store::RunKey { run: header.id.clone(), workload, device })
+    }
+
+    fn lookup(&self, run: &crate::store::RunKey, hash: &str) -> Result<Option<Outcome>, DbError> {
+        TuningDb::lookup(self, run.workload, run.device, hash)
+    }
+
+    fn record(
+        &self,
+        run: &crate::store::RunKey,
+        schedule: &Schedule,
+        hash: &str,
+        outcome: &Outcome,
+    ) -> Result<(), DbError> {
+        TuningDb::record(self, Some(&run.run), run.workload, run.device, schedule, hash, outcome)
+    }
+
+    fn finish_run(&self, run: &crate::store::RunKey, summary: &crate::summary::Summary) -> Result<(), DbError> {
+        TuningDb::finish_run(
+            self,
+            &run.run,
+            &crate::clock::now_rfc3339(),
+            Some(summary.baseline_latency_ms),
+            Some(summary.best_latency_ms),
+            summary.samples,
+        )?;
+        if let Some(llm) = &summary.llm {
+            self.record_models(&run.run, llm)?;
+        }
+        Ok(())
     }
 }

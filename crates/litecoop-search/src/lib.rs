@@ -16,6 +16,7 @@ pub mod measure;
 pub mod outcome;
 pub mod proposer;
 pub mod runlog;
+pub mod store;
 pub mod strategy;
 pub mod summary;
 pub mod tuner;

@@ -3,7 +3,8 @@
 use crate::outcome::{FailureKind, Outcome, Source};
 use litecoop_codegen::CodegenError;
 use litecoop_gpu::device::AdapterSummary;
-use litecoop_gpu::measure::{MeasureConfig, MeasureError};
+use litecoop_gpu::measure::MeasureError;
+use litecoop_gpu::settings::MeasureSettings;
 use litecoop_gpu::worker::IsolatedMeasurer;
 use litecoop_ir::hash::content_hash;
 use litecoop_ir::legality::DeviceLimits;
@@ -74,7 +75,7 @@ impl GpuMeasure {
     pub fn new(
         adapter: &AdapterSummary,
         worker_command: Vec<String>,
-        config: MeasureConfig,
+        config: MeasureSettings,
         hard_limit: Duration,
     ) -> GpuMeasure {
         GpuMeasure {
@@ -115,6 +116,9 @@ impl Measure for GpuMeasure {
                     timing_samples: timing.map(|t| t.samples),
                     max_rel_err: m.check.max_rel_err.is_finite().then_some(m.check.max_rel_err),
                     failure,
+                    first_run_ms: Some(m.first_run_ms),
+                    per_kernel_ms: timing.map(|t| t.per_kernel_ms.clone()).unwrap_or_default(),
+                    timing_fallback: timing.and_then(|t| t.fallback_reason.clone()),
                     wgsl_hash: None,
                     codegen_ms: 0.0,
                     compile_ms: m.compile_ms,

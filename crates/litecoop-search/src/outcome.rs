@@ -2,9 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Why a candidate has no latency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Why a candidate has no latency. Logs and the database write it as [`FailureKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailureKind {
     /// The schedule is illegal on the device (a proposer bug: legal lists prevent it).
     Illegal,
@@ -23,13 +22,24 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind.
+    pub const ALL: [FailureKind; 7] = [
+        FailureKind::Illegal,
+        FailureKind::Codegen,
+        FailureKind::Compile,
+        FailureKind::Wrong,
+        FailureKind::Timeout,
+        FailureKind::DeviceLost,
+        FailureKind::Allocation,
+    ];
+
     /// Failures that depend only on the schedule and the device, so a stored one can be reused; a timeout
     /// or a lost device may be a passing fault and is measured again.
     pub fn is_deterministic(self) -> bool {
         matches!(self, FailureKind::Illegal | FailureKind::Codegen | FailureKind::Compile | FailureKind::Wrong)
     }
 
-    /// The name used in logs and the database.
+    /// The name used in logs, JSON and the database (the one place it is written).
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::Illegal => "illegal",
@@ -44,17 +54,20 @@ impl FailureKind {
 
     /// Parses [`FailureKind::as_str`].
     pub fn parse(s: &str) -> Option<FailureKind> {
-        [
-            FailureKind::Illegal,
-            FailureKind::Codegen,
-            FailureKind::Compile,
-            FailureKind::Wrong,
-            FailureKind::Timeout,
-            FailureKind::DeviceLost,
-            FailureKind::Allocation,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        FailureKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl Serialize for FailureKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FailureKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FailureKind, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        FailureKind::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown failure kind `{name}`")))
     }
 }
 
@@ -92,6 +105,16 @@ pub struct Outcome {
     pub max_rel_err: Option<f64>,
     /// Why it has no latency.
     pub failure: Option<Failure>,
+    /// The first (checked) run on the host clock, ms; includes any compilation the driver defers to first
+    /// use. `None` when not measured in this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_run_ms: Option<f64>,
+    /// Median per logical kernel, ms, in program order (timestamps only; empty otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_kernel_ms: Vec<(String, f64)>,
+    /// Why the host clock timed it when the device has timestamps (or lacks them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing_fallback: Option<String>,
     /// Hash of the WGSL of every dispatch (what export checks against).
     pub wgsl_hash: Option<String>,
     /// Lowering + naga validation, ms.
@@ -116,6 +139,9 @@ impl Outcome {
             timing_samples: None,
             max_rel_err: None,
             failure: Some(Failure { kind, message }),
+            first_run_ms: None,
+            per_kernel_ms: Vec::new(),
+            timing_fallback: None,
             wgsl_hash: None,
             codegen_ms: 0.0,
             compile_ms: 0.0,
@@ -128,5 +154,20 @@ impl Outcome {
     /// Whether it passed the check and was timed.
     pub fn is_ok(&self) -> bool {
         self.latency_ms.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_kinds_serialise_by_their_one_name() {
+        for kind in FailureKind::ALL {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<FailureKind>(&json).unwrap(), kind);
+        }
+        assert!(serde_json::from_str::<FailureKind>("\"melted\"").is_err());
     }
 }

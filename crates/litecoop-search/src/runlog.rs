@@ -7,6 +7,7 @@
 use crate::measure::DeviceInfo;
 use crate::outcome::Outcome;
 use crate::strategy::StrategyConfig;
+pub use litecoop_gpu::settings::MeasureSettings;
 use litecoop_ir::op::Op;
 use litecoop_ir::schedule::Schedule;
 use serde::{Deserialize, Serialize};
@@ -23,19 +24,6 @@ pub const HEADER_FILE: &str = "run.json";
 pub const LOG_FILE: &str = "candidates.jsonl";
 /// Name of the summary.
 pub const SUMMARY_FILE: &str = "summary.json";
-
-/// Measurement settings of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MeasureSettings {
-    /// Minimum timing window per candidate, ms.
-    pub min_window_ms: u64,
-    /// Minimum timed runs per candidate (after the checked run and a warm-up).
-    pub min_reps: usize,
-    /// Per-submission time limit, s.
-    pub timeout_s: f64,
-    /// Host timing forced.
-    pub host_timing: bool,
-}
 
 /// What a run is asked to do: everything in `run.json` that the user chooses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,13 +1,14 @@
 //! The tuning loop: baseline, then candidates from the strategy until the budget is spent; every outcome is
 //! logged (and synced) before the strategy sees it, so a killed run resumes exactly where it stopped.
 
-use crate::db::{DbError, TuningDb};
+use crate::db::DbError;
 use crate::llm::prompt::RunFacts;
 use crate::llm::{CallRecord, LanguageModel};
 use crate::measure::Measure;
 use crate::outcome::Source;
 use crate::proposer::ProposeError;
 use crate::runlog::{Entry, EntryKind, RunHeader, RunLog, RunLogError, RunRequest, FORMAT};
+use crate::store::MeasurementStore;
 use crate::strategy::{BuildError, Candidate, Feedback, Space};
 use crate::summary::{Summary, TimeSplit};
 use litecoop_ir::legality::check;
@@ -90,7 +91,7 @@ pub struct Options<'a> {
     /// The language models of an LLM-guided strategy, in the order of its configuration.
     pub models: Vec<Box<dyn LanguageModel>>,
     /// The tuning database (None: no reuse, no records).
-    pub db: Option<&'a TuningDb>,
+    pub db: Option<&'a dyn MeasurementStore>,
     /// Measure even schedules the database already knows on this device.
     pub remeasure: bool,
     /// When set (e.g. by a Ctrl-C handler), the run stops after the candidate in flight, writes its summary
@@ -160,22 +161,8 @@ pub fn tune(
     let op = header.request.op;
     let limits = header.device.limits;
     let space = Space { op: &op, limits: &limits };
-    let ids = match options.db {
-        Some(db) => {
-            let w = db.workload_id(&header.request.workload, &header.request.size, &op)?;
-            let d = db.device_id(&header.device)?;
-            db.start_run(
-                &header.id,
-                w,
-                d,
-                header.request.strategy.name(),
-                header.request.seed,
-                header.request.budget,
-                log.dir(),
-                &header.created,
-            )?;
-            Some((db, w, d))
-        }
+    let store = match options.db {
+        Some(db) => Some((db, db.begin_run(&header, log.dir())?)),
         None => None,
     };
     let naive = Schedule::naive(&op);
@@ -208,16 +195,16 @@ pub fn tune(
             return Ok(old.clone());
         }
         let seed = input_seed(header.request.seed, index);
-        let reused = match (&ids, options.remeasure) {
-            (Some((db, w, d)), false) => db.lookup(*w, *d, &candidate.hash)?,
+        let reused = match (&store, options.remeasure) {
+            (Some((db, key)), false) => db.lookup(key, &candidate.hash)?,
             _ => None,
         };
         let outcome = match reused {
             Some(o) => o,
             None => {
                 let o = measurer.measure(&op, &candidate.schedule, seed);
-                if let Some((db, w, d)) = &ids {
-                    db.record(Some(&header.id), *w, *d, &candidate.schedule, &candidate.hash, &o)?;
+                if let Some((db, key)) = &store {
+                    db.record(key, &candidate.schedule, &candidate.hash, &o)?;
                 }
                 o
             }
@@ -318,17 +305,8 @@ pub fn tune(
         summary.time.llm_s = ledger.seconds();
     }
     log.write_summary(&summary)?;
-    if let Some((db, _, _)) = ids {
-        db.finish_run(
-            &header.id,
-            &crate::clock::now_rfc3339(),
-            Some(summary.baseline_latency_ms),
-            Some(summary.best_latency_ms),
-            summary.samples,
-        )?;
-        if let Some(llm) = &summary.llm {
-            db.record_models(&header.id, llm)?;
-        }
+    if let Some((db, key)) = store {
+        db.finish_run(&key, &summary)?;
     }
     Ok(summary)
 }

@@ -93,8 +93,8 @@ fn litecoop_seed(dir: &Path, models: Vec<Box<dyn LanguageModel>>, budget: usize,
     tune(Start::New(run(dir, strategy, seed, budget)), &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap()
 }
 
-/// A seed whose 24-sample run has course alterations with these stand-ins (2; seeds 0-4 have none).
-const SEED_WITH_CORRECTIONS: u64 = 5;
+/// A seed whose 24-sample run has course alterations with these stand-ins (seeds 0, 1, 7, 8, 9, 11 have some).
+const SEED_WITH_CORRECTIONS: u64 = 0;
 
 #[test]
 fn litecoop_accounting_adds_up_and_every_child_comes_from_the_bucket() {

@@ -1,4 +1,4 @@
-//! The measurement worker: reads a `MeasureConfig` line, then one request per line on stdin, answers one
+//! The measurement worker: reads a `MeasureSettings` line, then one request per line on stdin, answers one
 //! JSON line each on stdout. `litecoop-measure-worker [ADAPTER]`. Started by `IsolatedMeasurer`.
 
 fn main() -> std::io::Result<()> {

@@ -1,4 +1,4 @@
-//! The proposer's prompt, laid out for KV reuse (DESIGN.md section 5):
+//! The proposer's prompt, laid out for KV reuse (the prefix cache reuses the longest shared prefix):
 //!
 //! 1. instructions: the task, the workload, the device, the transformation vocabulary and (LiteCoOp) the
 //!    models — identical for the whole run, pinned in each model's cache;
@@ -52,19 +52,8 @@ pub const NEXT_MODEL_LABEL: &str = "next model: ";
 /// The option that ends a multi-step answer early.
 pub const DONE: &str = "done";
 
-const VOCABULARY: &str = "\
-Transformations (each sets one decision of one kernel; the list at each schedule has only legal ones):
-- KERNEL: tile m|n|k V - workgroup tile of output rows (m), columns (n) or reduction steps (k)
-- KERNEL: thread_tile m|n V - outputs computed by each invocation along m or n (register tile)
-- KERNEL: stage a|b shared|global - keep an operand's tile in workgroup memory, or read it from global memory
-- KERNEL: pad V - floats of padding per staged row (avoids bank conflicts)
-- KERNEL: vectorize 1|4 - load width
-- KERNEL: unroll k V - reduction steps written out straight-line
-- KERNEL: split_k V - split the reduction across workgroups
-- KERNEL: swizzle V - workgroup order in groups of V tile rows
-- KERNEL: row_threads V / rows V - softmax invocations per row / rows per workgroup
-- KERNEL: workgroup V / items V - elementwise invocations per workgroup / elements per invocation
-- fuse epilogue / unfuse epilogue - fold elementwise work into the matrix product, or not
+/// Advice printed after the vocabulary (the vocabulary itself comes from the decision tables).
+const ADVICE: &str = "\
 What usually helps a matrix product: workgroup tiles of 32-64 outputs per side, register tiles of 4-8, both
 operands staged in shared memory with a reduction tile of 8-32, vectorize 4; split_k only when the output is
 small and the reduction long. Softmax: more invocations per row for long rows.
@@ -79,12 +68,15 @@ pub fn instructions(facts: &RunFacts) -> String {
          schedule transformation; every result is compiled, checked and timed, and a higher speedup over the \
          naive schedule is better.\n\
          Workload: {} ({:.3} GFLOP): {op}\n\
-         Device: {}; at most {} invocations and {} bytes of workgroup memory per workgroup.\n{VOCABULARY}",
+         Device: {}; at most {} invocations and {} bytes of workgroup memory per workgroup.\n\
+         Transformations (each sets one decision of one kernel; the list at each schedule has only legal ones):\n\
+         {}{ADVICE}",
         facts.workload,
         facts.op.flops() / 1e9,
         facts.device,
         l.max_invocations_per_workgroup,
         l.max_workgroup_storage_bytes,
+        litecoop_ir::decision::vocabulary(),
     );
     if facts.choose_next_model {
         let names: Vec<String> =

@@ -1,4 +1,5 @@
-//! LiteCoOp's collaboration mechanics on the shared tree (DESIGN.md section 6):
+//! LiteCoOp's collaboration mechanics on the shared tree (as in the published LiteCoOp code; its exact
+//! constants are not public):
 //!
 //! - **Model-aware UCT.** Smallness `phi(m) = (ln P_max - ln P_m) / (ln P_max - ln P_min)` from parameter
 //!   counts (1 for the smallest model, 0 for the largest), and

@@ -1,141 +1,34 @@
-//! `mcts`: Monte Carlo tree search over schedules (Reasoning Compiler's search, here with a pluggable
-//! proposer; the random proposer makes it the no-LLM baseline).
+//! `mcts`, `llm-mcts` and `litecoop`: Monte Carlo tree search over schedules (Reasoning Compiler's search,
+//! here with a pluggable proposer; the random proposer makes it the no-LLM baseline).
 //!
-//! - The root is the naive schedule. A node is a measured schedule; an edge is the transformation(s) a proposer
-//!   chose there.
-//! - Value: each node's reward is its **measured** speedup over the naive baseline (`baseline / latency`, 0 if
-//!   it failed). Backpropagation keeps, for every node, the visits, the sum and the maximum of the rewards in
-//!   its subtree. UCT uses `Q = best reward in the child's subtree / best reward seen so far` (max backup, the
-//!   default: we look for one fast schedule, not a good average), or with [`Backup::Mean`]
-//!   `Q = mean reward / best reward seen so far`. Either way Q lies in [0, 1] and means "fraction of the best
-//!   known" as the best improves (TVM normalises by the best-known time the same way). Measured on
-//!   lavapipe with `litecoop tune -w matmul-512 -s mcts -b 32 --seed S --min-window-ms 30 --no-db
-//!   [--backup mean]`, seeds 0-5: max backup reached 3.7x-8.5x over naive (mean 5.3x), mean backup 2.0x-4.6x.
-//! - Selection from the root: stop at the first node that may still be expanded; otherwise descend to the
-//!   child with the largest `Q + C * sqrt(ln N_parent / n_child)`, C = 1.41 (ties: the earlier child).
-//! - A node may be expanded while it succeeded, is shallower than `max_depth`, has fewer successful children
-//!   than its width, has fewer than `max_failures` failed children, and has untried legal transformations.
-//!   Width is `children` (default 2, as in the published code), or with progressive widening
-//!   `ceil(visits ^ widening)`.
-//! - Expansion asks the proposer for transformation(s) among the node's untried legal ones whose result is
-//!   not already in the tree (so no proposal, and no model call, is spent on a known schedule). A child whose
-//!   schedule was nevertheless evaluated elsewhere in the run (a multi-step proposal) is not measured again and
-//!   not added (the edge is marked tried); a failed child keeps value 0 and is never expanded.
-//! - With LLM proposers the tree also keeps the LLM accounting ([`Ledger`]) and shows it to the models; with
-//!   a bucket of models ([`Collaboration`]) selection is model-aware UCT and small-model regressions trigger
-//!   course alteration (see [`super::collaboration`]). The root is expanded by the largest model.
+//! A [`Mcts`] is three parts and a loop: the [`Tree`] (nodes, values, selection, backup: [`super::tree`]),
+//! a [`Proposer`] that picks transformations at a node, and an [`ExpansionPolicy`] ([`super::expansion`]:
+//! plain UCT for `mcts`, LLM accounting for `llm-mcts`, model-aware UCT and course alteration for
+//! `litecoop`). Between proposal and measurement sits a [`Screen`] ([`super::screen`]): the expansion
+//! gathers `screen.width()` candidate children of the node (1 by default) and the screen picks the one
+//! that is measured; the others are marked tried at that node and not measured.
+//!
+//! One round: [`Strategy::next`] expands the due course alteration, if any, else selects a node
+//! ([`Tree::select`] with the policy's child choice) and asks the proposer for transformation(s) among the
+//! node's untried legal ones whose result is not already in the tree. A child whose schedule was
+//! nevertheless evaluated elsewhere in the run (a multi-step proposal) is not measured again and not added
+//! (the edge is marked tried); a failed child keeps value 0 and is never expanded. [`Strategy::observe`]
+//! adds the measured child, backs its reward up, and tells the policy.
+//!
+//! Measured on lavapipe with `litecoop tune -w matmul-512 -s mcts -b 32 --seed S --min-window-ms 30 --no-db
+//! [--backup mean]`, seeds 0-5: max backup reached 3.7x-8.5x over naive (mean 5.3x), mean backup 2.0x-4.6x.
 
 use super::collaboration::Collaboration;
+use super::expansion::{ExpansionPolicy, ModelExpansion, RandomExpansion};
+use super::screen::{MeasureEach, Screen};
+use super::tree::Tree;
+pub use super::tree::{Backup, MctsConfig};
 use super::{Candidate, Feedback, Space, Strategy};
 use crate::llm::ledger::Ledger;
 use crate::llm::{CallRecord, Role};
-use crate::proposer::{Expansion, ProposeError, Proposer, Step, RANDOM};
+use crate::proposer::{Expansion, ProposeError, Proposer, Step};
 use litecoop_ir::schedule::Schedule;
-use litecoop_ir::transform::{legal_transformations, Transformation};
-use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
-
-/// How a child's value is summarised for UCT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Backup {
-    /// The best reward in the subtree (default).
-    Max,
-    /// The mean reward of the subtree.
-    Mean,
-}
-
-/// Parameters of the tree search.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MctsConfig {
-    /// Exploration constant of UCT (default 1.41).
-    pub exploration: f64,
-    /// Successful children per node without widening (default 2, as in the published code).
-    pub children: usize,
-    /// Progressive widening exponent: a node with N visits may have `ceil(N ^ widening)` children. `None`:
-    /// fixed `children`.
-    pub widening: Option<f64>,
-    /// Deepest node that may be expanded (the root has depth 0; default 16).
-    pub max_depth: usize,
-    /// Failed children after which a node is never expanded again (default 3).
-    pub max_failures: usize,
-    /// How a child's value is summarised (default max).
-    pub backup: Backup,
-}
-
-impl Default for MctsConfig {
-    fn default() -> Self {
-        MctsConfig {
-            exploration: 1.41,
-            children: 2,
-            widening: None,
-            max_depth: 16,
-            max_failures: 3,
-            backup: Backup::Max,
-        }
-    }
-}
-
-/// One node of the tree.
-#[derive(Debug, Clone)]
-struct Node {
-    /// Its schedule.
-    schedule: Schedule,
-    /// The schedule's hash.
-    hash: String,
-    /// The parent node.
-    parent: Option<usize>,
-    /// Child nodes (successful and failed).
-    children: Vec<usize>,
-    /// The step that produced it from its parent.
-    step: Option<Step>,
-    /// Who is to expand it (LiteCoOp); `None` for single-proposer searches.
-    actor: Option<String>,
-    /// Distance from the root.
-    depth: usize,
-    /// Its own reward (measured speedup; 0 when failed); `None` until measured.
-    reward: Option<f64>,
-    /// Whether its schedule failed.
-    failed: bool,
-    /// Times its subtree was updated.
-    visits: u32,
-    /// Sum of the rewards backpropagated through it.
-    value_sum: f64,
-    /// Largest reward in its subtree.
-    best_in_subtree: f64,
-    /// First transformations already proposed here.
-    tried: HashSet<Transformation>,
-    /// No legal untried transformation is left here.
-    exhausted: bool,
-    /// Neither it nor any descendant can be expanded.
-    closed: bool,
-    /// It lost a course alteration to a sibling: kept in the log, never selected.
-    discarded: bool,
-}
-
-impl Node {
-    /// An unmeasured node with no children.
-    fn new(schedule: Schedule, parent: Option<usize>, depth: usize, step: Option<Step>, actor: Option<String>) -> Node {
-        Node {
-            hash: schedule.fingerprint(),
-            schedule,
-            parent,
-            children: Vec::new(),
-            step,
-            actor,
-            depth,
-            reward: None,
-            failed: false,
-            visits: 0,
-            value_sum: 0.0,
-            best_in_subtree: 0.0,
-            tried: HashSet::new(),
-            exhausted: false,
-            closed: false,
-            discarded: false,
-        }
-    }
-}
+use litecoop_ir::transform::Transformation;
 
 /// A pending expansion: the candidate handed out and where its node goes.
 struct Pending {
@@ -146,36 +39,23 @@ struct Pending {
     corrects: Option<usize>,
 }
 
-/// The LLM side of the tree: accounting, and for a bucket of models the collaboration state.
-struct LlmState {
-    ledger: Ledger,
-    collaboration: Option<Collaboration>,
-    /// Consecutive small-model regressions.
-    streak: usize,
-    /// A course alteration due: (node, the child that regressed).
-    correction: Option<(usize, usize)>,
-}
-
-/// The tree search.
-pub struct Mcts {
-    config: MctsConfig,
-    nodes: Vec<Node>,
+/// The tree search with expansion policy `P`.
+pub struct Mcts<P: ExpansionPolicy> {
+    tree: Tree,
     proposer: Box<dyn Proposer>,
+    policy: P,
+    screen: Box<dyn Screen>,
     pending: Option<Pending>,
-    best_reward: f64,
-    llm: Option<LlmState>,
-    /// Hashes of every node's schedule.
-    known: HashSet<String>,
 }
 
-impl Mcts {
-    /// A tree rooted at `root` (the naive schedule), expanded by `proposer`.
-    pub fn new(config: MctsConfig, root: Schedule, proposer: Box<dyn Proposer>) -> Mcts {
-        let node = Node::new(root, None, 0, None, None);
-        let known = HashSet::from([node.hash.clone()]);
-        Mcts { config, nodes: vec![node], proposer, pending: None, best_reward: 0.0, llm: None, known }
+impl Mcts<RandomExpansion> {
+    /// A tree rooted at `root` (the naive schedule), expanded by `proposer` under plain UCT.
+    pub fn new(config: MctsConfig, root: Schedule, proposer: Box<dyn Proposer>) -> Mcts<RandomExpansion> {
+        Mcts::with_policy(Tree::new(config, root), proposer, RandomExpansion)
     }
+}
 
+impl Mcts<ModelExpansion> {
     /// A tree expanded by language models (name, parameters); with `collaboration`, a LiteCoOp bucket whose
     /// largest model expands the root.
     pub fn with_models(
@@ -184,168 +64,38 @@ impl Mcts {
         proposer: Box<dyn Proposer>,
         models: &[(String, u64)],
         collaboration: Option<Collaboration>,
-    ) -> Mcts {
-        let mut mcts = Mcts::new(config, root, proposer);
-        let mut ledger = Ledger::new(models);
-        if let Some(c) = &collaboration {
-            mcts.nodes[0].actor = Some(c.largest.clone());
-            ledger.note(format!(
-                "the first expansion (depth 1, from the naive schedule) is made by the largest model, `{}`",
-                c.largest
-            ));
-            if models.len() == 1 {
-                ledger.note(format!(
-                    "the bucket holds one model (`{}`): litecoop degenerates to llm-mcts with that model",
-                    c.largest
-                ));
-            }
-        }
-        mcts.llm = Some(LlmState { ledger, collaboration, streak: 0, correction: None });
-        mcts
+    ) -> Mcts<ModelExpansion> {
+        let mut tree = Tree::new(config, root);
+        let policy = ModelExpansion::new(&mut tree, models, collaboration);
+        Mcts::with_policy(tree, proposer, policy)
+    }
+}
+
+impl<P: ExpansionPolicy> Mcts<P> {
+    /// A search over `tree` with a proposer and a policy; every proposal is measured.
+    pub fn with_policy(tree: Tree, proposer: Box<dyn Proposer>, policy: P) -> Mcts<P> {
+        Mcts { tree, proposer, policy, screen: Box::new(MeasureEach), pending: None }
     }
 
-    fn collaboration(&self) -> Option<&Collaboration> {
-        self.llm.as_ref().and_then(|l| l.collaboration.as_ref())
+    /// Puts a screen between proposal and measurement.
+    pub fn with_screen(mut self, screen: Box<dyn Screen>) -> Mcts<P> {
+        self.screen = screen;
+        self
     }
 
-    #[cfg(test)]
-    fn collaboration_mut(&mut self) -> &mut Collaboration {
-        self.llm.as_mut().and_then(|l| l.collaboration.as_mut()).expect("a bucket")
-    }
-
-    fn width(&self, node: &Node) -> usize {
-        match self.config.widening {
-            Some(alpha) => ((node.visits.max(1) as f64).powf(alpha).ceil() as usize).max(1),
-            None => self.config.children.max(1),
-        }
-    }
-
-    fn expandable(&self, id: usize) -> bool {
-        let node = &self.nodes[id];
-        let successes = node.children.iter().filter(|c| !self.nodes[**c].failed && !self.nodes[**c].discarded).count();
-        let failures = node.children.iter().filter(|c| self.nodes[**c].failed).count();
-        !node.failed
-            && !node.exhausted
-            && node.reward.is_some()
-            && node.depth < self.config.max_depth
-            && successes < self.width(node)
-            && failures < self.config.max_failures
-    }
-
-    /// UCT, or model-aware UCT with a bucket (`lambda` already 0 when the siblings share a model).
-    fn uct(&self, parent: &Node, child: &Node, lambda: f64) -> f64 {
-        if child.visits == 0 {
-            return f64::INFINITY;
-        }
-        let q = if self.best_reward <= 0.0 {
-            0.0
-        } else {
-            match self.config.backup {
-                Backup::Max => child.best_in_subtree / self.best_reward,
-                Backup::Mean => child.value_sum / child.visits as f64 / self.best_reward,
-            }
-        };
-        let explore = self.config.exploration * ((parent.visits.max(1) as f64).ln() / child.visits as f64).sqrt();
-        match self.collaboration() {
-            Some(c) => c.score(q, child.actor.as_deref(), lambda, explore),
-            None => q + explore,
-        }
-    }
-
-    /// The child to descend to: the best score; ties (unvisited children included) to the smaller model,
-    /// then the earlier child.
-    fn pick_child(&self, parent: usize, open: &[usize]) -> usize {
-        let node = &self.nodes[parent];
-        let lambda = match self.collaboration() {
-            Some(c) => {
-                let first = &self.nodes[open[0]].actor;
-                if open.iter().all(|o| self.nodes[*o].actor == *first) {
-                    0.0
-                } else {
-                    c.lambda
-                }
-            }
-            None => 0.0,
-        };
-        let size = |id: usize| self.collaboration().map_or(0, |c| c.size(self.nodes[id].actor.as_deref()));
-        let mut best = open[0];
-        let mut best_score = self.uct(node, &self.nodes[best], lambda);
-        for &c in &open[1..] {
-            let score = self.uct(node, &self.nodes[c], lambda);
-            let tie = score == best_score || (score - best_score).abs() < 1e-12;
-            if (!tie && score > best_score) || (tie && size(c) < size(best)) {
-                best = c;
-                best_score = score;
-            }
-        }
-        best
+    /// The tree so far.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
     }
 
     /// The node to expand next, or `None` when the whole tree is closed.
     fn select(&mut self) -> Option<usize> {
-        loop {
-            let mut id = 0;
-            loop {
-                if self.nodes[0].closed {
-                    return None;
-                }
-                if self.expandable(id) {
-                    return Some(id);
-                }
-                let node = &self.nodes[id];
-                let open: Vec<usize> = node
-                    .children
-                    .iter()
-                    .copied()
-                    .filter(|c| !self.nodes[*c].closed && !self.nodes[*c].failed)
-                    .collect();
-                let failures = node.children.iter().filter(|c| self.nodes[**c].failed).count();
-                let can_widen_later = self.config.widening.is_some()
-                    && !node.failed
-                    && !node.exhausted
-                    && node.reward.is_some()
-                    && node.depth < self.config.max_depth
-                    && failures < self.config.max_failures;
-                if open.is_empty() {
-                    if can_widen_later {
-                        // Progressive widening: visiting it again raises its width; count the visit.
-                        self.nodes[id].visits += 1;
-                        break;
-                    }
-                    self.nodes[id].closed = true;
-                    break;
-                }
-                id = self.pick_child(id, &open);
-            }
-        }
+        let policy = &self.policy;
+        self.tree.select(&|tree, parent, open| policy.pick_child(tree, parent, open))
     }
 
-    fn path(&self, id: usize) -> Vec<Step> {
-        let mut steps = Vec::new();
-        let mut at = Some(id);
-        while let Some(i) = at {
-            if let Some(step) = &self.nodes[i].step {
-                steps.push(step.clone());
-            }
-            at = self.nodes[i].parent;
-        }
-        steps.reverse();
-        steps
-    }
-
-    fn backpropagate(&mut self, from: usize, reward: f64) {
-        let mut at = Some(from);
-        while let Some(i) = at {
-            self.nodes[i].visits += 1;
-            self.nodes[i].value_sum += reward;
-            self.nodes[i].best_in_subtree = self.nodes[i].best_in_subtree.max(reward);
-            at = self.nodes[i].parent;
-        }
-    }
-}
-
-impl Mcts {
-    /// Asks the proposer at node `id`; `None` when the node has no untried legal transformation left.
+    /// Asks the proposer at node `id` for up to the screen's width of children and hands out the one the
+    /// screen picks; `None` when the node has no untried legal transformation left.
     fn expand(
         &mut self,
         id: usize,
@@ -353,68 +103,76 @@ impl Mcts {
         role: Role,
         corrects: Option<usize>,
     ) -> Result<Option<Candidate>, ProposeError> {
-        let node = &self.nodes[id];
-        let legal: Vec<Transformation> = legal_transformations(space.op, &node.schedule, space.limits)
-            .into_iter()
-            .filter(|t| !node.tried.contains(t))
-            .filter(|t| t.apply(space.op, &node.schedule).is_ok_and(|s| !self.known.contains(&s.fingerprint())))
-            .collect();
+        let mut legal = self.tree.untried(id, space);
         if legal.is_empty() {
-            self.nodes[id].exhausted = true;
+            self.tree.nodes[id].exhausted = true;
             return Ok(None);
         }
-        let path = self.path(id);
-        let regression = corrects.and_then(|c| self.nodes[c].step.clone());
-        let largest = self.collaboration().map(|c| c.largest.clone());
-        let actor = match role {
-            Role::Correction => largest.as_deref(),
-            Role::Regular => node.actor.as_deref(),
-        };
+        let path = self.tree.path(id);
+        let mut gathered: Vec<(Candidate, Pending)> = Vec::new();
+        let mut calls: Vec<CallRecord> = Vec::new();
+        while gathered.len() < self.screen.width().max(1) && !legal.is_empty() {
+            let (mut candidate, pending) = self.propose(id, space, role, corrects, &path, &legal)?;
+            calls.append(&mut candidate.calls);
+            let first = pending.step.transformations.first().cloned();
+            legal.retain(|t| Some(t) != first.as_ref() && !self.tree.nodes[id].tried.contains(t));
+            if !gathered.iter().any(|(c, _)| c.hash == candidate.hash) {
+                gathered.push((candidate, pending));
+            }
+        }
+        let candidates: Vec<Candidate> = gathered.iter().map(|(c, _)| c.clone()).collect();
+        let pick =
+            if candidates.len() == 1 { 0 } else { self.screen.pick(space, &candidates).min(candidates.len() - 1) };
+        let (mut candidate, pending) = gathered.swap_remove(pick);
+        candidate.calls = calls;
+        self.pending = Some(pending);
+        Ok(Some(candidate))
+    }
+
+    /// One proposal at node `id` among `legal`, applied: the candidate child and where it goes.
+    fn propose(
+        &mut self,
+        id: usize,
+        space: Space,
+        role: Role,
+        corrects: Option<usize>,
+        path: &[Step],
+        legal: &[Transformation],
+    ) -> Result<(Candidate, Pending), ProposeError> {
+        let regression = corrects.and_then(|c| self.tree.nodes[c].step.clone());
+        let actor = self.policy.actor(&self.tree, id, role);
+        let node = &self.tree.nodes[id];
         let expansion = Expansion {
             op: space.op,
             limits: space.limits,
             schedule: &node.schedule,
             speedup: node.reward.filter(|_| !node.failed),
-            path: &path,
-            legal: &legal,
-            actor,
+            path,
+            legal,
+            actor: actor.as_deref(),
             role,
             regression: regression.as_ref(),
-            ledger: self.llm.as_ref().map(|l| &l.ledger),
+            ledger: self.policy.ledger(),
         };
         let mut proposal = self.proposer.propose(&expansion)?;
+        self.policy.record_proposal(&mut proposal);
         let calls: Vec<CallRecord> = std::mem::take(&mut proposal.calls);
-        if let Some(llm) = &mut self.llm {
-            for call in &calls {
-                llm.ledger.record_call(call);
-            }
-            for note in std::mem::take(&mut proposal.notes) {
-                llm.ledger.warn(note);
-            }
-            if proposal.proposer == RANDOM {
-                llm.ledger.record_random();
-            }
-        }
-        let first = proposal.transformations.first().filter(|t| legal.contains(t)).cloned();
-        let first = match (first, &mut self.llm) {
-            (Some(t), _) => t,
-            (None, Some(llm)) => {
-                // Impossible by construction; counted, and the node's first legal transformation is used.
-                llm.ledger.record_invalid();
-                llm.ledger.warn(format!("`{}` made a proposal that is not legal here", proposal.proposer));
+        let first = match proposal.transformations.first().filter(|t| legal.contains(t)).cloned() {
+            Some(t) => t,
+            None if self.policy.invalid_proposal(&proposal.proposer) => {
                 proposal.transformations = vec![legal[0].clone()];
                 legal[0].clone()
             }
-            (None, None) => {
+            None => {
                 return Err(ProposeError {
                     proposer: proposal.proposer,
                     message: "the proposal does not start with a legal, untried transformation".into(),
                 })
             }
         };
-        self.nodes[id].tried.insert(first);
+        self.tree.nodes[id].tried.insert(first);
         // Apply in order; a later step that would be illegal ends the sequence there.
-        let mut schedule = self.nodes[id].schedule.clone();
+        let mut schedule = self.tree.nodes[id].schedule.clone();
         let mut applied = Vec::new();
         for t in &proposal.transformations {
             match t.apply_checked(space.op, &schedule, space.limits) {
@@ -427,55 +185,33 @@ impl Mcts {
         }
         let mut full_path: Vec<Transformation> = path.iter().flat_map(|s| s.transformations.clone()).collect();
         full_path.extend(applied.iter().cloned());
-        let parent_hash = self.nodes[id].hash.clone();
-        let actor = proposal.next_actor.clone().or_else(|| self.nodes[id].actor.clone());
-        self.pending = Some(Pending {
+        let node = &self.tree.nodes[id];
+        let pending = Pending {
             parent: id,
             step: Step { transformations: applied, proposer: proposal.proposer.clone(), speedup: None },
-            actor,
+            actor: proposal.next_actor.clone().or_else(|| node.actor.clone()),
             corrects,
-        });
-        Ok(Some(Candidate {
+        };
+        let candidate = Candidate {
             hash: schedule.fingerprint(),
             schedule,
             path: full_path,
-            parent: Some(parent_hash),
+            parent: Some(node.hash.clone()),
             proposer: proposal.proposer,
             calls,
-        }))
-    }
-
-    /// After a measured regular child: counts its model's hit and, with a bucket, the small-model streak.
-    fn after_child(&mut self, parent: usize, child: usize) {
-        let Some(llm) = &mut self.llm else { return };
-        let node = &self.nodes[child];
-        let Some(step) = &node.step else { return };
-        let parent_reward = self.nodes[parent].reward.unwrap_or(0.0);
-        let regressed = node.failed || node.reward.unwrap_or(0.0) < parent_reward;
-        llm.ledger.record_child(&step.proposer, !regressed && node.reward.unwrap_or(0.0) > parent_reward);
-        let Some(c) = &llm.collaboration else { return };
-        if c.course_every == 0 || step.proposer == c.largest || !c.parameters.contains_key(&step.proposer) {
-            return;
-        }
-        if regressed {
-            llm.streak += 1;
-            if llm.streak % c.course_every == 0 {
-                llm.correction = Some((parent, child));
-            }
-        } else {
-            llm.streak = 0;
-        }
+        };
+        Ok((candidate, pending))
     }
 
     /// The accounting, for the summary.
     pub fn ledger(&self) -> Option<&Ledger> {
-        self.llm.as_ref().map(|l| &l.ledger)
+        self.policy.ledger()
     }
 }
 
-impl Strategy for Mcts {
+impl<P: ExpansionPolicy> Strategy for Mcts<P> {
     fn next(&mut self, space: Space) -> Result<Option<Candidate>, ProposeError> {
-        if let Some((node, child)) = self.llm.as_mut().and_then(|l| l.correction.take()) {
+        if let Some((node, child)) = self.policy.take_correction() {
             if let Some(candidate) = self.expand(node, space, Role::Correction, Some(child))? {
                 return Ok(Some(candidate));
             }
@@ -489,53 +225,26 @@ impl Strategy for Mcts {
     }
 
     fn observe(&mut self, candidate: &Candidate, feedback: Feedback) {
-        let reward = if feedback.outcome.is_ok() { feedback.speedup } else { 0.0 };
+        let ok = feedback.outcome.is_ok();
+        let reward = if ok { feedback.speedup } else { 0.0 };
         let Some(pending) = self.pending.take() else {
             // The baseline: the root's own measurement.
-            if candidate.hash == self.nodes[0].hash && self.nodes[0].reward.is_none() {
-                self.nodes[0].reward = Some(reward);
-                self.nodes[0].failed = !feedback.outcome.is_ok();
-                self.best_reward = self.best_reward.max(reward);
-                self.backpropagate(0, reward);
+            if candidate.hash == self.tree.nodes[0].hash && self.tree.nodes[0].reward.is_none() {
+                self.tree.measure_root(reward, !ok);
             }
             return;
         };
         if feedback.duplicate {
             // Already in the run: not measured again, not added; a correction that found nothing new lost.
-            if let (Some(_), Some(llm)) = (pending.corrects, &mut self.llm) {
-                llm.ledger.record_alteration(false);
+            if pending.corrects.is_some() {
+                self.policy.correction_found_nothing();
             }
             return;
         }
-        let parent = &self.nodes[pending.parent];
-        let id = self.nodes.len();
         let mut step = pending.step;
-        step.speedup = feedback.outcome.is_ok().then_some(feedback.speedup);
-        let mut node =
-            Node::new(candidate.schedule.clone(), Some(pending.parent), parent.depth + 1, Some(step), pending.actor);
-        node.reward = Some(reward);
-        node.failed = !feedback.outcome.is_ok();
-        self.known.insert(node.hash.clone());
-        self.nodes.push(node);
-        self.nodes[pending.parent].children.push(id);
-        self.best_reward = self.best_reward.max(reward);
-        self.backpropagate(id, reward);
-        match pending.corrects {
-            Some(first) => {
-                // Course alteration: keep the better of the two children.
-                let won = !self.nodes[id].failed && reward > self.nodes[first].reward.unwrap_or(0.0);
-                let loser = if won { first } else { id };
-                self.nodes[loser].discarded = true;
-                self.nodes[loser].closed = true;
-                if let Some(llm) = &mut self.llm {
-                    let parent_reward = self.nodes[pending.parent].reward.unwrap_or(0.0);
-                    let proposer = self.nodes[id].step.as_ref().map(|s| s.proposer.clone()).unwrap_or_default();
-                    llm.ledger.record_child(&proposer, !self.nodes[id].failed && reward > parent_reward);
-                    llm.ledger.record_alteration(won);
-                }
-            }
-            None => self.after_child(pending.parent, id),
-        }
+        step.speedup = ok.then_some(feedback.speedup);
+        let id = self.tree.add_child(pending.parent, candidate.schedule.clone(), step, pending.actor, reward, !ok);
+        self.policy.after_child(&mut self.tree, pending.parent, id, pending.corrects);
     }
 
     fn replay(&mut self, calls: Vec<CallRecord>) {
@@ -551,6 +260,7 @@ impl Strategy for Mcts {
 mod tests {
     //! Model-aware UCT and course alteration with a deterministic proposer and made-up rewards.
 
+    use super::super::tree::Node;
     use super::*;
     use crate::outcome::{FailureKind, Outcome};
     use crate::proposer::Proposal;
@@ -594,7 +304,7 @@ mod tests {
         }
     }
 
-    fn tree(lambda: f64, next: &str) -> (Mcts, Rc<RefCell<Vec<(Role, Option<String>)>>>) {
+    fn tree(lambda: f64, next: &str) -> (Mcts<ModelExpansion>, Rc<RefCell<Vec<(Role, Option<String>)>>>) {
         let asked = Rc::new(RefCell::new(Vec::new()));
         let proposer = Scripted { next: next.into(), asked: asked.clone() };
         let c = bucket(lambda);
@@ -606,6 +316,10 @@ mod tests {
         (mcts, asked)
     }
 
+    fn pick(m: &Mcts<ModelExpansion>, parent: usize, open: &[usize]) -> usize {
+        m.policy.pick_child(&m.tree, parent, open)
+    }
+
     fn ok(speedup: f64) -> Outcome {
         let mut o = Outcome::failed(FailureKind::Wrong, String::new(), 0);
         o.failure = None;
@@ -614,7 +328,7 @@ mod tests {
     }
 
     /// Runs one next/observe round with this measured speedup (0: failed).
-    fn round(m: &mut Mcts, speedup: f64) -> Candidate {
+    fn round(m: &mut Mcts<ModelExpansion>, speedup: f64) -> Candidate {
         let op = op();
         let limits = DeviceLimits::lavapipe();
         let c = m.next(Space { op: &op, limits: &limits }).unwrap().expect("a candidate");
@@ -623,68 +337,68 @@ mod tests {
         c
     }
 
-    fn baseline(m: &mut Mcts) {
-        let root = Candidate::drawn(m.nodes[0].schedule.clone(), "baseline");
+    fn baseline(m: &mut Mcts<ModelExpansion>) {
+        let root = Candidate::drawn(m.tree.nodes[0].schedule.clone(), "baseline");
         m.observe(&root, Feedback { outcome: &ok(1.0), speedup: 1.0, duplicate: false });
     }
 
     /// Adds a measured child of `parent` to be expanded by `actor`, with `visits` visits of reward `reward`.
-    fn child(m: &mut Mcts, parent: usize, actor: &str, reward: f64, visits: u32) -> usize {
-        let id = m.nodes.len();
-        let mut node = Node::new(m.nodes[parent].schedule.clone(), Some(parent), 1, None, Some(actor.into()));
+    fn child(m: &mut Mcts<ModelExpansion>, parent: usize, actor: &str, reward: f64, visits: u32) -> usize {
+        let id = m.tree.nodes.len();
+        let mut node = Node::new(m.tree.nodes[parent].schedule.clone(), Some(parent), 1, None, Some(actor.into()));
         node.reward = Some(reward);
         node.visits = visits;
         node.value_sum = reward * visits as f64;
         node.best_in_subtree = reward;
-        m.nodes.push(node);
-        m.nodes[parent].children.push(id);
-        m.nodes[parent].visits += visits;
-        m.best_reward = m.best_reward.max(reward);
+        m.tree.nodes.push(node);
+        m.tree.nodes[parent].children.push(id);
+        m.tree.nodes[parent].visits += visits;
+        m.tree.best_reward = m.tree.best_reward.max(reward);
         id
     }
 
     #[test]
     fn model_aware_uct_weighs_smallness_by_lambda() {
         let (mut m, _) = tree(0.2, "small");
-        m.nodes[0].visits = 1;
+        m.tree.nodes[0].visits = 1;
         let large = child(&mut m, 0, "large", 1.1, 2);
         let small = child(&mut m, 0, "small", 1.0, 2);
         // Q: 1.0 vs 1.1/1.1. With lambda 0.2 the small model's bonus (0.2) outweighs 0.8 * (1 - 1/1.1).
-        assert_eq!(m.pick_child(0, &[large, small]), small);
+        assert_eq!(pick(&m, 0, &[large, small]), small);
         // With lambda 0 value alone decides.
-        m.collaboration_mut().lambda = 0.0;
-        assert_eq!(m.pick_child(0, &[large, small]), large);
+        m.policy.collaboration_mut().unwrap().lambda = 0.0;
+        assert_eq!(pick(&m, 0, &[large, small]), large);
         // A clearly better subtree wins even with lambda.
-        m.collaboration_mut().lambda = 0.2;
-        m.nodes[large].best_in_subtree = 3.0;
-        m.best_reward = 3.0;
-        assert_eq!(m.pick_child(0, &[large, small]), large);
+        m.policy.collaboration_mut().unwrap().lambda = 0.2;
+        m.tree.nodes[large].best_in_subtree = 3.0;
+        m.tree.best_reward = 3.0;
+        assert_eq!(pick(&m, 0, &[large, small]), large);
     }
 
     #[test]
     fn lambda_is_zero_when_siblings_share_a_model() {
         let (mut m, _) = tree(0.9, "small");
-        m.nodes[0].visits = 1;
+        m.tree.nodes[0].visits = 1;
         let a = child(&mut m, 0, "small", 1.0, 2);
         let b = child(&mut m, 0, "small", 1.2, 2);
         // With lambda 0.9 applied, both would score 0.1 Q + 0.9: nearly a tie, a goes first. Lambda is dropped,
         // so the better value wins clearly.
-        assert_eq!(m.pick_child(0, &[a, b]), b);
-        let s = |id: usize| m.uct(&m.nodes[0], &m.nodes[id], 0.0);
+        assert_eq!(pick(&m, 0, &[a, b]), b);
+        let s = |id: usize| m.tree.uct(&m.tree.nodes[0], &m.tree.nodes[id]);
         assert!(s(b) > s(a));
     }
 
     #[test]
     fn ties_go_to_the_smaller_model() {
         let (mut m, _) = tree(0.0, "small");
-        m.nodes[0].visits = 1;
+        m.tree.nodes[0].visits = 1;
         let large = child(&mut m, 0, "large", 1.0, 0);
         let small = child(&mut m, 0, "small", 1.0, 0);
         // Unvisited (infinite scores): the smaller model first, even though the larger child came first.
-        assert_eq!(m.pick_child(0, &[large, small]), small);
+        assert_eq!(pick(&m, 0, &[large, small]), small);
         let large2 = child(&mut m, 0, "large", 1.0, 3);
         let small2 = child(&mut m, 0, "small", 1.0, 3);
-        assert_eq!(m.pick_child(0, &[large2, small2]), small2);
+        assert_eq!(pick(&m, 0, &[large2, small2]), small2);
     }
 
     #[test]
@@ -703,15 +417,15 @@ mod tests {
         baseline(&mut m);
         round(&mut m, 2.0); // large expands the root: 2.0x; the child goes to small
         round(&mut m, 1.5); // small regresses (1.5 < 2.0): streak 1
-        assert_eq!(m.llm.as_ref().unwrap().streak, 1);
+        assert_eq!(m.policy.streak(), 1);
         let second = round(&mut m, 0.0); // small fails: streak 2 -> correction due
         assert_eq!(second.proposer, "small");
-        let regression = m.nodes.len() - 1;
+        let regression = m.tree.nodes.len() - 1;
         let correction = round(&mut m, 3.0); // large corrects the same node, and wins
         assert_eq!(asked.borrow().last().unwrap(), &(Role::Correction, Some("large".into())));
         assert_eq!(correction.proposer, "large");
         assert_eq!(correction.parent, second.parent, "the correction expands the same node");
-        assert!(m.nodes[regression].discarded && !m.nodes[m.nodes.len() - 1].discarded);
+        assert!(m.tree.nodes[regression].discarded && !m.tree.nodes[m.tree.nodes.len() - 1].discarded);
         let r = m.ledger().unwrap().report();
         assert_eq!((r.course_alterations, r.course_alteration_wins), (1, 1));
         // The streak goes on counting; the next K-th regression triggers again, and a worse correction loses.
@@ -721,8 +435,8 @@ mod tests {
         let next = round(&mut m, 0.1);
         assert_eq!(asked.borrow()[asked_before + 2].0, Role::Correction);
         assert_eq!(next.proposer, "large");
-        let last = m.nodes.len() - 1;
-        assert!(m.nodes[last].discarded, "the worse correction is dropped, the small model's child kept");
+        let last = m.tree.nodes.len() - 1;
+        assert!(m.tree.nodes[last].discarded, "the worse correction is dropped, the small model's child kept");
         let r = m.ledger().unwrap().report();
         assert_eq!((r.course_alterations, r.course_alteration_wins), (2, 1));
     }
@@ -734,7 +448,7 @@ mod tests {
         round(&mut m, 2.0); // large
         round(&mut m, 1.0); // small regresses: streak 1
         round(&mut m, 2.5); // small improves: streak 0
-        assert_eq!(m.llm.as_ref().unwrap().streak, 0);
+        assert_eq!(m.policy.streak(), 0);
         round(&mut m, 1.0); // streak 1
         assert!(asked.borrow().iter().all(|(role, _)| *role == Role::Regular));
         let (mut m, asked) = tree(0.2, "large");
@@ -742,7 +456,40 @@ mod tests {
         for _ in 0..4 {
             round(&mut m, 0.5); // only the largest model acts: no streak
         }
-        assert_eq!(m.llm.as_ref().unwrap().streak, 0);
+        assert_eq!(m.policy.streak(), 0);
         assert!(asked.borrow().iter().all(|(role, _)| *role == Role::Regular));
+    }
+
+    /// Gathers three children and picks the last; remembers what it was shown.
+    struct LastOfThree(Rc<RefCell<Vec<String>>>);
+
+    impl Screen for LastOfThree {
+        fn width(&self) -> usize {
+            3
+        }
+
+        fn pick(&mut self, _space: Space, candidates: &[Candidate]) -> usize {
+            self.0.borrow_mut().extend(candidates.iter().map(|c| c.hash.clone()));
+            candidates.len() - 1
+        }
+    }
+
+    #[test]
+    fn the_screen_picks_which_gathered_child_is_measured() {
+        let shown = Rc::new(RefCell::new(Vec::new()));
+        let op = op();
+        let limits = DeviceLimits::lavapipe();
+        let proposer = Box::new(crate::proposer::RandomProposer::new(3));
+        let mut m = Mcts::new(MctsConfig::default(), Schedule::naive(&op), proposer)
+            .with_screen(Box::new(LastOfThree(shown.clone())));
+        let root = Candidate::drawn(m.tree.nodes[0].schedule.clone(), "baseline");
+        m.observe(&root, Feedback { outcome: &ok(1.0), speedup: 1.0, duplicate: false });
+        let c = m.next(Space { op: &op, limits: &limits }).unwrap().expect("a candidate");
+        let shown = shown.borrow();
+        assert_eq!(shown.len(), 3, "three distinct children gathered");
+        assert_eq!(c.hash, shown[2], "the screen's pick is the one handed out for measurement");
+        assert_eq!(m.tree.nodes[0].tried.len(), 3, "the screened-out children count as tried at the node");
+        m.observe(&c, Feedback { outcome: &ok(2.0), speedup: 2.0, duplicate: false });
+        assert_eq!(m.tree.nodes.len(), 2, "only the measured child joins the tree");
     }
 }

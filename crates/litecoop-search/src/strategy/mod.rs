@@ -6,8 +6,11 @@
 
 pub mod collaboration;
 pub mod evolutionary;
+pub mod expansion;
 pub mod mcts;
 pub mod random;
+pub mod screen;
+pub mod tree;
 
 use crate::llm::ledger::{largest, Ledger};
 use crate::llm::prompt::RunFacts;

@@ -69,7 +69,7 @@ pub fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> Bo
             strategy,
             seed,
             budget,
-            measure: MeasureSettings { min_window_ms: 1, min_reps: 1, timeout_s: 1.0, host_timing: false },
+            measure: MeasureSettings { min_window_ms: 1, min_reps: 1, timeout_s: 1.0, ..MeasureSettings::default() },
         },
     })
 }

@@ -1,0 +1,555 @@
+//! The schedule decisions, each declared once.
+//!
+//! Every sketch (kernel template) has a table of [`Decision`] rows, one per decision: the words of its
+//! transformation (`tile m`), its label in schedule descriptions and WGSL headers (`BM`), the values it may
+//! take, its legality rule (as code and as one line of text) and what it means to a reader. Everything else
+//! is derived from these tables:
+//! - legality ([`crate::legality`]): a value outside the row's values, or a broken rule, is illegal;
+//! - the transformations ([`crate::transform`]): one edit per row and value, printed and parsed by the row;
+//! - the sampler ([`crate::space`]): draws the rows in order, each among the values its rule allows;
+//! - the schedule's one-line description ([`crate::schedule::describe_decisions`]);
+//! - the prompt vocabulary an LLM reads ([`vocabulary`]).
+//!
+//! A row's rule may read only its own decision and the rows above it (plus the kernel's shapes and the
+//! device), so the sampler can draw any legal value of every decision in one pass. What depends on the
+//! whole kernel (invocations per workgroup, workgroup memory, dispatch size) is the sketch's
+//! [`Sketch::fits`]. Adding a decision is one field in the sketch's struct and one row here.
+
+use crate::legality::DeviceLimits;
+use crate::program::{GemmSpec, MapSpec, SoftmaxSpec};
+use crate::schedule::{GemmDecisions, MapDecisions, SoftmaxDecisions};
+
+/// One decision of a sketch whose decisions are `D` and whose fixed facts are `S`.
+pub struct Decision<D: 'static, S: 'static> {
+    /// The words of its transformation before the value (`tile m`); unique over all sketches.
+    pub name: &'static str,
+    /// Its label in schedule descriptions and WGSL headers (`BM`).
+    pub label: &'static str,
+    /// The values it may take, ascending (on/off decisions: 0 and 1).
+    pub values: &'static [u32],
+    /// For on/off decisions, the words of 0 and 1 in transformations (`global`, `shared`).
+    pub words: Option<[&'static str; 2]>,
+    /// What it decides, for people and prompts.
+    pub meaning: &'static str,
+    /// Its legality rule in words (empty when any listed value is legal).
+    pub rule_text: &'static str,
+    /// Its legality rule: may read this decision and the rows above it, never the rows below.
+    pub rule: fn(&S, &D, &DeviceLimits) -> Result<(), String>,
+    /// Reads the decision.
+    pub get: fn(&D) -> u32,
+    /// Sets the decision.
+    pub set: fn(&mut D, u32),
+}
+
+impl<D, S> Decision<D, S> {
+    /// The value as written in a transformation (`64`, `shared`).
+    pub fn word(&self, value: u32) -> String {
+        match self.words {
+            Some(words) if value <= 1 => words[value as usize].to_string(),
+            _ => value.to_string(),
+        }
+    }
+
+    /// The value as written in a description (`64`, `true`).
+    pub fn describe(&self, value: u32) -> String {
+        match self.words {
+            Some(_) => (value == 1).to_string(),
+            None => value.to_string(),
+        }
+    }
+
+    /// Parses a value written as in a transformation.
+    pub fn parse_value(&self, word: &str) -> Result<u32, String> {
+        match self.words {
+            Some(words) => words
+                .iter()
+                .position(|w| *w == word)
+                .map(|i| i as u32)
+                .ok_or_else(|| format!("`{word}` is not {} or {}", words[0], words[1])),
+            None => word.parse::<u32>().map_err(|_| format!("`{word}` is not a non-negative integer")),
+        }
+    }
+
+    /// The allowed values in words (`1, 2, 4, ..., 256`).
+    pub fn values_text(&self) -> String {
+        let words: Vec<String> = self.values.iter().map(|v| self.word(*v)).collect();
+        if words.len() > 5 {
+            format!("{}, {}, {}, ..., {}", words[0], words[1], words[2], words[words.len() - 1])
+        } else {
+            words.join(", ")
+        }
+    }
+}
+
+/// The sketches: kernel templates whose decisions are tabled here.
+pub trait Sketch: Copy + PartialEq + Sized + 'static {
+    /// The kernel's fixed facts (shapes and buffers).
+    type Spec: 'static;
+    /// The decision table, in the order rules may read (and the sampler draws) them.
+    fn decisions() -> &'static [Decision<Self, Self::Spec>];
+    /// Whether the whole kernel fits the device: invocations, workgroup memory, dispatch size.
+    fn fits(spec: &Self::Spec, d: &Self, limits: &DeviceLimits) -> Result<(), String>;
+}
+
+fn ok() -> Result<(), String> {
+    Ok(())
+}
+
+fn require(condition: bool, why: impl FnOnce() -> String) -> Result<(), String> {
+    if condition {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
+const POW2_TO_256: &[u32] = &[1, 2, 4, 8, 16, 32, 64, 128, 256];
+const POW2_TO_64: &[u32] = &[1, 2, 4, 8, 16, 32, 64];
+const POW2_TO_16: &[u32] = &[1, 2, 4, 8, 16];
+const OFF_ON: &[u32] = &[0, 1];
+const STAGE_WORDS: Option<[&str; 2]> = Some(["global", "shared"]);
+
+/// The matrix-product sketch's decisions.
+pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
+    Decision {
+        name: "tile m",
+        label: "BM",
+        values: POW2_TO_256,
+        words: None,
+        meaning: "workgroup tile of output rows",
+        rule_text: "divides M",
+        rule: |s, d, _| require(s.m % d.bm as usize == 0, || format!("BM={} does not divide M={}", d.bm, s.m)),
+        get: |d| d.bm,
+        set: |d, v| d.bm = v,
+    },
+    Decision {
+        name: "tile n",
+        label: "BN",
+        values: POW2_TO_256,
+        words: None,
+        meaning: "workgroup tile of output columns",
+        rule_text: "divides N",
+        rule: |s, d, _| require(s.n % d.bn as usize == 0, || format!("BN={} does not divide N={}", d.bn, s.n)),
+        get: |d| d.bn,
+        set: |d, v| d.bn = v,
+    },
+    Decision {
+        name: "thread_tile m",
+        label: "TM",
+        values: POW2_TO_16,
+        words: None,
+        meaning: "output rows computed by each invocation (register tile)",
+        rule_text: "divides BM",
+        rule: |_, d, _| require(d.bm % d.tm == 0, || format!("TM={} must divide BM={}", d.tm, d.bm)),
+        get: |d| d.tm,
+        set: |d, v| d.tm = v,
+    },
+    Decision {
+        name: "thread_tile n",
+        label: "TN",
+        values: POW2_TO_16,
+        words: None,
+        meaning: "output columns computed by each invocation (register tile)",
+        rule_text: "divides BN; TM*TN <= 128",
+        rule: |_, d, _| {
+            require(d.bn % d.tn == 0, || format!("TN={} must divide BN={}", d.tn, d.bn))?;
+            require(d.tm * d.tn <= 128, || format!("register tile TM*TN={} exceeds 128 accumulators", d.tm * d.tn))
+        },
+        get: |d| d.tn,
+        set: |d, v| d.tn = v,
+    },
+    Decision {
+        name: "tile k",
+        label: "BK",
+        values: POW2_TO_64,
+        words: None,
+        meaning: "reduction steps per outer iteration (the depth of a staged tile)",
+        rule_text: "divides K",
+        rule: |s, d, _| require(s.k % d.bk as usize == 0, || format!("BK={} does not divide K={}", d.bk, s.k)),
+        get: |d| d.bk,
+        set: |d, v| d.bk = v,
+    },
+    Decision {
+        name: "unroll k",
+        label: "unroll",
+        values: POW2_TO_64,
+        words: None,
+        meaning: "reduction steps written out straight-line",
+        rule_text: "divides BK",
+        rule: |_, d, _| require(d.bk % d.unroll == 0, || format!("unroll={} must divide BK={}", d.unroll, d.bk)),
+        get: |d| d.unroll,
+        set: |d, v| d.unroll = v,
+    },
+    Decision {
+        name: "vectorize",
+        label: "vector",
+        values: &[1, 4],
+        words: None,
+        meaning: "load width along each operand's contiguous dimension",
+        rule_text: "4 needs unroll and the operands' contiguous sizes to be multiples of 4",
+        rule: |s, d, _| {
+            if d.vector != 4 {
+                return ok();
+            }
+            require(d.unroll % 4 == 0, || {
+                format!("vector=4 needs unroll to be a multiple of 4 (unroll={})", d.unroll)
+            })?;
+            require(s.a.k_vectorizable(s.k), || "operand A cannot be read 4-wide along K".into())?;
+            if s.b.transposed {
+                require(s.k % 4 == 0 && s.b.batch_stride % 4 == 0, || "operand B cannot be read 4-wide along K".into())
+            } else {
+                require(d.tn % 4 == 0 && s.b.batch_stride % 4 == 0, || {
+                    format!("vector=4 needs TN to be a multiple of 4 (TN={})", d.tn)
+                })
+            }
+        },
+        get: |d| d.vector,
+        set: |d, v| d.vector = v,
+    },
+    Decision {
+        name: "stage a",
+        label: "stage_a",
+        values: OFF_ON,
+        words: STAGE_WORDS,
+        meaning: "keep the A tile in workgroup memory (shared) or read it from global memory",
+        rule_text: "",
+        rule: |_, _, _| ok(),
+        get: |d| d.stage_a as u32,
+        set: |d, v| d.stage_a = v == 1,
+    },
+    Decision {
+        name: "stage b",
+        label: "stage_b",
+        values: OFF_ON,
+        words: STAGE_WORDS,
+        meaning: "keep the B tile in workgroup memory (shared) or read it from global memory",
+        rule_text: "",
+        rule: |_, _, _| ok(),
+        get: |d| d.stage_b as u32,
+        set: |d, v| d.stage_b = v == 1,
+    },
+    Decision {
+        name: "pad",
+        label: "pad",
+        values: &[0, 1, 2, 4],
+        words: None,
+        meaning: "floats of padding per staged row (against bank conflicts)",
+        rule_text: "only with a staged operand",
+        rule: |_, d, _| {
+            require(d.pad == 0 || d.stage_a || d.stage_b, || format!("pad={} only applies to staged operands", d.pad))
+        },
+        get: |d| d.pad,
+        set: |d, v| d.pad = v,
+    },
+    Decision {
+        name: "split_k",
+        label: "split_k",
+        values: POW2_TO_16,
+        words: None,
+        meaning: "split the reduction across workgroups, summed by a second pass (1 = off)",
+        rule_text: "BK*split_k divides K",
+        rule: |s, d, limits| {
+            let depth = d.bk * d.split_k;
+            require(s.k % depth as usize == 0, || format!("BK*split_k={depth} does not divide K={}", s.k))?;
+            if d.split_k == 1 {
+                return ok();
+            }
+            let partial = d.split_k as u64 * s.batch as u64 * s.m as u64 * s.n as u64 * 4;
+            require(partial <= limits.max_storage_buffer_binding_size, || {
+                format!(
+                    "split-K partials need {partial} bytes, the device binds at most {}",
+                    limits.max_storage_buffer_binding_size
+                )
+            })?;
+            let reduce_groups = (s.batch as u64 * s.m as u64 * s.n as u64).div_ceil(64);
+            require(reduce_groups <= limits.max_workgroups_per_dimension as u64, || {
+                format!(
+                    "the split-K reduction needs {reduce_groups} workgroups, the device allows {}",
+                    limits.max_workgroups_per_dimension
+                )
+            })
+        },
+        get: |d| d.split_k,
+        set: |d, v| d.split_k = v,
+    },
+    Decision {
+        name: "swizzle",
+        label: "swizzle",
+        values: &[0, 2, 4, 8, 16],
+        words: None,
+        meaning: "workgroup order in groups of V tile rows walked column-first (0 = row-major)",
+        rule_text: "0 or divides the tile rows M/BM",
+        rule: |s, d, _| {
+            let rows = s.m / d.bm as usize;
+            require(d.swizzle == 0 || rows % d.swizzle as usize == 0, || {
+                format!("swizzle={} does not divide the {rows} tile rows", d.swizzle)
+            })
+        },
+        get: |d| d.swizzle,
+        set: |d, v| d.swizzle = v,
+    },
+];
+
+impl Sketch for GemmDecisions {
+    type Spec = GemmSpec;
+
+    fn decisions() -> &'static [Decision<GemmDecisions, GemmSpec>] {
+        &GEMM
+    }
+
+    fn fits(s: &GemmSpec, d: &GemmDecisions, limits: &DeviceLimits) -> Result<(), String> {
+        let (wx, wy) = (d.bn / d.tn, d.bm / d.tm);
+        workgroup_fits(wx, wy, limits)?;
+        let shared =
+            4 * (if d.stage_a { d.bm * (d.bk + d.pad) } else { 0 } + if d.stage_b { d.bk * (d.bn + d.pad) } else { 0 });
+        memory_fits(shared, limits)?;
+        let tiles = ((s.m / d.bm as usize) as u64, (s.n / d.bn as usize) as u64);
+        let grid = if d.swizzle > 0 { [tiles.0 * tiles.1, 1] } else { [tiles.1, tiles.0] };
+        let z = s.batch as u64 * d.split_k as u64;
+        let max = limits.max_workgroups_per_dimension as u64;
+        require(grid[0] <= max && grid[1] <= max && z <= max, || {
+            format!("dispatch {}x{}x{z} exceeds {max} workgroups per dimension", grid[0], grid[1])
+        })
+    }
+}
+
+/// The row-softmax sketch's decisions.
+pub static SOFTMAX: [Decision<SoftmaxDecisions, SoftmaxSpec>; 2] = [
+    Decision {
+        name: "row_threads",
+        label: "threads_per_row",
+        values: POW2_TO_256,
+        words: None,
+        meaning: "softmax invocations sharing one row",
+        rule_text: "at most the row length",
+        rule: |s, d, _| {
+            require(d.threads_per_row as usize <= s.cols, || {
+                format!("threads_per_row={} exceeds the row length {}", d.threads_per_row, s.cols)
+            })
+        },
+        get: |d| d.threads_per_row,
+        set: |d, v| d.threads_per_row = v,
+    },
+    Decision {
+        name: "rows",
+        label: "rows_per_workgroup",
+        values: POW2_TO_256,
+        words: None,
+        meaning: "softmax rows per workgroup",
+        rule_text: "divides the rows",
+        rule: |s, d, _| {
+            require(s.rows % d.rows_per_workgroup as usize == 0, || {
+                format!("rows_per_workgroup={} does not divide {} rows", d.rows_per_workgroup, s.rows)
+            })
+        },
+        get: |d| d.rows_per_workgroup,
+        set: |d, v| d.rows_per_workgroup = v,
+    },
+];
+
+impl Sketch for SoftmaxDecisions {
+    type Spec = SoftmaxSpec;
+
+    fn decisions() -> &'static [Decision<SoftmaxDecisions, SoftmaxSpec>] {
+        &SOFTMAX
+    }
+
+    fn fits(s: &SoftmaxSpec, d: &SoftmaxDecisions, limits: &DeviceLimits) -> Result<(), String> {
+        let invocations = d.threads_per_row * d.rows_per_workgroup;
+        workgroup_fits(invocations, 1, limits)?;
+        memory_fits(invocations * 4, limits)?;
+        dispatch_fits((s.rows / d.rows_per_workgroup as usize) as u64, limits)
+    }
+}
+
+/// The elementwise sketch's decisions.
+pub static MAP: [Decision<MapDecisions, MapSpec>; 2] = [
+    Decision {
+        name: "workgroup",
+        label: "workgroup_size",
+        values: &[32, 64, 128, 256],
+        words: None,
+        meaning: "elementwise invocations per workgroup",
+        rule_text: "",
+        rule: |_, _, _| ok(),
+        get: |d| d.workgroup_size,
+        set: |d, v| d.workgroup_size = v,
+    },
+    Decision {
+        name: "items",
+        label: "items",
+        values: &[1, 2, 4, 8],
+        words: None,
+        meaning: "consecutive elements per elementwise invocation",
+        rule_text: "",
+        rule: |_, _, _| ok(),
+        get: |d| d.items,
+        set: |d, v| d.items = v,
+    },
+];
+
+impl Sketch for MapDecisions {
+    type Spec = MapSpec;
+
+    fn decisions() -> &'static [Decision<MapDecisions, MapSpec>] {
+        &MAP
+    }
+
+    fn fits(s: &MapSpec, d: &MapDecisions, limits: &DeviceLimits) -> Result<(), String> {
+        workgroup_fits(d.workgroup_size, 1, limits)?;
+        dispatch_fits((s.len as u64).div_ceil(d.workgroup_size as u64 * d.items as u64), limits)
+    }
+}
+
+fn workgroup_fits(x: u32, y: u32, limits: &DeviceLimits) -> Result<(), String> {
+    require(x * y <= limits.max_invocations_per_workgroup, || {
+        format!("{} invocations per workgroup, the device allows {}", x * y, limits.max_invocations_per_workgroup)
+    })?;
+    require(x <= limits.max_workgroup_size_x && y <= limits.max_workgroup_size_y, || {
+        format!(
+            "workgroup {x}x{y} exceeds the device's {}x{}",
+            limits.max_workgroup_size_x, limits.max_workgroup_size_y
+        )
+    })
+}
+
+fn memory_fits(bytes: u32, limits: &DeviceLimits) -> Result<(), String> {
+    require(bytes <= limits.max_workgroup_storage_bytes, || {
+        format!("{bytes} bytes of workgroup memory, the device allows {}", limits.max_workgroup_storage_bytes)
+    })
+}
+
+fn dispatch_fits(groups: u64, limits: &DeviceLimits) -> Result<(), String> {
+    require(groups <= limits.max_workgroups_per_dimension as u64, || {
+        format!("{groups} workgroups exceed {} per dimension", limits.max_workgroups_per_dimension)
+    })
+}
+
+/// Checks every decision of one kernel: each value among its row's values, each row's rule, then the fit.
+pub fn check_decisions<D: Sketch>(spec: &D::Spec, d: &D, limits: &DeviceLimits) -> Result<(), String> {
+    for row in D::decisions() {
+        let value = (row.get)(d);
+        require(row.values.contains(&value), || {
+            format!("{}={} must be one of {}", row.label, row.describe(value), row.values_text())
+        })?;
+        (row.rule)(spec, d, limits)?;
+    }
+    D::fits(spec, d, limits)
+}
+
+/// Where a transformation's name (`tile m`) is declared: the sketch and the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Row {
+    /// A row of [`GEMM`].
+    Gemm(usize),
+    /// A row of [`SOFTMAX`].
+    Softmax(usize),
+    /// A row of [`MAP`].
+    Map(usize),
+}
+
+impl Row {
+    /// The row whose name is `name`.
+    pub fn find(name: &str) -> Option<Row> {
+        (GEMM.iter().position(|r| r.name == name).map(Row::Gemm))
+            .or_else(|| SOFTMAX.iter().position(|r| r.name == name).map(Row::Softmax))
+            .or_else(|| MAP.iter().position(|r| r.name == name).map(Row::Map))
+    }
+
+    /// The row's name (`tile m`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Row::Gemm(i) => GEMM[i].name,
+            Row::Softmax(i) => SOFTMAX[i].name,
+            Row::Map(i) => MAP[i].name,
+        }
+    }
+
+    /// A value in the row's words (`shared`, `64`).
+    pub fn word(self, value: u32) -> String {
+        match self {
+            Row::Gemm(i) => GEMM[i].word(value),
+            Row::Softmax(i) => SOFTMAX[i].word(value),
+            Row::Map(i) => MAP[i].word(value),
+        }
+    }
+
+    /// Parses a value written in the row's words.
+    pub fn parse_value(self, word: &str) -> Result<u32, String> {
+        match self {
+            Row::Gemm(i) => GEMM[i].parse_value(word),
+            Row::Softmax(i) => SOFTMAX[i].parse_value(word),
+            Row::Map(i) => MAP[i].parse_value(word),
+        }
+    }
+
+    /// Every transformation name, in table order.
+    pub fn names() -> Vec<&'static str> {
+        GEMM.iter().map(|r| r.name).chain(SOFTMAX.iter().map(|r| r.name)).chain(MAP.iter().map(|r| r.name)).collect()
+    }
+}
+
+/// The transformation vocabulary for people and LLMs, one line per decision, derived from the tables.
+pub fn vocabulary() -> String {
+    fn lines<D, S>(rows: &[Decision<D, S>], out: &mut String) {
+        for r in rows {
+            let value = if r.words.is_some() { r.values_text().replace(", ", "|") } else { "V".into() };
+            let mut line = format!("- KERNEL: {} {value} - {}", r.name, r.meaning);
+            if r.words.is_none() {
+                line.push_str(&format!(" (V: {}", r.values_text()));
+                if !r.rule_text.is_empty() {
+                    line.push_str(&format!("; {}", r.rule_text));
+                }
+                line.push(')');
+            } else if !r.rule_text.is_empty() {
+                line.push_str(&format!(" ({})", r.rule_text));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    let mut out = String::new();
+    lines(&GEMM, &mut out);
+    lines(&SOFTMAX, &mut out);
+    lines(&MAP, &mut out);
+    out.push_str("- fuse epilogue / unfuse epilogue - fold elementwise work into the matrix product, or not\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        let names = Row::names();
+        for (i, name) in names.iter().enumerate() {
+            assert!(!names[..i].contains(name), "`{name}` twice");
+            assert_eq!(Row::find(name).map(Row::name), Some(*name));
+        }
+        assert_eq!(Row::find("tile q"), None);
+    }
+
+    #[test]
+    fn values_are_ascending_and_words_parse_back() {
+        fn each<D, S>(rows: &[Decision<D, S>]) {
+            for r in rows {
+                assert!(r.values.windows(2).all(|w| w[0] < w[1]), "{}", r.name);
+                for v in r.values {
+                    assert_eq!(r.parse_value(&r.word(*v)), Ok(*v), "{}", r.name);
+                }
+            }
+        }
+        each(&GEMM);
+        each(&SOFTMAX);
+        each(&MAP);
+    }
+
+    #[test]
+    fn the_vocabulary_has_a_line_per_decision() {
+        let v = vocabulary();
+        assert_eq!(v.lines().count(), GEMM.len() + SOFTMAX.len() + MAP.len() + 1);
+        assert!(v.contains("- KERNEL: tile m V - workgroup tile of output rows (V: 1, 2, 4, ..., 256; divides M)"));
+        assert!(v.contains("- KERNEL: stage a global|shared - "));
+    }
+}
