@@ -51,18 +51,29 @@ fn naive_and_default_schedules_of_every_workload_are_correct() {
 
 #[test]
 fn random_legal_schedules_run_correct() {
+    // The claim is "no legal schedule computes a wrong answer". The sampler draws every legal value, so a
+    // few draws are one-invocation workgroups that can outlive the time limit on a loaded CPU device: a
+    // timeout is not a wrong answer, it is counted, and most draws must be judged.
     let mut m = measurer();
     let mut rng = Rng::new(2024);
+    let (mut judged, mut timed_out) = (0, 0);
     for w in workloads() {
         let op = w.op("small").unwrap();
         let limits = m.gpu().unwrap().limits;
         for _ in 0..3 {
             let schedule = random_schedule(&op, &limits, &mut rng);
             let p = lower(&op, &schedule, &limits).unwrap();
-            let r = m.measure(&op, &p, rng.next_u64()).unwrap();
-            assert!(r.check.passed, "{}: {:?}\n{}", w.name, r.check.reason, schedule.to_json());
+            match m.measure(&op, &p, rng.next_u64()) {
+                Ok(r) => {
+                    assert!(r.check.passed, "{}: {:?}\n{}", w.name, r.check.reason, schedule.to_json());
+                    judged += 1;
+                }
+                Err(MeasureError::Timeout { .. }) => timed_out += 1,
+                Err(e) => panic!("{}: {e}\n{}", w.name, schedule.to_json()),
+            }
         }
     }
+    assert!(judged >= 4 * timed_out.max(1), "{judged} judged, {timed_out} timed out");
 }
 
 #[test]
