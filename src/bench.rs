@@ -234,6 +234,7 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
         && r.size == matrix.size
         && r.strategy.name() == cell.strategy.name()
         && r.strategy.models() == cell.strategy.models().as_slice()
+        && r.cost_model.kind == cell.strategy.cost_model()
         && r.seed == cell.seed;
     let m = &r.measure;
     if same && *m != args.timing {

@@ -20,11 +20,26 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compares the cost models' rank quality on measurements held out from the database: a quarter of each
+    /// workload's correct measurements on the busiest device is held out, the models learn the rest, and each
+    /// ranks every workload's held-out schedules (Kendall's tau, top-8 recall, fitting time).
+    CostModels {
+        /// The tuning database.
+        #[arg(long, default_value = "runs/tuning.sqlite", value_name = "FILE")]
+        db: PathBuf,
+        /// Seed of the held-out draw.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs `litecoop db`.
 pub fn main(cmd: DbCommand) -> anyhow::Result<i32> {
     match cmd {
+        DbCommand::CostModels { db, seed, json } => cost_models(&db, seed, json),
         DbCommand::Best { workload, db, json } => {
             if !db.is_file() {
                 anyhow::bail!("no tuning database at {} (run `litecoop tune` first, or pass --db)", db.display());
@@ -57,4 +72,53 @@ pub fn main(cmd: DbCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `litecoop db cost-models`.
+fn cost_models(path: &std::path::Path, seed: u64, json: bool) -> anyhow::Result<i32> {
+    if !path.is_file() {
+        anyhow::bail!("no tuning database at {} (run `litecoop tune` first, or pass --db)", path.display());
+    }
+    let db = TuningDb::open(path)?;
+    let Some((device, name)) = db.busiest_device()? else {
+        anyhow::bail!("{} holds no correct measurement", path.display());
+    };
+    // The rows were legal on their device; only their lowering matters here, so no limit is applied.
+    let limits = litecoop_ir::legality::DeviceLimits {
+        max_invocations_per_workgroup: u32::MAX,
+        max_workgroup_size_x: u32::MAX,
+        max_workgroup_size_y: u32::MAX,
+        max_workgroup_storage_bytes: u32::MAX,
+        max_workgroups_per_dimension: u32::MAX,
+        max_storage_buffer_binding_size: u64::MAX,
+        max_storage_buffers_per_stage: u32::MAX,
+    };
+    let wgsl = |op: &litecoop_ir::op::Op, s: &litecoop_ir::schedule::Schedule| {
+        litecoop_codegen::lower(op, s, &limits).ok().map(|p| litecoop_search::measure::wgsl_hash(&p))
+    };
+    let rows = db.training_rows(device, None, i64::MAX, "", &wgsl)?;
+    let units = litecoop_search::cost::features::estimated_compute_units(&name);
+    let kinds = [litecoop_search::cost::CostModelKind::Knn, litecoop_search::cost::CostModelKind::Mlp];
+    let results = litecoop_search::cost::compare::compare(&rows, &kinds, &limits, units, seed);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(0);
+    }
+    println!("{} rows of {} on {name}", rows.len(), path.display());
+    let mut t =
+        Table::new(&["model", "train rows", "held out", "workloads", "mean tau", "top-8 recall", "fit s", "score s"]);
+    for r in &results {
+        t.row(vec![
+            r.kind.clone(),
+            r.train_rows.to_string(),
+            r.held_out_rows.to_string(),
+            r.workloads.to_string(),
+            format!("{:.3}", r.mean_tau),
+            format!("{:.3}", r.mean_top8_recall),
+            format!("{:.3}", r.train_s),
+            format!("{:.4}", r.score_s),
+        ]);
+    }
+    print!("{}", t.render());
+    Ok(0)
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use litecoop_gpu::device::{choose, list_adapters, AdapterSummary};
+use litecoop_search::cost::{CostModelConfig, CostModelKind, DEFAULT_COST_MODEL, DEFAULT_SCREEN};
 use litecoop_search::db::TuningDb;
 use litecoop_search::llm::engine_model::DEFAULT_TEMPERATURE;
 use litecoop_search::llm::ledger::{KvCacheReport, LlmReport};
@@ -37,6 +38,27 @@ pub enum StrategyName {
     Evolutionary,
     /// Monte Carlo tree search from the naive schedule, expanded by random legal transformations.
     Mcts,
+}
+
+/// The cost models `--cost-model` offers.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CostModelName {
+    /// No model: every proposal is measured.
+    None,
+    /// k nearest neighbours in standardised feature space.
+    Knn,
+    /// A small multilayer perceptron (candle-nn).
+    Mlp,
+}
+
+impl CostModelName {
+    fn kind(self) -> CostModelKind {
+        match self {
+            CostModelName::None => CostModelKind::None,
+            CostModelName::Knn => CostModelKind::Knn,
+            CostModelName::Mlp => CostModelKind::Mlp,
+        }
+    }
 }
 
 /// How MCTS summarises a subtree.
@@ -161,6 +183,17 @@ pub struct TuneArgs {
     temperature: f32,
     #[command(flatten)]
     manifest: ManifestArg,
+    /// A learned cost model that scores --screen candidates for every one measured and measures the one it
+    /// ranks highest; it learns from the first measured sample and from the tuning database's measurements
+    /// on this device. With llm-mcts and litecoop the model is asked once per expansion and its menu
+    /// probabilities become a prior weighed against the cost model (weight learned online). Default: mlp
+    /// for random, evolutionary and mcts; none for the LLM strategies.
+    #[arg(long, value_enum, help_heading = "Cost model")]
+    cost_model: Option<CostModelName>,
+    /// Candidates the cost model scores per measured candidate.
+    #[arg(long, default_value_t = DEFAULT_SCREEN as u64, value_parser = clap::value_parser!(u64).range(1..=4096),
+          help_heading = "Cost model")]
+    screen: u64,
     /// evolutionary: schedules per generation and parents kept.
     #[arg(long, default_value_t = 16, help_heading = "Evolutionary")]
     population: usize,
@@ -238,6 +271,15 @@ impl TuneArgs {
             llm_from_depth: self.llm_from_depth,
             temperature: self.temperature,
         })
+    }
+
+    fn cost_model(&self, strategy: &StrategyConfig) -> CostModelConfig {
+        let kind = match self.cost_model {
+            Some(name) => name.kind(),
+            None if strategy.screens_by_default() => DEFAULT_COST_MODEL,
+            None => CostModelKind::None,
+        };
+        CostModelConfig { kind, screen: self.screen as usize }
     }
 
     fn strategy(&self) -> anyhow::Result<StrategyConfig> {
@@ -356,6 +398,7 @@ pub fn execute(
                 seed: args.seed,
                 budget: args.budget.unwrap_or(DEFAULT_BUDGET),
                 measure: args.measure.clone(),
+                cost_model: args.cost_model(&strategy),
             };
             let settings = request.measure.clone();
             (Start::New(Box::new(NewRun { dir, id, request })), adapter, db, settings, strategy)
@@ -514,6 +557,13 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
     out.push_str(&format!("best schedule {}\n", s.best_schedule.describe()));
     let methods: Vec<String> = s.timing_methods.iter().map(|(m, n)| format!("{m} ({n})")).collect();
     out.push_str(&format!("timing       median of repeated runs; clock: {}\n", methods.join(", ")));
+    if let Some(c) = &s.cost_model {
+        let tau = c.rank_tau.map_or("n/a".to_string(), |t| format!("{t:.2}"));
+        out.push_str(&format!(
+            "cost model   {}: {:.1} scored per measured; online rank tau {tau} over {} predictions; {} warm-start rows\n",
+            c.kind, c.scored_per_measured, c.predictions_checked, c.warm_start_rows
+        ));
+    }
     if let Some(llm) = &s.llm {
         out.push('\n');
         out.push_str(&render_llm(llm, s.kv_cache.as_ref()));
@@ -521,8 +571,12 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
     }
     let llm_time = if s.llm.is_some() { format!("LLM {:.1} s, ", s.time.llm_s) } else { String::new() };
     out.push_str(&format!(
-        "time         {llm_time}codegen+compile {:.1} s, measurement {:.1} s, search {:.2} s (this session {:.1} s)\n",
-        s.time.codegen_compile_s, s.time.measurement_s, s.time.search_s, s.time.session_s
+        "time         {llm_time}codegen+compile {:.1} s, measurement {:.1} s, search {:.2} s{} (this session {:.1} s)\n",
+        s.time.codegen_compile_s,
+        s.time.measurement_s,
+        s.time.search_s,
+        if s.cost_model.is_some() { format!(" (cost model {:.2} s)", s.time.cost_model_s) } else { String::new() },
+        s.time.session_s
     ));
     if let Some(db) = db {
         out.push_str(&format!("database     {}\n", db.display()));

@@ -162,9 +162,10 @@ fn plan_from_export(dir: &Path) -> (Op, LaunchPlan) {
     (op, LaunchPlan { buffers, dispatches })
 }
 
-/// Random search never looks at times, and evolutionary generation 0 (12 random schedules, of which the
-/// budget takes 5) neither, so the sequences must match exactly; sequences that depend on measured times
-/// are checked with a deterministic stand-in measurer in `crates/litecoop-search/tests/loop.rs`.
+/// Without a cost model, random search never looks at times, and evolutionary generation 0 (12 random
+/// schedules, of which the budget takes 5) neither, so the sequences must match exactly; sequences that depend
+/// on measured times (every strategy with a cost model) are checked with a deterministic stand-in measurer in
+/// `crates/litecoop-search/tests/loop.rs`.
 #[test]
 fn the_same_seed_gives_the_same_candidates_on_the_device() {
     let dir = scratch("determinism");
@@ -172,7 +173,8 @@ fn the_same_seed_gives_the_same_candidates_on_the_device() {
         let mut runs = Vec::new();
         for (i, seed) in ["4", "4", "5"].iter().enumerate() {
             let run = dir.join(format!("{strategy}{i}"));
-            quick_tune(&run, &["--strategy", strategy, "--budget", "5", "--population", "12", "--seed", seed]);
+            let args = ["--strategy", strategy, "--cost-model", "none", "--budget", "5", "--population", "12"];
+            quick_tune(&run, &[&args[..], &["--seed", seed]].concat());
             runs.push(logged_hashes(&run));
         }
         assert_eq!(runs[0], runs[1], "{strategy}: same seed, different candidates");
@@ -261,6 +263,8 @@ fn the_database_is_reused_across_runs_and_answers_db_best() {
             "2",
             "--min-window-ms",
             "10",
+            "--cost-model",
+            "none",
             "--db",
             s(&db),
             "--json",
@@ -282,6 +286,16 @@ fn the_database_is_reused_across_runs_and_answers_db_best() {
     run3.push("--remeasure".into());
     let third = json(&litecoop(&run3.iter().map(String::as_str).collect::<Vec<_>>()));
     assert_eq!(third["measured"].as_u64(), Some(4));
+
+    // The default cost model learns the database's correct measurements of this device before its first
+    // candidate (the three runs' baselines and candidates, under the same timing settings).
+    let mut run4 = args(&dir.join("four"));
+    let at = run4.iter().position(|a| a == "--cost-model").unwrap();
+    run4.drain(at..at + 2);
+    let fourth = json(&litecoop(&run4.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert_eq!(fourth["cost_model"]["kind"], "mlp");
+    assert!(fourth["cost_model"]["warm_start_rows"].as_u64().unwrap() >= 4, "{}", fourth["cost_model"]);
+    assert!(fourth["cost_model"]["scored_per_measured"].as_f64().unwrap() > 1.0);
 
     let best = json(&litecoop(&["db", "best", "--workload", "softmax-causal", "--db", s(&db), "--json"]));
     let rows = best.as_array().unwrap();

@@ -247,7 +247,11 @@ pub fn aggregate(
         let Some(first) = all.first() else { continue };
         let gflop = first.baseline_gflops * first.baseline_latency_ms / 1e3;
         let best_any = all.iter().map(|s| s.best_speedup).fold(1.0, f64::max);
-        let evolutionary = of(&StrategySpec::Evolutionary);
+        // The sample-efficiency baseline: the matrix's first evolutionary strategy.
+        let evolutionary = match matrix.strategies.iter().find(|s| s.name() == "evolutionary") {
+            Some(spec) => of(spec),
+            None => Vec::new(),
+        };
         let evolutionary_target = (!evolutionary.is_empty())
             .then(|| Stat::of(&evolutionary.iter().map(|s| s.best_speedup).collect::<Vec<_>>()).mean);
         let evolutionary_reach = evolutionary_target.map(|t| reach(&evolutionary, t, matrix.budget));

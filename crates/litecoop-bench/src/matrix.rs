@@ -1,6 +1,7 @@
 //! The comparison matrix: which workloads, strategies and seeds, its cells, and how cells are split into
 //! shards.
 
+use litecoop_search::cost::{CostModelKind, DEFAULT_COST_MODEL};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -29,12 +30,22 @@ pub enum MatrixError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum StrategySpec {
-    /// Independent random legal schedules.
-    Random,
-    /// TVM MetaSchedule-style evolutionary search (the baseline of sample efficiency).
-    Evolutionary,
-    /// MCTS expanded by random transformations.
-    Mcts,
+    /// Independent random legal schedules: `random` or `random:COST_MODEL`.
+    Random {
+        /// The cost model (`none`, `knn`, `mlp`); `None` for `litecoop tune`'s default.
+        cost_model: Option<CostModelKind>,
+    },
+    /// TVM MetaSchedule-style evolutionary search (the baseline of sample efficiency): `evolutionary` or
+    /// `evolutionary:COST_MODEL`.
+    Evolutionary {
+        /// The cost model; `None` for `litecoop tune`'s default.
+        cost_model: Option<CostModelKind>,
+    },
+    /// MCTS expanded by random transformations: `mcts` or `mcts:COST_MODEL`.
+    Mcts {
+        /// The cost model; `None` for `litecoop tune`'s default.
+        cost_model: Option<CostModelKind>,
+    },
     /// MCTS expanded by one model (Reasoning Compiler): `llm-mcts:MODEL`.
     LlmMcts {
         /// The model.
@@ -51,9 +62,9 @@ impl StrategySpec {
     /// The strategy's name as `litecoop tune --strategy` spells it.
     pub fn name(&self) -> &'static str {
         match self {
-            StrategySpec::Random => "random",
-            StrategySpec::Evolutionary => "evolutionary",
-            StrategySpec::Mcts => "mcts",
+            StrategySpec::Random { .. } => "random",
+            StrategySpec::Evolutionary { .. } => "evolutionary",
+            StrategySpec::Mcts { .. } => "mcts",
             StrategySpec::LlmMcts { .. } => "llm-mcts",
             StrategySpec::Litecoop { .. } => "litecoop",
         }
@@ -68,6 +79,25 @@ impl StrategySpec {
         }
     }
 
+    /// The cost model as written in the spec (`None`: `litecoop tune`'s default; always `None` for the LLM
+    /// strategies).
+    pub fn written_cost_model(&self) -> Option<CostModelKind> {
+        match self {
+            StrategySpec::Random { cost_model }
+            | StrategySpec::Evolutionary { cost_model }
+            | StrategySpec::Mcts { cost_model } => *cost_model,
+            _ => None,
+        }
+    }
+
+    /// The cost model its runs use (the default filled in).
+    pub fn cost_model(&self) -> CostModelKind {
+        match self {
+            StrategySpec::LlmMcts { .. } | StrategySpec::Litecoop { .. } => CostModelKind::None,
+            _ => self.written_cost_model().unwrap_or(DEFAULT_COST_MODEL),
+        }
+    }
+
     /// The `litecoop tune` arguments that select it.
     pub fn tune_args(&self) -> Vec<String> {
         let mut args = vec!["--strategy".to_string(), self.name().to_string()];
@@ -75,6 +105,9 @@ impl StrategySpec {
             StrategySpec::LlmMcts { model } => args.extend(["--model".to_string(), model.clone()]),
             StrategySpec::Litecoop { models } => args.extend(["--models".to_string(), models.join(",")]),
             _ => {}
+        }
+        if let Some(kind) = self.written_cost_model() {
+            args.extend(["--cost-model".to_string(), kind.name().to_string()]);
         }
         args
     }
@@ -93,7 +126,10 @@ impl fmt::Display for StrategySpec {
         match self {
             StrategySpec::LlmMcts { model } => write!(f, "llm-mcts:{model}"),
             StrategySpec::Litecoop { models } => write!(f, "litecoop:{}", models.join("+")),
-            other => f.write_str(other.name()),
+            other => match other.written_cost_model() {
+                Some(kind) => write!(f, "{}:{}", other.name(), kind.name()),
+                None => f.write_str(other.name()),
+            },
         }
     }
 }
@@ -110,10 +146,23 @@ impl FromStr for StrategySpec {
         let models: Option<Vec<String>> =
             models.map(|m| m.split('+').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
         match (name, models) {
-            ("random", None) => Ok(StrategySpec::Random),
-            ("evolutionary", None) => Ok(StrategySpec::Evolutionary),
-            ("mcts", None) => Ok(StrategySpec::Mcts),
-            ("random" | "evolutionary" | "mcts", Some(_)) => Err(err("this strategy runs no model; drop `:...`")),
+            ("random" | "evolutionary" | "mcts", m) => {
+                let cost_model = match m.as_deref() {
+                    None => None,
+                    Some([kind]) => Some(match kind.as_str() {
+                        "none" => CostModelKind::None,
+                        "knn" => CostModelKind::Knn,
+                        "mlp" => CostModelKind::Mlp,
+                        _ => return Err(err("after `:` name a cost model: none, knn or mlp")),
+                    }),
+                    Some(_) => return Err(err("after `:` name one cost model: none, knn or mlp")),
+                };
+                Ok(match name {
+                    "random" => StrategySpec::Random { cost_model },
+                    "evolutionary" => StrategySpec::Evolutionary { cost_model },
+                    _ => StrategySpec::Mcts { cost_model },
+                })
+            }
             ("llm-mcts", Some(m)) if m.len() == 1 => Ok(StrategySpec::LlmMcts { model: m[0].clone() }),
             ("llm-mcts", _) => Err(err("name exactly one model, e.g. llm-mcts:gemma3-270m")),
             ("litecoop", Some(m)) if !m.is_empty() => {
@@ -280,12 +329,14 @@ pub fn paper_preset(size: &str) -> Matrix {
     }
 }
 
-/// The strategies that answer the research question with the shipped models: the evolutionary and MCTS
-/// baselines, the largest model alone (Reasoning Compiler) and the whole bucket (LiteCoOp).
+/// The strategies that answer the research question with the shipped models: evolutionary search measuring
+/// every candidate and screening with the cost model, MCTS screening with it, the largest model alone
+/// (Reasoning Compiler) and the whole bucket (LiteCoOp).
 pub fn research_strategies() -> Vec<StrategySpec> {
     vec![
-        StrategySpec::Evolutionary,
-        StrategySpec::Mcts,
+        StrategySpec::Evolutionary { cost_model: Some(CostModelKind::None) },
+        StrategySpec::Evolutionary { cost_model: Some(CostModelKind::Mlp) },
+        StrategySpec::Mcts { cost_model: Some(CostModelKind::Mlp) },
         StrategySpec::LlmMcts { model: "gemma3-270m".into() },
         StrategySpec::Litecoop { models: vec!["smollm2-135m".into(), "gemma3-270m".into()] },
     ]
@@ -300,14 +351,29 @@ mod tests {
 
     #[test]
     fn strategy_specs_round_trip_and_refuse_what_they_cannot_run() {
-        for s in ["random", "evolutionary", "mcts", "llm-mcts:gemma3-270m", "litecoop:smollm2-135m+gemma3-270m"] {
+        for s in [
+            "random",
+            "evolutionary",
+            "evolutionary:none",
+            "mcts:knn",
+            "random:mlp",
+            "llm-mcts:gemma3-270m",
+            "litecoop:smollm2-135m+gemma3-270m",
+        ] {
             assert_eq!(s.parse::<StrategySpec>().unwrap().to_string(), s);
         }
         assert_eq!(
             "litecoop: a + b ".parse::<StrategySpec>().unwrap(),
             StrategySpec::Litecoop { models: vec!["a".into(), "b".into()] }
         );
-        for bad in ["llm-mcts", "llm-mcts:a+b", "litecoop", "litecoop:", "litecoop:a+a", "mcts:a", "greedy"] {
+        assert_eq!(
+            "evolutionary:none".parse::<StrategySpec>().unwrap().tune_args(),
+            ["--strategy", "evolutionary", "--cost-model", "none"]
+        );
+        assert_eq!("mcts".parse::<StrategySpec>().unwrap().cost_model(), DEFAULT_COST_MODEL);
+        for bad in
+            ["llm-mcts", "llm-mcts:a+b", "litecoop", "litecoop:", "litecoop:a+a", "mcts:a", "mcts:knn+mlp", "greedy"]
+        {
             assert!(bad.parse::<StrategySpec>().is_err(), "{bad}");
         }
         let spec: StrategySpec = "litecoop:a+hf:x/y:z.gguf".parse().unwrap();
@@ -318,7 +384,7 @@ mod tests {
     #[test]
     fn shards_partition_the_matrix() {
         let m = paper_preset("small");
-        assert_eq!(m.cells().len(), 5 * 4 * 10);
+        assert_eq!(m.cells().len(), 5 * 5 * 10);
         for count in [1, 2, 3, 7, 10, 250] {
             let mut all: Vec<Cell> = (1..=count).flat_map(|i| Shard { index: i, count }.cells(&m)).collect();
             assert_eq!(all.len(), m.cells().len());
@@ -328,7 +394,7 @@ mod tests {
             assert_eq!(all, expected);
         }
         // Ten shards over ten seeds: each shard holds one seed of every (workload, strategy).
-        assert_eq!(Shard { index: 3, count: 10 }.cells(&m).len(), 20);
+        assert_eq!(Shard { index: 3, count: 10 }.cells(&m).len(), 25);
         assert_eq!("2/8".parse::<Shard>().unwrap(), Shard { index: 2, count: 8 });
         for bad in ["0/2", "3/2", "2", "a/b", "1/0"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
@@ -340,7 +406,8 @@ mod tests {
         let m = paper_preset("small");
         let keys: std::collections::HashSet<String> = m.cells().iter().map(|c| c.key("small")).collect();
         assert_eq!(keys.len(), m.cells().len());
-        let c = Cell { workload: "my/dir/gemm.toml".into(), strategy: StrategySpec::Mcts, seed: 3 };
+        let c =
+            Cell { workload: "my/dir/gemm.toml".into(), strategy: StrategySpec::Mcts { cost_model: None }, seed: 3 };
         assert_eq!(c.key("paper"), "gemm-paper-mcts-s3");
         assert_eq!(m.models(), ["gemma3-270m", "smollm2-135m"]);
     }

@@ -23,7 +23,7 @@ fn matrix() -> Matrix {
         workloads: vec!["matmul-512".into()],
         size: "small".into(),
         strategies: vec![
-            StrategySpec::Evolutionary,
+            "evolutionary".parse().unwrap(),
             "llm-mcts:gemma3-270m".parse().unwrap(),
             "litecoop:smollm2-135m+gemma3-270m".parse().unwrap(),
         ],

@@ -34,6 +34,10 @@ pub struct Choice {
     pub text: String,
     /// Log-probability the model gave the chosen tokens (unconstrained distribution).
     pub logprob: f32,
+    /// The model's probability of each option read from the first decoding step (no extra forward pass):
+    /// its first token's probability among the options' first tokens, shared evenly by the options that
+    /// begin with that token. Exact when every option is one token (menu letters).
+    pub prior: Vec<f32>,
     /// What the call cost.
     pub stats: CallStats,
 }
@@ -98,6 +102,25 @@ impl Trie {
     }
 }
 
+impl Trie {
+    /// For each of `n` options: its first token and how many options begin with it.
+    fn first_tokens(&self, n: usize) -> Vec<(u32, usize)> {
+        let mut out = vec![(0u32, 0usize); n];
+        for (&token, &child) in &self.nodes[0].children {
+            let mut below = Vec::new();
+            let mut stack = vec![child];
+            while let Some(at) = stack.pop() {
+                below.extend(self.nodes[at].option);
+                stack.extend(self.nodes[at].children.values());
+            }
+            for &i in &below {
+                out[i] = (token, below.len());
+            }
+        }
+        out
+    }
+}
+
 struct SplitMix(u64);
 
 impl SplitMix {
@@ -153,12 +176,22 @@ impl Engine {
         let (mut logits, mut state) = (pre.logits, pre.state);
         let mut rng = SplitMix(sampling.seed);
         let (mut at, mut logprob, mut mask_seconds) = (0usize, 0f32, 0f64);
+        let mut prior = Vec::new();
         loop {
             let t0 = Instant::now();
             let node = &trie.nodes[at];
             let allowed: Vec<u32> = node.children.keys().copied().collect();
             let norm = log_normalizer(&logits);
             let lp = |t: u32| logits[t as usize] - norm;
+            if at == 0 {
+                let best = allowed.iter().map(|&t| lp(t)).fold(f32::NEG_INFINITY, f32::max);
+                let total: f32 = allowed.iter().map(|&t| (lp(t) - best).exp()).sum();
+                prior = trie
+                    .first_tokens(options.len())
+                    .into_iter()
+                    .map(|(t, sharing)| (lp(t) - best).exp() / total / sharing.max(1) as f32)
+                    .collect();
+            }
             let token = if allowed.len() == 1 || sampling.temperature <= 0.0 {
                 *allowed.iter().max_by(|a, b| lp(**a).total_cmp(&lp(**b))).expect("a trie node has children")
             } else {
@@ -185,7 +218,7 @@ impl Engine {
                 stats.mask_seconds = mask_seconds;
                 stats.flops += 2.0 * self.model.parameters as f64 * stats.decoded_tokens as f64;
                 stats.seconds = start.elapsed().as_secs_f64();
-                return Ok(Choice { index, text: options[index].clone(), logprob, stats });
+                return Ok(Choice { index, text: options[index].clone(), logprob, prior, stats });
             }
             (logits, state) = self.model.forward(&[token], &state)?;
             stats.decoded_tokens += 1;
@@ -232,6 +265,12 @@ mod tests {
         assert!(Trie::build(&[vec![1, 2, 3], vec![1, 2]]).is_err());
         assert!(Trie::build(&[vec![1], vec![1]]).is_err());
         assert!(Trie::build(&[vec![]]).is_err());
+    }
+
+    #[test]
+    fn options_know_their_first_token_and_who_shares_it() {
+        let t = Trie::build(&[vec![1, 2, 3], vec![1, 4, 5], vec![6, 7]]).unwrap();
+        assert_eq!(t.first_tokens(3), vec![(1, 2), (1, 2), (6, 1)]);
     }
 
     #[test]

@@ -104,7 +104,8 @@ CREATE TABLE IF NOT EXISTS measurements (
     codegen_ms REAL NOT NULL,
     compile_ms REAL NOT NULL,
     measure_ms REAL NOT NULL,
-    input_seed INTEGER NOT NULL
+    input_seed INTEGER NOT NULL,
+    settings TEXT
 );
 CREATE TABLE IF NOT EXISTS run_models (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -164,7 +165,25 @@ impl TuningDb {
         let conn = Connection::open(path).map_err(|e| classify(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| classify(path, e))?;
         conn.execute_batch(SCHEMA).map_err(|e| classify(path, e))?;
-        Ok(TuningDb { path: path.to_path_buf(), conn })
+        let db = TuningDb { path: path.to_path_buf(), conn };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    /// Brings a database of an earlier version up to this schema: measurements gained their timing settings
+    /// (older rows have none, so they are neither reused nor learned from).
+    fn migrate(&self) -> Result<(), DbError> {
+        let has_settings: bool = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM pragma_table_info('measurements') WHERE name = 'settings'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(self.err())?
+            > 0;
+        if !has_settings {
+            self.conn.execute("ALTER TABLE measurements ADD COLUMN settings TEXT", []).map_err(self.err())?;
+        }
+        Ok(())
     }
 
     /// The file.
@@ -288,12 +307,14 @@ impl TuningDb {
             .map_err(self.err())
     }
 
-    /// Stores a measurement.
+    /// Stores a measurement taken under `settings` (the JSON of the run's measurement settings).
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         run: Option<&str>,
         workload: i64,
         device: i64,
+        settings: &str,
         schedule: &Schedule,
         hash: &str,
         o: &Outcome,
@@ -303,7 +324,7 @@ impl TuningDb {
             .execute(
                 "INSERT INTO measurements (schedule_id, device_id, run_id, latency_ms, spread_pct, timing_method,
                  timing_samples, max_rel_err, failure_kind, failure, wgsl_hash, codegen_ms, compile_ms, measure_ms,
-                 input_seed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 input_seed, settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     schedule_id,
                     device,
@@ -320,6 +341,7 @@ impl TuningDb {
                     o.compile_ms,
                     o.measure_ms,
                     o.input_seed as i64,
+                    settings,
                 ],
             )
             .map_err(self.err())?;
@@ -327,18 +349,27 @@ impl TuningDb {
     }
 
     /// The latest reusable measurement of a schedule on a device: a success, or a failure that depends only
-    /// on the schedule (see [`FailureKind::is_deterministic`]). Marked [`Source::Database`].
-    pub fn lookup(&self, workload: i64, device: i64, hash: &str) -> Result<Option<Outcome>, DbError> {
+    /// on the schedule (see [`FailureKind::is_deterministic`]), of the same WGSL (`wgsl_hash`) under the same
+    /// `settings`. Marked [`Source::Database`].
+    pub fn lookup(
+        &self,
+        workload: i64,
+        device: i64,
+        hash: &str,
+        wgsl_hash: &str,
+        settings: &str,
+    ) -> Result<Option<Outcome>, DbError> {
         let row = self
             .conn
             .query_row(
                 "SELECT m.latency_ms, m.spread_pct, m.timing_method, m.timing_samples, m.max_rel_err, m.failure_kind,
                         m.failure, m.wgsl_hash, m.codegen_ms, m.compile_ms, m.measure_ms, m.input_seed
                  FROM measurements m JOIN schedules s ON s.id = m.schedule_id
-                 WHERE s.workload_id = ?1 AND s.hash = ?2 AND m.device_id = ?3
-                   AND (m.failure_kind IS NULL OR m.failure_kind IN ('illegal', 'codegen', 'compile', 'wrong'))
+                 WHERE s.workload_id = ?1 AND s.hash = ?2 AND m.device_id = ?3 AND m.wgsl_hash = ?4
+                   AND m.settings = ?5
+                   AND (m.failure_kind IS NULL OR m.failure_kind IN ('compile', 'wrong'))
                  ORDER BY m.id DESC LIMIT 1",
-                params![workload, hash, device],
+                params![workload, hash, device, wgsl_hash, settings],
                 |r| {
                     let kind: Option<String> = r.get(5)?;
                     let message: Option<String> = r.get(6)?;
@@ -366,6 +397,91 @@ impl TuningDb {
             .optional()
             .map_err(self.err())?;
         Ok(row)
+    }
+
+    /// The newest measurement's id (0 for an empty database).
+    pub fn latest_measurement(&self) -> Result<i64, DbError> {
+        self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM measurements", [], |r| r.get(0)).map_err(self.err())
+    }
+
+    /// Correct measurements on `device` under `settings` (any settings for `None`) with ids up to `until`, not
+    /// of run `exclude_run`, as speedups over the median naive measurement of their workload (see
+    /// [`crate::store::MeasurementStore::training_rows`]).
+    pub fn training_rows(
+        &self,
+        device: i64,
+        settings: Option<&str>,
+        until: i64,
+        exclude_run: &str,
+        current_wgsl: &dyn Fn(&Op, &Schedule) -> Option<String>,
+    ) -> Result<Vec<crate::cost::TrainingRow>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT w.id, w.name || '/' || w.size, w.op_json, s.hash, s.json, m.wgsl_hash, m.latency_ms
+                 FROM measurements m
+                 JOIN schedules s ON s.id = m.schedule_id
+                 JOIN workloads w ON w.id = s.workload_id
+                 WHERE m.device_id = ?1 AND (?2 IS NULL OR m.settings = ?2) AND m.id <= ?3
+                   AND (m.run_id IS NULL OR m.run_id != ?4)
+                   AND m.latency_ms > 0 AND m.failure_kind IS NULL AND m.wgsl_hash IS NOT NULL
+                 ORDER BY m.id",
+            )
+            .map_err(self.err())?;
+        type Raw = (i64, String, String, String, String, String, f64);
+        let raw: Vec<Raw> = stmt
+            .query_map(params![device, settings, until, exclude_run], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
+            .map_err(self.err())?
+            .collect::<Result<_, _>>()
+            .map_err(self.err())?;
+        // Group by workload; rows that no longer parse or lower to the same WGSL are skipped.
+        let mut by_workload: std::collections::BTreeMap<i64, (String, Op, Vec<(Schedule, f64)>, Vec<f64>)> =
+            Default::default();
+        let mut wgsl_of: std::collections::HashMap<(i64, String), Option<String>> = Default::default();
+        for (workload, name, op_json, hash, json, wgsl, latency) in raw {
+            let Ok(op) = serde_json::from_str::<Op>(&op_json) else { continue };
+            let Ok(schedule) = Schedule::from_json(&json) else { continue };
+            let today = wgsl_of.entry((workload, hash.clone())).or_insert_with(|| current_wgsl(&op, &schedule));
+            if today.as_deref() != Some(wgsl.as_str()) {
+                continue;
+            }
+            let entry = by_workload.entry(workload).or_insert_with(|| (name, op, Vec::new(), Vec::new()));
+            if hash == Schedule::naive(&entry.1).fingerprint() {
+                entry.3.push(latency);
+            }
+            entry.2.push((schedule, latency));
+        }
+        let mut rows = Vec::new();
+        for (_, (name, op, measured, naive)) in by_workload {
+            if naive.is_empty() {
+                continue;
+            }
+            let (naive_ms, _) = litecoop_gpu::stats::median_and_spread(&naive);
+            for (schedule, latency) in measured {
+                rows.push(crate::cost::TrainingRow {
+                    workload: name.clone(),
+                    op,
+                    schedule,
+                    speedup: naive_ms / latency,
+                });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The device with the most correct measurements: its id and name.
+    pub fn busiest_device(&self) -> Result<Option<(i64, String)>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT d.id, d.name FROM measurements m JOIN devices d ON d.id = m.device_id
+                 WHERE m.latency_ms > 0 GROUP BY d.id ORDER BY COUNT(*) DESC, d.id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())
     }
 
     /// The best measured schedule of each (size, device) of a workload, fastest first.
@@ -443,11 +559,25 @@ impl crate::store::MeasurementStore for TuningDb {
             dir,
             &header.created,
         )?;
-        Ok(crate::store::RunKey { run: header.id.clone(), workload, device })
+        let settings = serde_json::to_string(&request.measure).expect("settings always serialise");
+        Ok(crate::store::RunKey { run: header.id.clone(), workload, device, settings })
     }
 
-    fn lookup(&self, run: &crate::store::RunKey, hash: &str) -> Result<Option<Outcome>, DbError> {
-        TuningDb::lookup(self, run.workload, run.device, hash)
+    fn lookup(&self, run: &crate::store::RunKey, hash: &str, wgsl_hash: &str) -> Result<Option<Outcome>, DbError> {
+        TuningDb::lookup(self, run.workload, run.device, hash, wgsl_hash, &run.settings)
+    }
+
+    fn latest_measurement(&self) -> Result<i64, DbError> {
+        TuningDb::latest_measurement(self)
+    }
+
+    fn training_rows(
+        &self,
+        run: &crate::store::RunKey,
+        until: i64,
+        current_wgsl: &dyn Fn(&Op, &Schedule) -> Option<String>,
+    ) -> Result<Vec<crate::cost::TrainingRow>, DbError> {
+        TuningDb::training_rows(self, run.device, Some(&run.settings), until, &run.run, current_wgsl)
     }
 
     fn record(
@@ -457,7 +587,7 @@ impl crate::store::MeasurementStore for TuningDb {
         hash: &str,
         outcome: &Outcome,
     ) -> Result<(), DbError> {
-        TuningDb::record(self, Some(&run.run), run.workload, run.device, schedule, hash, outcome)
+        TuningDb::record(self, Some(&run.run), run.workload, run.device, &run.settings, schedule, hash, outcome)
     }
 
     fn finish_run(&self, run: &crate::store::RunKey, summary: &crate::summary::Summary) -> Result<(), DbError> {

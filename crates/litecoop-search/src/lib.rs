@@ -9,6 +9,7 @@
 //! best program for use outside LiteCoOp.
 
 pub mod clock;
+pub mod cost;
 pub mod db;
 pub mod export;
 pub mod llm;

@@ -59,6 +59,9 @@ pub struct Proposal {
     pub calls: Vec<CallRecord>,
     /// What a user should know about how it was made (a fallback, a model that failed).
     pub notes: Vec<String>,
+    /// The proposer's probability of each of [`Expansion::legal`] as the first transformation (empty when it
+    /// gives none, e.g. the random proposer).
+    pub prior: Vec<f32>,
 }
 
 /// Why a proposer gave no proposal.
@@ -105,6 +108,7 @@ impl Proposer for RandomProposer {
             next_actor: None,
             calls: Vec::new(),
             notes: Vec::new(),
+            prior: Vec::new(),
         })
     }
 }

@@ -42,6 +42,9 @@ pub struct RunRequest {
     pub budget: usize,
     /// How candidates are measured.
     pub measure: MeasureSettings,
+    /// The cost model that screens proposals (absent in logs of runs without one).
+    #[serde(default)]
+    pub cost_model: crate::cost::CostModelConfig,
 }
 
 /// `run.json`: the request plus what identifies the run and its device.
@@ -58,6 +61,19 @@ pub struct RunHeader {
     pub request: RunRequest,
     /// The device.
     pub device: DeviceInfo,
+    /// What the cost model was fixed with when the run was created (runs with a cost model only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_model_basis: Option<CostModelBasis>,
+}
+
+/// What a run's cost model is built from besides its own measurements, fixed at creation so that a resumed
+/// run rebuilds the same model and proposes the same candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostModelBasis {
+    /// The warm start reads tuning-database measurements with ids up to this one (0: none).
+    pub warm_start_until: i64,
+    /// Compute units assumed when workgroups are counted in waves.
+    pub compute_units: u32,
 }
 
 /// Whether a log line is the baseline or a search candidate.

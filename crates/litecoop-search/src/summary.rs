@@ -19,6 +19,10 @@ pub struct TimeSplit {
     /// Strategy and proposer work in this session (choosing candidates and digesting outcomes), model calls
     /// excluded; database and log writes are in `session_s` only.
     pub search_s: f64,
+    /// The cost model's training (its warm start included) and scoring in this session; apart from the warm
+    /// start, part of `search_s`.
+    #[serde(default)]
+    pub cost_model_s: f64,
     /// Wall time of this session.
     pub session_s: f64,
 }
@@ -88,4 +92,7 @@ pub struct Summary {
     /// KV prefix-cache reuse over the model calls (LLM-guided strategies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kv_cache: Option<KvCacheReport>,
+    /// What the cost model did (runs that screen with one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_model: Option<crate::cost::CostReport>,
 }

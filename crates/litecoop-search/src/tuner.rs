@@ -1,13 +1,15 @@
 //! The tuning loop: baseline, then candidates from the strategy until the budget is spent; every outcome is
 //! logged (and synced) before the strategy sees it, so a killed run resumes exactly where it stopped.
 
+use crate::cost::features::estimated_compute_units;
+use crate::cost::{CostModel, CostModelKind};
 use crate::db::DbError;
 use crate::llm::prompt::RunFacts;
 use crate::llm::{CallRecord, LanguageModel};
 use crate::measure::Measure;
 use crate::outcome::Source;
 use crate::proposer::ProposeError;
-use crate::runlog::{Entry, EntryKind, RunHeader, RunLog, RunLogError, RunRequest, FORMAT};
+use crate::runlog::{CostModelBasis, Entry, EntryKind, RunHeader, RunLog, RunLogError, RunRequest, FORMAT};
 use crate::store::MeasurementStore;
 use crate::strategy::{BuildError, Candidate, Feedback, Space};
 use crate::summary::{Summary, TimeSplit};
@@ -108,6 +110,11 @@ pub fn input_seed(run_seed: u64, index: usize) -> u64 {
     rng.next_u64()
 }
 
+/// The hash of the WGSL today's code generator emits for `schedule`, or `None` when it does not lower.
+fn current_wgsl(op: &Op, schedule: &Schedule, limits: &litecoop_ir::legality::DeviceLimits) -> Option<String> {
+    litecoop_codegen::lower(op, schedule, limits).ok().map(|plan| crate::measure::wgsl_hash(&plan))
+}
+
 /// Runs (or resumes) a tuning run.
 pub fn tune(
     start: Start,
@@ -122,12 +129,21 @@ pub fn tune(
             if run.request.budget == 0 {
                 return Err(TuneError::ZeroBudget);
             }
+            let device = measurer.device().clone();
+            let cost_model_basis = match (run.request.cost_model.kind, options.db) {
+                (CostModelKind::None, _) => None,
+                (_, db) => Some(CostModelBasis {
+                    warm_start_until: db.map(|db| db.latest_measurement()).transpose()?.unwrap_or(0),
+                    compute_units: estimated_compute_units(&device.name),
+                }),
+            };
             let header = RunHeader {
                 format: FORMAT.into(),
                 id: run.id,
                 created: crate::clock::now_rfc3339(),
                 request: run.request,
-                device: measurer.device().clone(),
+                device,
+                cost_model_basis,
             };
             check(&header.request.op, &Schedule::naive(&header.request.op), &header.device.limits)
                 .map_err(|e| TuneError::Unrunnable(e.to_string()))?;
@@ -168,7 +184,20 @@ pub fn tune(
     let naive = Schedule::naive(&op);
     let device = format!("{} ({})", header.device.name, header.device.backend);
     let facts = RunFacts::new(&header.request.workload, op, device, limits);
-    let mut strategy = header.request.strategy.build(header.request.seed, &naive, options.models, facts)?;
+    let cost = match header.cost_model_basis {
+        Some(basis) if header.request.cost_model.kind != CostModelKind::None => {
+            let warm = match &store {
+                Some((db, key)) if basis.warm_start_until > 0 => {
+                    db.training_rows(key, basis.warm_start_until, &|op, s| current_wgsl(op, s, &limits))?
+                }
+                _ => Vec::new(),
+            };
+            CostModel::new(header.request.cost_model.kind, space, basis.compute_units, &warm)
+                .map(|m| (m, header.request.cost_model.screen.max(1)))
+        }
+        _ => None,
+    };
+    let mut strategy = header.request.strategy.build(header.request.seed, &naive, options.models, facts, cost)?;
     strategy.replay(logged.iter().flat_map(|e| e.llm_calls.iter().cloned()).collect());
     let llm_seconds = |s: &dyn crate::strategy::Strategy| s.ledger().map_or(0.0, |l| l.seconds());
     let mut search_s = 0.0;
@@ -196,7 +225,10 @@ pub fn tune(
         }
         let seed = input_seed(header.request.seed, index);
         let reused = match (&store, options.remeasure) {
-            (Some((db, key)), false) => db.lookup(key, &candidate.hash)?,
+            (Some((db, key)), false) => match current_wgsl(&op, &candidate.schedule, &limits) {
+                Some(wgsl) => db.lookup(key, &candidate.hash, &wgsl)?,
+                None => None,
+            },
             _ => None,
         };
         let outcome = match reused {
@@ -239,7 +271,9 @@ pub fn tune(
     state.baseline_ms = Some(baseline_ms);
     state.push(entry);
     progress(&state.progress(header.request.budget));
+    let t = Instant::now();
     strategy.observe(&baseline, Feedback { outcome: &state.entries[0].outcome, speedup: 1.0, duplicate: false });
+    search_s += t.elapsed().as_secs_f64();
 
     let mut duplicates_in_a_row = 0;
     let mut carried: Vec<CallRecord> = Vec::new();
@@ -299,6 +333,10 @@ pub fn tune(
 
     let mut summary = state.summary(&header, log.dir(), exhausted, search_s, session.elapsed().as_secs_f64(), &op);
     summary.interrupted = interrupted;
+    if let Some(report) = strategy.cost_model() {
+        summary.time.cost_model_s = report.train_s + report.score_s;
+        summary.cost_model = Some(report);
+    }
     if let Some(ledger) = strategy.ledger() {
         summary.llm = Some(ledger.report().clone());
         summary.kv_cache = Some(ledger.kv_cache());
@@ -420,6 +458,7 @@ impl State {
             device: header.device.clone(),
             llm: None,
             kv_cache: None,
+            cost_model: None,
         }
     }
 }

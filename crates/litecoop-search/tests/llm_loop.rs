@@ -4,6 +4,7 @@
 
 mod support;
 
+use litecoop_search::cost::{CostModelConfig, CostModelKind};
 use litecoop_search::llm::{Cost, LanguageModel, Pick, Prompt, Role};
 use litecoop_search::runlog::{read_entries, LOG_FILE};
 use litecoop_search::strategy::collaboration::LlmSearchConfig;
@@ -14,7 +15,7 @@ use litecoop_search::tuner::{tune, Options, Start};
 use std::cell::Cell;
 use std::path::Path;
 use std::rc::Rc;
-use support::{run, FakeMeasure};
+use support::{run, screened_run, FakeMeasure};
 
 /// Picks an option from the seed; its "tokens" are characters. Fails from call `fail_at` on (counting
 /// this model's calls), and counts every call in `live`.
@@ -24,6 +25,8 @@ struct Scripted {
     fail_at: Option<usize>,
     live: Rc<Cell<usize>>,
     seen_instructions: Option<String>,
+    /// Give a prior over the options (half on the pick, the rest shared).
+    prior: bool,
 }
 
 impl LanguageModel for Scripted {
@@ -47,8 +50,13 @@ impl LanguageModel for Scripted {
         };
         self.seen_instructions = Some(prompt.instructions.clone());
         let prompt_tokens = prompt.instructions.len() + total;
+        let index = (seed as usize ^ (seed >> 17) as usize) % options.len();
+        let prior = match (self.prior, options.len()) {
+            (false, _) | (_, 1) => Vec::new(),
+            (true, n) => (0..n).map(|i| if i == index { 0.5 } else { 0.5 / (n - 1) as f32 }).collect(),
+        };
         Ok(Pick {
-            index: (seed as usize ^ (seed >> 17) as usize) % options.len(),
+            index,
             cost: Cost {
                 prompt_tokens,
                 cached_tokens: shared,
@@ -58,12 +66,20 @@ impl LanguageModel for Scripted {
                 flops: 2.0 * self.parameters as f64 * (prompt_tokens - shared + 2) as f64,
                 ..Cost::default()
             },
+            prior,
         })
     }
 }
 
 fn model(name: &str, parameters: u64, live: &Rc<Cell<usize>>) -> Box<dyn LanguageModel> {
-    Box::new(Scripted { name: name.into(), parameters, fail_at: None, live: live.clone(), seen_instructions: None })
+    Box::new(Scripted {
+        name: name.into(),
+        parameters,
+        fail_at: None,
+        live: live.clone(),
+        seen_instructions: None,
+        prior: false,
+    })
 }
 
 fn config(models: &[&str]) -> LlmSearchConfig {
@@ -181,6 +197,7 @@ fn a_model_failing_mid_run_leaves_the_others_to_finish_and_resume_replays_the_fa
                 fail_at: Some(3),
                 live: small_live,
                 seen_instructions: None,
+                prior: false,
             }),
             model("large", 1000, &live),
         ]
@@ -209,6 +226,7 @@ fn a_model_failing_mid_run_leaves_the_others_to_finish_and_resume_replays_the_fa
             fail_at: Some(1),
             live: Rc::new(Cell::new(0)),
             seen_instructions: None,
+            prior: false,
         })
     };
     let s = litecoop(&tmp.path().join("g"), vec![broken("small", 100), broken("large", 1000)], 5);
@@ -295,4 +313,63 @@ fn a_call_may_chain_several_legal_steps() {
         longest = longest.max(steps);
     }
     assert!(longest > 1, "some calls chain more than one step");
+}
+
+fn with_priors(live: &Rc<Cell<usize>>) -> Vec<Box<dyn LanguageModel>> {
+    ["small", "large"]
+        .iter()
+        .zip([100, 1000])
+        .map(|(name, parameters)| {
+            Box::new(Scripted {
+                name: name.to_string(),
+                parameters,
+                fail_at: None,
+                live: live.clone(),
+                seen_instructions: None,
+                prior: true,
+            }) as Box<dyn LanguageModel>
+        })
+        .collect()
+}
+
+/// With a cost model, each expansion asks one model once; its menu probabilities rank the other children
+/// against the cost model, are logged with the call, and a resumed run screens alike without the models.
+#[test]
+fn litecoop_with_a_cost_model_screens_on_the_models_priors_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let strategy = StrategyConfig::Litecoop(config(&["small", "large"]));
+    let cost = CostModelConfig { kind: CostModelKind::Knn, screen: 6 };
+    let full = tmp.path().join("full");
+    let live = Rc::new(Cell::new(0));
+    let opts = Options { models: with_priors(&live), ..Options::default() };
+    let s = tune(
+        Start::New(screened_run(&full, strategy.clone(), 2, 16, cost)),
+        &mut FakeMeasure::new(),
+        opts,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(s.samples, 16);
+    let report = s.cost_model.clone().expect("cost_model in the summary");
+    assert!(report.prior_weight.is_some_and(|w| (0.0..=2.0).contains(&w)), "{report:?}");
+    assert!(report.scored_per_measured > 2.0, "{report:?}");
+    let entries = read_entries(&full).unwrap();
+    let calls: Vec<_> = entries.iter().flat_map(|e| e.llm_calls.clone()).collect();
+    assert!(calls.len() <= s.samples + s.duplicates + s.llm.as_ref().unwrap().course_alterations);
+    assert!(calls.iter().filter(|c| c.role == Role::Regular).all(|c| !c.prior.is_empty()), "priors are logged");
+    for e in &entries[1..] {
+        assert!(["small", "large"].contains(&e.proposer.as_str()), "child by {}", e.proposer);
+    }
+
+    let cut = tmp.path().join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    std::fs::copy(full.join("run.json"), cut.join("run.json")).unwrap();
+    let text = std::fs::read_to_string(full.join(LOG_FILE)).unwrap();
+    std::fs::write(cut.join(LOG_FILE), text.lines().take(9).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let again = Rc::new(Cell::new(0));
+    let opts = Options { models: with_priors(&again), ..Options::default() };
+    tune(Start::Resume { dir: cut.clone(), budget: None }, &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap();
+    let hashes = |d: &Path| read_entries(d).unwrap().into_iter().map(|e| e.hash).collect::<Vec<_>>();
+    assert_eq!(hashes(&cut), hashes(&full), "the resumed run diverged");
+    assert!(again.get() < live.get(), "logged calls were answered from the log");
 }

@@ -5,6 +5,7 @@
 mod support;
 
 use litecoop_ir::op::{Epilogue, MatmulOp, Op};
+use litecoop_search::cost::{CostModelConfig, CostModelKind};
 use litecoop_search::db::TuningDb;
 use litecoop_search::outcome::Source;
 use litecoop_search::runlog::{read_entries, LOG_FILE};
@@ -14,7 +15,7 @@ use litecoop_search::strategy::StrategyConfig;
 use litecoop_search::tuner::{tune, Options, Start, TuneError};
 use std::collections::HashSet;
 use std::path::Path;
-use support::{run, FakeMeasure};
+use support::{run, screened_run, FakeMeasure};
 
 fn strategies() -> Vec<StrategyConfig> {
     vec![
@@ -248,4 +249,96 @@ fn a_stopped_run_ends_cleanly_and_resumes_to_the_same_result() {
     let s = tune(Start::Resume { dir: dir.clone(), budget: None }, &mut m, Options::default(), &mut |_| {}).unwrap();
     assert!(!s.interrupted && s.samples == 16 && m.calls == 11);
     assert_eq!(hashes(&dir), hashes(&full));
+}
+
+fn screened() -> Vec<(StrategyConfig, CostModelConfig)> {
+    let model = |kind| CostModelConfig { kind, screen: 12 };
+    vec![
+        (StrategyConfig::Random, model(CostModelKind::Knn)),
+        (
+            StrategyConfig::Evolutionary(EvolutionaryConfig { population: 6, ..EvolutionaryConfig::default() }),
+            model(CostModelKind::Mlp),
+        ),
+        (StrategyConfig::Mcts(MctsConfig { children: 3, ..MctsConfig::default() }), model(CostModelKind::Knn)),
+        (StrategyConfig::Mcts(MctsConfig::default()), model(CostModelKind::Mlp)),
+    ]
+}
+
+#[test]
+fn screening_strategies_are_deterministic_report_their_model_and_resume_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, (strategy, cost)) in screened().into_iter().enumerate() {
+        let name = format!("{} + {}", strategy.name(), cost.kind.name());
+        let mut sequences = Vec::new();
+        for j in 0..2 {
+            let dir = tmp.path().join(format!("s{i}-{j}"));
+            let mut m = FakeMeasure::new();
+            let s = tune(
+                Start::New(screened_run(&dir, strategy.clone(), 4, 16, cost)),
+                &mut m,
+                Options::default(),
+                &mut |_| {},
+            )
+            .unwrap();
+            assert_eq!((s.samples, m.calls), (16, 17), "{name}");
+            let report = s.cost_model.clone().unwrap_or_else(|| panic!("{name}: no cost_model in the summary"));
+            assert_eq!(report.kind, cost.kind.name());
+            assert!(report.scored_per_measured > 2.0, "{name}: {report:?}");
+            assert!(report.predictions_checked >= 8 && report.rank_tau.is_some(), "{name}: {report:?}");
+            assert_eq!(report.warm_start_rows, 0, "no database, no warm start");
+            assert!(s.best_speedup > 1.0, "{name}");
+            sequences.push(hashes(&dir));
+        }
+        assert_eq!(sequences[0], sequences[1], "{name}: same seed, different candidates");
+
+        // Cut after 6 lines and resumed: the model relearns the logged outcomes and proposes the same rest.
+        let cut = tmp.path().join(format!("cut{i}"));
+        std::fs::create_dir_all(&cut).unwrap();
+        let full = tmp.path().join(format!("s{i}-0"));
+        std::fs::copy(full.join("run.json"), cut.join("run.json")).unwrap();
+        let text = std::fs::read_to_string(full.join(LOG_FILE)).unwrap();
+        std::fs::write(cut.join(LOG_FILE), text.lines().take(6).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+        let mut m = FakeMeasure::new();
+        tune(Start::Resume { dir: cut.clone(), budget: None }, &mut m, Options::default(), &mut |_| {}).unwrap();
+        assert_eq!(m.calls, 17 - 6, "{name}");
+        assert_eq!(hashes(&cut), sequences[0], "{name}: the resumed run diverged");
+    }
+}
+
+#[test]
+fn the_model_warm_starts_from_the_database_under_the_same_settings_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TuningDb::open(&tmp.path().join("tuning.sqlite")).unwrap();
+    let opts = || Options { db: Some(&db), ..Options::default() };
+    let cost = CostModelConfig { kind: CostModelKind::Knn, screen: 8 };
+    tune(
+        Start::New(screened_run(&tmp.path().join("one"), StrategyConfig::Random, 1, 10, cost)),
+        &mut FakeMeasure::new(),
+        opts(),
+        &mut |_| {},
+    )
+    .unwrap();
+
+    let two = tmp.path().join("two");
+    let s = tune(
+        Start::New(screened_run(&two, StrategyConfig::Random, 2, 6, cost)),
+        &mut FakeMeasure::new(),
+        opts(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let rows = s.cost_model.unwrap().warm_start_rows;
+    assert!(rows >= 10, "run one's baseline and correct candidates are learned first: {rows}");
+
+    // Resumed with a raised budget, the model starts from the same rows although run two added its own.
+    let s = tune(Start::Resume { dir: two, budget: Some(8) }, &mut FakeMeasure::new(), opts(), &mut |_| {}).unwrap();
+    assert_eq!(s.cost_model.unwrap().warm_start_rows, rows);
+
+    // Other timing settings: nothing to learn from and nothing reused.
+    let mut other = screened_run(&tmp.path().join("three"), StrategyConfig::Random, 1, 10, cost);
+    other.request.measure.min_reps = 2;
+    let mut m = FakeMeasure::new();
+    let s = tune(Start::New(other), &mut m, opts(), &mut |_| {}).unwrap();
+    assert_eq!(s.cost_model.unwrap().warm_start_rows, 0);
+    assert_eq!((s.reused, m.calls), (0, 11), "measurements under other settings are not reused");
 }

@@ -89,6 +89,6 @@ impl LanguageModel for EngineModel {
             cache.pin(&ids[..instructions], &state).map_err(|e| e.to_string())?;
             self.pinned = true;
         }
-        Ok(Pick { index: choice.index, cost: choice.stats })
+        Ok(Pick { index: choice.index, cost: choice.stats, prior: choice.prior })
     }
 }

@@ -187,6 +187,7 @@ mod tests {
             answers: vec![],
             cost: Cost { prompt_tokens: 100, cached_tokens: cached, prefilled_tokens: 100 - cached, ..Cost::default() },
             error: error.then(|| "boom".into()),
+            prior: Vec::new(),
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Pick {
     pub index: usize,
     /// What it cost.
     pub cost: Cost,
+    /// The model's probability of each option, from the same decoding (empty when the model gives none).
+    pub prior: Vec<f32>,
 }
 
 /// A language model as the search sees it.
@@ -74,4 +76,9 @@ pub struct CallRecord {
     /// Why the call failed (the model is not asked again in this run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The model's probability of each transformation it was first offered, in the node's order of legal
+    /// untried transformations (empty when none was read): the prior a cost-model screen combines with
+    /// its scores, logged so a resumed run screens alike.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prior: Vec<f32>,
 }

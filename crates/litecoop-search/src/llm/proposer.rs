@@ -118,7 +118,17 @@ impl LlmProposer {
         let mut options: Vec<Transformation> = e.legal.to_vec();
         for step in 0..self.settings.steps_per_call.max(1) {
             let chosen: Vec<String> = menu.order.iter().map(|&o| texts[o].clone()).collect();
-            let i = self.pick(at, &prompt, &menu.labels(), &chosen, call_seed ^ step as u64, record, &mut replayed)?;
+            let (i, prior) =
+                self.pick(at, &prompt, &menu.labels(), &chosen, call_seed ^ step as u64, record, &mut replayed)?;
+            if step == 0 && prior.len() == menu.order.len() {
+                // In the node's order of legal transformations, as the screen and the log use it.
+                record.prior = vec![0.0; e.legal.len()];
+                for (shown, &o) in menu.order.iter().enumerate() {
+                    if let Some(p) = record.prior.get_mut(o) {
+                        *p = prior[shown];
+                    }
+                }
+            }
             prompt.answer.push(format!("{}\n", Menu::label(i)));
             let picked = menu.order[i];
             if picked == options.len() {
@@ -157,7 +167,7 @@ impl LlmProposer {
                 _ => {
                     prompt.answer.push(NEXT_MODEL_LABEL.to_string());
                     let shown: Vec<String> = names.iter().map(|n| format!("{n}\n")).collect();
-                    let i = self.pick(at, &prompt, &shown, &names, call_seed ^ 0xff, record, &mut replayed)?;
+                    let (i, _) = self.pick(at, &prompt, &shown, &names, call_seed ^ 0xff, record, &mut replayed)?;
                     Some(names[i].clone())
                 }
             };
@@ -173,12 +183,21 @@ impl LlmProposer {
                 )));
             }
             record.cost = r.cost;
+            record.prior = r.prior;
         }
-        Ok(Proposal { transformations, proposer: name, next_actor, calls: Vec::new(), notes: Vec::new() })
+        Ok(Proposal {
+            transformations,
+            proposer: name,
+            next_actor,
+            calls: Vec::new(),
+            notes: Vec::new(),
+            prior: Vec::new(),
+        })
     }
 
     /// One decision: from the log when replaying, else from the model, which answers with one of `shown`;
-    /// `texts` (same order) is what the log records.
+    /// `texts` (same order) is what the log records. Returns the index and the model's prior over `shown`
+    /// (empty when replaying or when the model gives none).
     #[allow(clippy::too_many_arguments)]
     fn pick(
         &mut self,
@@ -189,7 +208,7 @@ impl LlmProposer {
         seed: u64,
         record: &mut CallRecord,
         replayed: &mut Option<CallRecord>,
-    ) -> Result<usize, AskError> {
+    ) -> Result<(usize, Vec<f32>), AskError> {
         if let Some(r) = replayed {
             let Some(answer) = r.answers.get(record.answers.len()) else {
                 // The logged call failed here.
@@ -205,13 +224,13 @@ impl LlmProposer {
                 )));
             };
             record.answers.push(answer.clone());
-            return Ok(i);
+            return Ok((i, Vec::new()));
         }
         match self.slots[at].model.choose(prompt, shown, seed) {
             Ok(pick) if pick.index < shown.len() => {
                 record.cost.add(&pick.cost);
                 record.answers.push(texts[pick.index].clone());
-                Ok(pick.index)
+                Ok((pick.index, pick.prior))
             }
             Ok(pick) => {
                 let error = format!("answered option {} of {}", pick.index, shown.len());
@@ -263,9 +282,11 @@ impl Proposer for LlmProposer {
                 answers: Vec::new(),
                 cost: Cost::default(),
                 error: None,
+                prior: Vec::new(),
             };
             match self.ask(i, e, &mut record) {
                 Ok(mut p) => {
+                    p.prior = record.prior.clone();
                     calls.push(record);
                     p.calls = calls;
                     p.notes = notes;

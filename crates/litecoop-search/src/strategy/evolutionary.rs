@@ -8,8 +8,15 @@
 //!   probability proportional to its speedup, mutated with probability `mutation_prob` by one uniformly
 //!   random legal transformation, or carried over unchanged. Carried-over and already-measured children cost
 //!   nothing (they are known); the new ones are measured in order.
+//!
+//! With a cost model (`--cost-model`) it works as MetaSchedule does, but learns from the first sample: for
+//! each measured candidate it scores a pool of `screen` children (parents drawn as above and mutated, one in
+//! four a fresh random schedule), evolves the pool twice in model space (the best quarter mutated again and
+//! scored), and measures the pool's highest-scored new schedule, or with probability `epsilon` a uniformly
+//! drawn member of the pool (epsilon-greedy). The model learns every outcome before the next pool.
 
 use super::{Candidate, Feedback, Space, Strategy};
+use crate::cost::{CostModel, CostReport};
 use crate::proposer::ProposeError;
 use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
@@ -46,12 +53,22 @@ pub struct Evolutionary {
     /// Every schedule evaluated so far, by hash: (schedule, speedup).
     known: HashMap<String, (Schedule, f64)>,
     generation: usize,
+    /// The cost model and the pool size per measured candidate.
+    screen: Option<(CostModel, usize)>,
 }
 
 impl Evolutionary {
     /// A search whose choices flow from `seed`.
-    pub fn new(config: EvolutionaryConfig, seed: u64) -> Evolutionary {
-        Evolutionary { config, rng: Rng::new(seed), queue: VecDeque::new(), known: HashMap::new(), generation: 0 }
+    /// With `screen`, a cost model picks each measured candidate from a pool of that many (see the module).
+    pub fn new(config: EvolutionaryConfig, seed: u64, screen: Option<(CostModel, usize)>) -> Evolutionary {
+        Evolutionary {
+            config,
+            rng: Rng::new(seed),
+            queue: VecDeque::new(),
+            known: HashMap::new(),
+            generation: 0,
+            screen,
+        }
     }
 
     fn parents(&self) -> Vec<(String, Schedule, f64)> {
@@ -78,6 +95,85 @@ impl Evolutionary {
         parents.last().expect("non-empty")
     }
 
+    /// `from` changed by one uniformly drawn legal transformation; the path extends `from`'s when it was not
+    /// measured (a model-space descendant), and `parent` names the measured ancestor.
+    fn mutate(&mut self, space: Space, from: &Candidate, parent: Option<String>) -> Option<Candidate> {
+        let legal = legal_transformations(space.op, &from.schedule, space.limits);
+        if legal.is_empty() {
+            return None;
+        }
+        let t = legal[self.rng.below(legal.len())].clone();
+        let child = t.apply(space.op, &from.schedule).ok()?;
+        let mut path = from.path.clone();
+        path.push(t);
+        Some(Candidate {
+            hash: child.fingerprint(),
+            schedule: child,
+            path,
+            parent: parent.or_else(|| from.parent.clone()),
+            proposer: "mutation".into(),
+            calls: Vec::new(),
+        })
+    }
+
+    /// One candidate chosen by the cost model from a pool of `width` (see the module); `None` when no pool
+    /// held a new schedule.
+    fn screened(&mut self, space: Space, mut model: CostModel, width: usize) -> (Option<Candidate>, CostModel) {
+        for _ in 0..MAX_BARREN_GENERATIONS {
+            let parents = self.parents();
+            let mut pool: Vec<Candidate> = Vec::new();
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut admit = |c: Candidate, known: &HashMap<String, (Schedule, f64)>, pool: &mut Vec<Candidate>| {
+                if !known.contains_key(&c.hash) && seen.insert(c.hash.clone()) {
+                    pool.push(c);
+                }
+            };
+            for _ in 0..width {
+                let fresh = parents.is_empty() || self.rng.next_f64() < 0.25;
+                let child = if fresh {
+                    Some(Candidate::drawn(random_schedule(space.op, space.limits, &mut self.rng), "random"))
+                } else {
+                    let (hash, schedule, _) = self.pick_parent(&parents).clone();
+                    self.mutate(space, &Candidate::drawn(schedule, "parent"), Some(hash))
+                };
+                if let Some(c) = child {
+                    admit(c, &self.known, &mut pool);
+                }
+            }
+            if pool.is_empty() {
+                continue;
+            }
+            let named = |pool: &[Candidate]| -> Vec<(String, Schedule)> {
+                pool.iter().map(|c| (c.hash.clone(), c.schedule.clone())).collect()
+            };
+            let score = |model: &mut CostModel, pool: &[Candidate]| {
+                let owned = named(pool);
+                let refs: Vec<(&str, &Schedule)> = owned.iter().map(|(h, s)| (h.as_str(), s)).collect();
+                model.score(&refs)
+            };
+            let mut scores = score(&mut model, &pool);
+            for _ in 0..2 {
+                let mut order: Vec<usize> = (0..pool.len()).collect();
+                order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+                let elite: Vec<Candidate> = order.iter().take(width.div_ceil(4)).map(|&i| pool[i].clone()).collect();
+                let before = pool.len();
+                for e in &elite {
+                    if let Some(c) = self.mutate(space, e, None) {
+                        admit(c, &self.known, &mut pool);
+                    }
+                }
+                scores.extend(score(&mut model, &pool[before..]));
+            }
+            let pick = if self.rng.next_f64() < self.config.epsilon {
+                self.rng.below(pool.len())
+            } else {
+                (0..pool.len()).fold(0, |best, i| if scores[i] > scores[best] { i } else { best })
+            };
+            return (Some(pool.swap_remove(pick)), model);
+        }
+        (None, model)
+    }
+
     fn breed(&mut self, space: Space) {
         let mut fresh = HashSet::new();
         let parents = self.parents();
@@ -90,20 +186,10 @@ impl Evolutionary {
                 if self.rng.next_f64() >= self.config.mutation_prob {
                     continue; // carried over unchanged: already measured
                 }
-                let legal = legal_transformations(space.op, &schedule, space.limits);
-                if legal.is_empty() {
+                let Some(child) = self.mutate(space, &Candidate::drawn(schedule, "parent"), Some(hash)) else {
                     continue;
-                }
-                let t = legal[self.rng.below(legal.len())].clone();
-                let Ok(child) = t.apply(space.op, &schedule) else { continue };
-                Candidate {
-                    hash: child.fingerprint(),
-                    schedule: child,
-                    path: vec![t],
-                    parent: Some(hash),
-                    proposer: "mutation".into(),
-                    calls: Vec::new(),
-                }
+                };
+                child
             };
             if !self.known.contains_key(&candidate.hash) && fresh.insert(candidate.hash.clone()) {
                 self.queue.push_back(candidate);
@@ -115,6 +201,11 @@ impl Evolutionary {
 
 impl Strategy for Evolutionary {
     fn next(&mut self, space: Space) -> Result<Option<Candidate>, ProposeError> {
+        if let Some((model, width)) = self.screen.take() {
+            let (candidate, model) = self.screened(space, model, width.max(1));
+            self.screen = Some((model, width));
+            return Ok(candidate);
+        }
         let mut barren = 0;
         while self.queue.is_empty() {
             self.breed(space);
@@ -129,6 +220,13 @@ impl Strategy for Evolutionary {
     }
 
     fn observe(&mut self, candidate: &Candidate, feedback: Feedback) {
+        if let Some((model, _)) = &mut self.screen {
+            model.observe(candidate, &feedback);
+        }
         self.known.entry(candidate.hash.clone()).or_insert((candidate.schedule.clone(), feedback.speedup));
+    }
+
+    fn cost_model(&self) -> Option<CostReport> {
+        self.screen.as_ref().map(|(m, _)| m.report())
     }
 }

@@ -24,9 +24,10 @@ use super::screen::{MeasureEach, Screen};
 use super::tree::Tree;
 pub use super::tree::{Backup, MctsConfig};
 use super::{Candidate, Feedback, Space, Strategy};
+use crate::cost::CostReport;
 use crate::llm::ledger::Ledger;
 use crate::llm::{CallRecord, Role};
-use crate::proposer::{Expansion, ProposeError, Proposer, Step};
+use crate::proposer::{Expansion, Proposal, ProposeError, Proposer, Step};
 use litecoop_ir::schedule::Schedule;
 use litecoop_ir::transform::Transformation;
 
@@ -95,7 +96,10 @@ impl<P: ExpansionPolicy> Mcts<P> {
     }
 
     /// Asks the proposer at node `id` for up to the screen's width of children and hands out the one the
-    /// screen picks; `None` when the node has no untried legal transformation left.
+    /// screen picks; `None` when the node has no untried legal transformation left. A proposer that gives a
+    /// prior over the node's transformations (an LLM's menu probabilities) is asked once: the other
+    /// children are its next most probable single transformations, and the screen weighs each child's
+    /// prior against the cost model's score. A proposer without one is asked again for each child.
     fn expand(
         &mut self,
         id: usize,
@@ -108,29 +112,76 @@ impl<P: ExpansionPolicy> Mcts<P> {
             self.tree.nodes[id].exhausted = true;
             return Ok(None);
         }
+        let width = self.screen.width().max(1);
         let path = self.tree.path(id);
         let mut gathered: Vec<(Candidate, Pending)> = Vec::new();
+        let mut priors: Vec<f32> = Vec::new();
         let mut calls: Vec<CallRecord> = Vec::new();
-        while gathered.len() < self.screen.width().max(1) && !legal.is_empty() {
-            let (mut candidate, pending) = self.propose(id, space, role, corrects, &path, &legal)?;
-            calls.append(&mut candidate.calls);
+        while gathered.len() < width && !legal.is_empty() {
+            let offered = legal.clone();
+            let mut proposal = self.ask(id, space, role, corrects, &path, &offered)?;
+            calls.append(&mut proposal.calls);
+            let prior = std::mem::take(&mut proposal.prior);
+            let (candidate, pending) = self.child(id, space, &path, proposal, corrects);
             let first = pending.step.transformations.first().cloned();
             legal.retain(|t| Some(t) != first.as_ref() && !self.tree.nodes[id].tried.contains(t));
+            let has_prior = prior.len() == offered.len() && width > 1;
+            if has_prior {
+                priors.push(first.as_ref().and_then(|f| offered.iter().position(|t| t == f)).map_or(0.0, |i| prior[i]));
+            }
+            let template = (pending.step.proposer.clone(), pending.actor.clone());
             if !gathered.iter().any(|(c, _)| c.hash == candidate.hash) {
                 gathered.push((candidate, pending));
+            } else if has_prior {
+                priors.pop();
             }
+            if !has_prior {
+                continue;
+            }
+            // The proposer's next most probable transformations, each applied alone.
+            let mut order: Vec<usize> = (0..offered.len()).collect();
+            order.sort_by(|&a, &b| prior[b].total_cmp(&prior[a]).then(a.cmp(&b)));
+            for i in order {
+                if gathered.len() >= width {
+                    break;
+                }
+                let t = &offered[i];
+                if !legal.contains(t) {
+                    continue;
+                }
+                legal.retain(|x| x != t);
+                let alternative = Proposal {
+                    transformations: vec![t.clone()],
+                    proposer: template.0.clone(),
+                    next_actor: template.1.clone(),
+                    calls: Vec::new(),
+                    notes: Vec::new(),
+                    prior: Vec::new(),
+                };
+                let (candidate, pending) = self.child(id, space, &path, alternative, corrects);
+                if !gathered.iter().any(|(c, _)| c.hash == candidate.hash) {
+                    gathered.push((candidate, pending));
+                    priors.push(prior[i]);
+                }
+            }
+            break;
         }
         let candidates: Vec<Candidate> = gathered.iter().map(|(c, _)| c.clone()).collect();
-        let pick =
-            if candidates.len() == 1 { 0 } else { self.screen.pick(space, &candidates).min(candidates.len() - 1) };
+        let priors = (priors.len() == candidates.len()).then_some(priors.as_slice());
+        let pick = if candidates.len() == 1 {
+            0
+        } else {
+            self.screen.pick(space, &candidates, priors).min(candidates.len() - 1)
+        };
         let (mut candidate, pending) = gathered.swap_remove(pick);
         candidate.calls = calls;
         self.pending = Some(pending);
         Ok(Some(candidate))
     }
 
-    /// One proposal at node `id` among `legal`, applied: the candidate child and where it goes.
-    fn propose(
+    /// One proposal at node `id` among `legal` (an invalid first transformation is replaced by the first
+    /// legal one when the policy allows it).
+    fn ask(
         &mut self,
         id: usize,
         space: Space,
@@ -138,7 +189,7 @@ impl<P: ExpansionPolicy> Mcts<P> {
         corrects: Option<usize>,
         path: &[Step],
         legal: &[Transformation],
-    ) -> Result<(Candidate, Pending), ProposeError> {
+    ) -> Result<Proposal, ProposeError> {
         let regression = corrects.and_then(|c| self.tree.nodes[c].step.clone());
         let actor = self.policy.actor(&self.tree, id, role);
         let node = &self.tree.nodes[id];
@@ -156,21 +207,32 @@ impl<P: ExpansionPolicy> Mcts<P> {
         };
         let mut proposal = self.proposer.propose(&expansion)?;
         self.policy.record_proposal(&mut proposal);
-        let calls: Vec<CallRecord> = std::mem::take(&mut proposal.calls);
-        let first = match proposal.transformations.first().filter(|t| legal.contains(t)).cloned() {
-            Some(t) => t,
-            None if self.policy.invalid_proposal(&proposal.proposer) => {
-                proposal.transformations = vec![legal[0].clone()];
-                legal[0].clone()
-            }
-            None => {
+        if !proposal.transformations.first().is_some_and(|t| legal.contains(t)) {
+            if !self.policy.invalid_proposal(&proposal.proposer) {
                 return Err(ProposeError {
                     proposer: proposal.proposer,
                     message: "the proposal does not start with a legal, untried transformation".into(),
-                })
+                });
             }
-        };
-        self.tree.nodes[id].tried.insert(first);
+            proposal.transformations = vec![legal[0].clone()];
+        }
+        Ok(proposal)
+    }
+
+    /// The child of node `id` that `proposal` (starting with a legal, untried transformation) leads to, and
+    /// where it goes; its first transformation is marked tried at the node.
+    fn child(
+        &mut self,
+        id: usize,
+        space: Space,
+        path: &[Step],
+        mut proposal: Proposal,
+        corrects: Option<usize>,
+    ) -> (Candidate, Pending) {
+        let calls: Vec<CallRecord> = std::mem::take(&mut proposal.calls);
+        if let Some(first) = proposal.transformations.first() {
+            self.tree.nodes[id].tried.insert(first.clone());
+        }
         // Apply in order; a later step that would be illegal ends the sequence there.
         let mut schedule = self.tree.nodes[id].schedule.clone();
         let mut applied = Vec::new();
@@ -200,7 +262,7 @@ impl<P: ExpansionPolicy> Mcts<P> {
             proposer: proposal.proposer,
             calls,
         };
-        Ok((candidate, pending))
+        (candidate, pending)
     }
 
     /// The accounting, for the summary.
@@ -225,6 +287,7 @@ impl<P: ExpansionPolicy> Strategy for Mcts<P> {
     }
 
     fn observe(&mut self, candidate: &Candidate, feedback: Feedback) {
+        self.screen.observe(candidate, &feedback);
         let ok = feedback.outcome.is_ok();
         let reward = if ok { feedback.speedup } else { 0.0 };
         let Some(pending) = self.pending.take() else {
@@ -253,6 +316,10 @@ impl<P: ExpansionPolicy> Strategy for Mcts<P> {
 
     fn ledger(&self) -> Option<&Ledger> {
         Mcts::ledger(self)
+    }
+
+    fn cost_model(&self) -> Option<CostReport> {
+        self.screen.report()
     }
 }
 
@@ -285,6 +352,7 @@ mod tests {
                 next_actor: Some(self.next.clone()),
                 calls: Vec::new(),
                 notes: Vec::new(),
+                prior: Vec::new(),
             })
         }
     }
@@ -468,7 +536,7 @@ mod tests {
             3
         }
 
-        fn pick(&mut self, _space: Space, candidates: &[Candidate]) -> usize {
+        fn pick(&mut self, _space: Space, candidates: &[Candidate], _priors: Option<&[f32]>) -> usize {
             self.0.borrow_mut().extend(candidates.iter().map(|c| c.hash.clone()));
             candidates.len() - 1
         }

@@ -12,6 +12,7 @@ pub mod random;
 pub mod screen;
 pub mod tree;
 
+use crate::cost::{CostModel, CostReport};
 use crate::llm::ledger::{largest, Ledger};
 use crate::llm::prompt::RunFacts;
 use crate::llm::proposer::{LlmProposer, LlmSettings};
@@ -89,6 +90,10 @@ pub trait Strategy {
     fn ledger(&self) -> Option<&Ledger> {
         None
     }
+    /// The cost model's accounting (strategies that screen with one).
+    fn cost_model(&self) -> Option<CostReport> {
+        None
+    }
 }
 
 /// Why a strategy could not be built.
@@ -132,24 +137,38 @@ impl StrategyConfig {
         }
     }
 
+    /// Whether the strategy screens with a cost model unless told otherwise (the LLM strategies take one
+    /// only when asked).
+    pub fn screens_by_default(&self) -> bool {
+        self.models().is_empty()
+    }
+
     /// A fresh strategy; all its random choices flow from `seed`. `naive` is the baseline schedule (the root
     /// of a tree search). LLM-guided strategies take their models (in the order of [`StrategyConfig::models`])
-    /// and the run's facts (`facts.models` and `facts.choose_next_model` are filled in here).
+    /// and the run's facts (`facts.models` and `facts.choose_next_model` are filled in here). With a cost
+    /// `model`, the strategy scores `screen` candidates per measured one.
     pub fn build(
         &self,
         seed: u64,
         naive: &Schedule,
         models: Vec<Box<dyn LanguageModel>>,
         mut facts: RunFacts,
+        cost: Option<(CostModel, usize)>,
     ) -> Result<Box<dyn Strategy>, BuildError> {
         Ok(match self {
-            StrategyConfig::Random => Box::new(random::RandomSearch::new(seed)),
-            StrategyConfig::Evolutionary(c) => Box::new(evolutionary::Evolutionary::new(c.clone(), seed)),
-            StrategyConfig::Mcts(c) => Box::new(mcts::Mcts::new(
-                c.clone(),
-                naive.clone(),
-                Box::new(crate::proposer::RandomProposer::new(seed ^ 0x6d63_7473)),
-            )),
+            StrategyConfig::Random => match cost {
+                Some((model, width)) => Box::new(random::RandomSearch::screened(seed, model, width)),
+                None => Box::new(random::RandomSearch::new(seed)),
+            },
+            StrategyConfig::Evolutionary(c) => Box::new(evolutionary::Evolutionary::new(c.clone(), seed, cost)),
+            StrategyConfig::Mcts(c) => {
+                let proposer = Box::new(crate::proposer::RandomProposer::new(seed ^ 0x6d63_7473));
+                let tree = mcts::Mcts::new(c.clone(), naive.clone(), proposer);
+                match cost {
+                    Some((model, width)) => Box::new(tree.with_screen(Box::new(screen::CostScreen::new(model, width)))),
+                    None => Box::new(tree),
+                }
+            }
             StrategyConfig::LlmMcts(c) | StrategyConfig::Litecoop(c) => {
                 let names: Vec<&str> = models.iter().map(|m| m.name()).collect();
                 if models.is_empty() || names != c.models.iter().map(String::as_str).collect::<Vec<_>>() {
@@ -176,13 +195,12 @@ impl StrategyConfig {
                     largest: largest(&sizes).unwrap_or_default(),
                 });
                 let proposer = LlmProposer::new(models, facts, settings);
-                Box::new(mcts::Mcts::with_models(
-                    c.mcts.clone(),
-                    naive.clone(),
-                    Box::new(proposer),
-                    &sizes,
-                    collaboration,
-                ))
+                let tree =
+                    mcts::Mcts::with_models(c.mcts.clone(), naive.clone(), Box::new(proposer), &sizes, collaboration);
+                match cost {
+                    Some((model, width)) => Box::new(tree.with_screen(Box::new(screen::CostScreen::new(model, width)))),
+                    None => Box::new(tree),
+                }
             }
         })
     }

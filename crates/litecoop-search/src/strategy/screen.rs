@@ -1,15 +1,33 @@
 //! The stage between proposal and measurement in the tree strategies: an expansion may gather several
 //! candidate children of one node, and a [`Screen`] decides which one is measured. The default,
-//! [`MeasureEach`], gathers one and measures it; a learned cost model sits here as another `Screen`.
+//! [`MeasureEach`], gathers one and measures it; [`CostScreen`] gathers `width` and measures the one a
+//! learned cost model ([`crate::cost`]) ranks highest.
+//!
+//! When the children come with a proposer's prior (an LLM's probability of each menu option, read from the
+//! same decoding), the screen ranks by `predicted log-speedup + w * ln(prior * n)` for `n` children: a
+//! PUCT-style prior relative to uniform. `w` is learned online: after each measured child with a prior, the
+//! least-squares slope of (measured - predicted log-speedup) on `ln(prior * n)`, clipped to `[0, 2]` (it
+//! starts at 0.5 and is fitted from the fourth such child on). A model whose favourites do not beat the cost
+//! model's expectation loses its influence.
 
-use super::{Candidate, Space};
+use super::{Candidate, Feedback, Space};
+use crate::cost::{CostModel, CostReport};
+use litecoop_ir::schedule::Schedule;
+use std::collections::HashMap;
 
 /// Picks which of a node's proposed children is measured.
 pub trait Screen {
     /// Candidate children to gather per measured one (at least 1).
     fn width(&self) -> usize;
-    /// The index of the candidate to measure (`candidates` is never empty and holds distinct schedules).
-    fn pick(&mut self, space: Space, candidates: &[Candidate]) -> usize;
+    /// The index of the candidate to measure (`candidates` is never empty and holds distinct schedules);
+    /// `priors`, when given, holds the proposer's probability of each.
+    fn pick(&mut self, space: Space, candidates: &[Candidate], priors: Option<&[f32]>) -> usize;
+    /// The outcome of a candidate the strategy was told about (the baseline included).
+    fn observe(&mut self, _candidate: &Candidate, _feedback: &Feedback) {}
+    /// The cost model's accounting, if the screen has one.
+    fn report(&self) -> Option<CostReport> {
+        None
+    }
 }
 
 /// No screening: every proposal is measured.
@@ -20,7 +38,105 @@ impl Screen for MeasureEach {
         1
     }
 
-    fn pick(&mut self, _space: Space, _candidates: &[Candidate]) -> usize {
+    fn pick(&mut self, _space: Space, _candidates: &[Candidate], _priors: Option<&[f32]>) -> usize {
         0
+    }
+}
+
+/// The prior weight before it is fitted.
+const INITIAL_PRIOR_WEIGHT: f64 = 0.5;
+/// The largest prior weight.
+const MAX_PRIOR_WEIGHT: f64 = 2.0;
+/// Measured children with a prior before the weight is fitted.
+const PRIOR_FIT_AFTER: usize = 4;
+
+/// Measures the highest-scored of `width` gathered children; learns from every outcome.
+pub struct CostScreen {
+    model: CostModel,
+    width: usize,
+    /// The picked child's (ln(prior * n), predicted log-speedup), until its outcome arrives.
+    pending: HashMap<String, (f64, f64)>,
+    /// (ln(prior * n), measured - predicted) of measured children that had a prior.
+    residuals: Vec<(f64, f64)>,
+    weight: f64,
+}
+
+impl CostScreen {
+    /// A screen of `width` children per measured one, ranked by `model`.
+    pub fn new(model: CostModel, width: usize) -> CostScreen {
+        CostScreen { model, width, pending: HashMap::new(), residuals: Vec::new(), weight: INITIAL_PRIOR_WEIGHT }
+    }
+
+    fn refit_weight(&mut self) {
+        if self.residuals.len() < PRIOR_FIT_AFTER {
+            return;
+        }
+        let (xy, xx) = self.residuals.iter().fold((0.0, 0.0), |(xy, xx), (x, y)| (xy + x * y, xx + x * x));
+        self.weight = if xx > 1e-12 { (xy / xx).clamp(0.0, MAX_PRIOR_WEIGHT) } else { 0.0 };
+    }
+}
+
+impl Screen for CostScreen {
+    fn width(&self) -> usize {
+        self.width.max(1)
+    }
+
+    fn pick(&mut self, _space: Space, candidates: &[Candidate], priors: Option<&[f32]>) -> usize {
+        let named: Vec<(&str, &Schedule)> = candidates.iter().map(|c| (c.hash.as_str(), &c.schedule)).collect();
+        let Some(priors) = priors.filter(|p| p.len() == candidates.len()) else {
+            return self.model.best_of(&named);
+        };
+        let scores = self.model.score(&named);
+        let n = candidates.len() as f64;
+        let bonus: Vec<f64> = priors.iter().map(|&p| (f64::from(p).max(1e-6) * n).ln()).collect();
+        let total = |i: usize| scores[i] + self.weight * bonus[i];
+        let best = (0..candidates.len()).fold(0, |best, i| if total(i) > total(best) { i } else { best });
+        if scores[best].is_finite() {
+            self.pending.insert(candidates[best].hash.clone(), (bonus[best], scores[best]));
+        }
+        best
+    }
+
+    fn observe(&mut self, candidate: &Candidate, feedback: &Feedback) {
+        if let Some((bonus, predicted)) = self.pending.remove(&candidate.hash) {
+            if feedback.outcome.is_ok() && !feedback.duplicate && feedback.speedup > 0.0 {
+                self.residuals.push((bonus, feedback.speedup.ln() - predicted));
+                self.refit_weight();
+            }
+        }
+        self.model.observe(candidate, feedback);
+    }
+
+    fn report(&self) -> Option<CostReport> {
+        let mut report = self.model.report();
+        report.prior_weight = (!self.residuals.is_empty() || !self.pending.is_empty()).then_some(self.weight);
+        Some(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use litecoop_ir::legality::DeviceLimits;
+    use litecoop_ir::op::{Epilogue, MatmulOp, Op};
+
+    #[test]
+    fn the_prior_weight_follows_whether_favourites_beat_the_prediction() {
+        let limits = DeviceLimits::lavapipe();
+        let op = Op::Matmul(MatmulOp { batch: 1, m: 64, n: 64, k: 64, transpose_b: false, epilogue: Epilogue::None });
+        let space = Space { op: &op, limits: &limits };
+        let model = || CostModel::new(crate::cost::CostModelKind::Knn, space, 2, &[]).unwrap();
+        let mut helpful = CostScreen::new(model(), 4);
+        helpful.residuals = vec![(1.0, 1.0), (-1.0, -1.0), (0.5, 0.6), (2.0, 1.9)];
+        helpful.refit_weight();
+        assert!((helpful.weight - 1.0).abs() < 0.1, "{}", helpful.weight);
+        let mut misleading = CostScreen::new(model(), 4);
+        misleading.residuals = vec![(1.0, -1.0), (-1.0, 1.0), (0.5, -0.2), (2.0, -1.5)];
+        misleading.refit_weight();
+        assert_eq!(misleading.weight, 0.0, "favourites that do worse lose all influence");
+        let mut early = CostScreen::new(model(), 4);
+        early.residuals = vec![(1.0, -1.0)];
+        early.refit_weight();
+        assert_eq!(early.weight, INITIAL_PRIOR_WEIGHT);
     }
 }

@@ -5,7 +5,8 @@
 use litecoop_ir::legality::DeviceLimits;
 use litecoop_ir::op::{Epilogue, MatmulOp, Op};
 use litecoop_ir::schedule::{KernelDecisions, Schedule};
-use litecoop_search::measure::{DeviceInfo, Measure};
+use litecoop_search::cost::CostModelConfig;
+use litecoop_search::measure::{wgsl_hash, DeviceInfo, Measure};
 use litecoop_search::outcome::{FailureKind, Outcome};
 use litecoop_search::runlog::{MeasureSettings, RunRequest};
 use litecoop_search::strategy::StrategyConfig;
@@ -39,17 +40,21 @@ impl Measure for FakeMeasure {
         &self.device
     }
 
-    fn measure(&mut self, _op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
+    fn measure(&mut self, op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
         self.calls += 1;
+        let wgsl = litecoop_codegen::lower(op, schedule, &self.device.limits).ok().map(|p| wgsl_hash(&p));
         let KernelDecisions::Gemm(g) = schedule.kernels["matmul"] else { panic!("matmul only") };
         if g.split_k == 4 {
-            return Outcome::failed(FailureKind::Wrong, "split 4 is wrong here".into(), seed);
+            let mut o = Outcome::failed(FailureKind::Wrong, "split 4 is wrong here".into(), seed);
+            o.wgsl_hash = wgsl;
+            return o;
         }
         let mut o = Outcome::failed(FailureKind::Wrong, String::new(), seed);
         o.failure = None;
         o.latency_ms = Some(100.0 / (g.tm * g.tn) as f64 + 10.0 / g.bk as f64 + g.split_k as f64);
         o.timing_method = Some("host".into());
         o.measure_ms = 1.0;
+        o.wgsl_hash = wgsl;
         o
     }
 }
@@ -59,6 +64,17 @@ pub fn op() -> Op {
 }
 
 pub fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> Box<NewRun> {
+    screened_run(dir, strategy, seed, budget, CostModelConfig::default())
+}
+
+/// A run whose strategy screens with `cost_model`.
+pub fn screened_run(
+    dir: &Path,
+    strategy: StrategyConfig,
+    seed: u64,
+    budget: usize,
+    cost_model: CostModelConfig,
+) -> Box<NewRun> {
     Box::new(NewRun {
         dir: dir.to_path_buf(),
         id: dir.file_name().unwrap().to_string_lossy().into(),
@@ -70,6 +86,7 @@ pub fn run(dir: &Path, strategy: StrategyConfig, seed: u64, budget: usize) -> Bo
             seed,
             budget,
             measure: MeasureSettings { min_window_ms: 1, min_reps: 1, timeout_s: 1.0, ..MeasureSettings::default() },
+            cost_model,
         },
     })
 }

@@ -1,0 +1,153 @@
+//! A small multilayer perceptron in `candle-nn` (20 -> 32 -> 32 -> 1, SiLU), trained with AdamW on the
+//! squared error of standardised targets (features and targets standardised on the rows of each fit). Weights
+//! start from a fixed seed and each `fit` continues training from where the last one stopped, so the same sequence of rows always gives the same predictions (a resumed
+//! run replays its log through a fresh model and must propose the same candidates).
+
+use super::features::{Features, LEN};
+use super::Regressor;
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use litecoop_ir::rng::Rng;
+
+const HIDDEN: usize = 32;
+/// AdamW steps of the first fit.
+const FIRST_STEPS: usize = 300;
+/// AdamW steps of every later fit (rows arrive one at a time).
+const STEPS: usize = 40;
+
+/// The perceptron and its optimiser.
+pub struct Mlp {
+    layers: Vec<(Var, Var)>,
+    optimiser: Option<AdamW>,
+    mean: [f32; LEN],
+    scale: [f32; LEN],
+    target_mean: f32,
+    target_scale: f32,
+}
+
+impl Default for Mlp {
+    fn default() -> Self {
+        Mlp::new(0x6d6c_70)
+    }
+}
+
+impl Mlp {
+    /// A perceptron whose initial weights flow from `seed` (uniform, Kaiming-scaled).
+    pub fn new(seed: u64) -> Mlp {
+        let mut rng = Rng::new(seed);
+        let mut layer = |inputs: usize, outputs: usize| {
+            let bound = (6.0 / inputs as f64).sqrt();
+            let w: Vec<f32> = (0..inputs * outputs).map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32).collect();
+            let w = Tensor::from_vec(w, (inputs, outputs), &Device::Cpu).expect("shape matches");
+            let b = Tensor::zeros(outputs, DType::F32, &Device::Cpu).expect("cpu tensor");
+            (Var::from_tensor(&w).expect("cpu var"), Var::from_tensor(&b).expect("cpu var"))
+        };
+        let layers = vec![layer(LEN, HIDDEN), layer(HIDDEN, HIDDEN), layer(HIDDEN, 1)];
+        Mlp { layers, optimiser: None, mean: [0.0; LEN], scale: [1.0; LEN], target_mean: 0.0, target_scale: 1.0 }
+    }
+
+    fn inputs(&self, x: &[Features]) -> candle_core::Result<Tensor> {
+        let flat: Vec<f32> =
+            x.iter().flat_map(|r| (0..LEN).map(move |i| (r[i] - self.mean[i]) / self.scale[i])).collect();
+        Tensor::from_vec(flat, (x.len(), LEN), &Device::Cpu)
+    }
+
+    fn train(&mut self, x: &[Features], y: &[f32]) -> candle_core::Result<()> {
+        // Standardised on the rows so far: the early fits see few rows, and later ones refine the same
+        // network under the updated scales.
+        (self.mean, self.scale) = super::standardisation(x);
+        let n = y.len() as f32;
+        self.target_mean = y.iter().sum::<f32>() / n;
+        let var = y.iter().map(|t| (t - self.target_mean).powi(2)).sum::<f32>() / n;
+        self.target_scale = var.sqrt().max(0.1);
+        let steps = if self.optimiser.is_none() { FIRST_STEPS } else { STEPS };
+        let inputs = self.inputs(x)?;
+        let targets: Vec<f32> = y.iter().map(|t| (t - self.target_mean) / self.target_scale).collect();
+        let targets = Tensor::from_vec(targets, y.len(), &Device::Cpu)?;
+        let vars: Vec<Var> = self.layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect();
+        let params = ParamsAdamW { lr: 3e-3, weight_decay: 1e-4, ..ParamsAdamW::default() };
+        let optimiser = match &mut self.optimiser {
+            Some(o) => o,
+            None => self.optimiser.insert(AdamW::new(vars, params)?),
+        };
+        for _ in 0..steps {
+            let loss = (forward(&self.layers, &inputs)? - &targets)?.sqr()?.mean_all()?;
+            optimiser.backward_step(&loss)?;
+        }
+        Ok(())
+    }
+}
+
+/// The perceptron applied to standardised rows: one prediction per row.
+fn forward(layers: &[(Var, Var)], x: &Tensor) -> candle_core::Result<Tensor> {
+    let mut h = x.clone();
+    for (i, (w, b)) in layers.iter().enumerate() {
+        h = h.matmul(w.as_tensor())?.broadcast_add(b.as_tensor())?;
+        if i + 1 < layers.len() {
+            h = candle_nn::ops::silu(&h)?;
+        }
+    }
+    h.squeeze(1)
+}
+
+impl Regressor for Mlp {
+    fn fit(&mut self, x: &[Features], y: &[f32]) {
+        if x.is_empty() {
+            return;
+        }
+        if let Err(e) = self.train(x, y) {
+            tracing::warn!("cost model training failed: {e}");
+        }
+    }
+
+    fn predict(&self, x: &[Features]) -> Vec<f32> {
+        if self.optimiser.is_none() || x.is_empty() {
+            return vec![0.0; x.len()];
+        }
+        let out = self.inputs(x).and_then(|t| forward(&self.layers, &t)).and_then(|t| t.to_vec1::<f32>());
+        match out {
+            Ok(v) => v.into_iter().map(|p| p * self.target_scale + self.target_mean).collect(),
+            Err(e) => {
+                tracing::warn!("cost model prediction failed: {e}");
+                vec![0.0; x.len()]
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> (Vec<Features>, Vec<f32>) {
+        let mut rng = Rng::new(3);
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for _ in 0..240 {
+            let mut f = [0.0; LEN];
+            for v in f.iter_mut() {
+                *v = rng.next_f64() as f32 * 4.0;
+            }
+            y.push(f[0] - 0.5 * f[3]);
+            x.push(f);
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn learns_a_linear_ranking_and_is_deterministic() {
+        let (x, y) = data();
+        let mut a = Mlp::default();
+        a.fit(&x[..200], &y[..200]);
+        a.fit(&x[..200], &y[..200]);
+        let p = a.predict(&x[200..]);
+        let tau = super::super::kendall_tau(&p.iter().zip(&y[200..]).map(|(&p, &t)| (p, t)).collect::<Vec<_>>());
+        assert!(tau.unwrap() > 0.6, "held-out tau {tau:?}");
+
+        let mut b = Mlp::default();
+        b.fit(&x[..200], &y[..200]);
+        b.fit(&x[..200], &y[..200]);
+        assert_eq!(p, b.predict(&x[200..]), "same rows, same predictions");
+        assert_eq!(Mlp::default().predict(&x[..2]), vec![0.0, 0.0], "untrained: no preference");
+    }
+}

@@ -1,0 +1,352 @@
+//! The learned cost model: it scores many candidates for every one the device measures.
+//!
+//! A [`CostModel`] turns a schedule into [`features`] and predicts the natural log of its speedup over the
+//! workload's naive schedule (a target normalised per workload, so rows of other workloads can be learned
+//! from). It learns online from the first measured sample: the baseline (speedup 1) and every correct,
+//! timed candidate of the run are added as they arrive, after rows of the tuning database on the same
+//! device, code generation and timing settings (the warm start). There is no random warm-up period: an
+//! empty model scores every candidate alike and the strategy's own order decides.
+//!
+//! Every prediction made for a candidate that is then measured is kept with the measurement, before the
+//! model trains on it; [`CostReport::rank_tau`] is Kendall's tau over those pairs: the model's honest,
+//! online rank quality in this run.
+//!
+//! Two regressors: [`knn::Knn`] (k nearest neighbours) and [`mlp::Mlp`] (a small `candle-nn` perceptron).
+//! [`compare`] measures both on rows held out from a tuning database.
+
+pub mod compare;
+pub mod features;
+pub mod knn;
+pub mod mlp;
+
+use crate::strategy::Space;
+use features::{Features, LEN};
+use litecoop_ir::legality::DeviceLimits;
+use litecoop_ir::op::Op;
+use litecoop_ir::schedule::Schedule;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// A regression from features to a target.
+pub trait Regressor {
+    /// Learns from all rows so far (called again with every new row; may continue earlier training).
+    fn fit(&mut self, x: &[Features], y: &[f32]);
+    /// One prediction per row; equal predictions when nothing was learned yet.
+    fn predict(&self, x: &[Features]) -> Vec<f32>;
+}
+
+/// Which regressor a run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CostModelKind {
+    /// No model: every proposal is measured.
+    #[default]
+    None,
+    /// k nearest neighbours in standardised feature space.
+    Knn,
+    /// A small multilayer perceptron (`candle-nn`).
+    Mlp,
+}
+
+impl CostModelKind {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            CostModelKind::None => "none",
+            CostModelKind::Knn => "knn",
+            CostModelKind::Mlp => "mlp",
+        }
+    }
+
+    /// A fresh regressor of this kind (`None` for no model).
+    pub fn regressor(self) -> Option<Box<dyn Regressor>> {
+        match self {
+            CostModelKind::None => None,
+            CostModelKind::Knn => Some(Box::<knn::Knn>::default()),
+            CostModelKind::Mlp => Some(Box::<mlp::Mlp>::default()),
+        }
+    }
+}
+
+/// The model the strategies that take one use unless told otherwise.
+pub const DEFAULT_COST_MODEL: CostModelKind = CostModelKind::Mlp;
+
+/// The default number of candidates scored per measured one.
+pub const DEFAULT_SCREEN: usize = 24;
+
+/// A run's cost-model settings, recorded in `run.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CostModelConfig {
+    /// The regressor, or none.
+    pub kind: CostModelKind,
+    /// Candidates scored per measured candidate (at least 1).
+    pub screen: usize,
+}
+
+impl Default for CostModelConfig {
+    fn default() -> Self {
+        CostModelConfig { kind: CostModelKind::None, screen: DEFAULT_SCREEN }
+    }
+}
+
+/// A measured schedule of some workload on this device, for the warm start.
+#[derive(Debug, Clone)]
+pub struct TrainingRow {
+    /// The workload's name and size (`matmul-512/small`).
+    pub workload: String,
+    /// The workload's operator.
+    pub op: Op,
+    /// The schedule.
+    pub schedule: Schedule,
+    /// Its speedup over that workload's naive schedule (the median of its naive measurements).
+    pub speedup: f64,
+}
+
+/// What the model did in a run (`cost_model` in `summary.json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostReport {
+    /// `knn` or `mlp`.
+    pub kind: String,
+    /// Candidates scored per candidate measured in this run.
+    pub scored_per_measured: f64,
+    /// Kendall's tau between each prediction and the measurement that followed it (before training on
+    /// it); `None` with fewer than two such pairs.
+    pub rank_tau: Option<f64>,
+    /// Predictions compared to a later measurement.
+    pub predictions_checked: usize,
+    /// Seconds spent training.
+    pub train_s: f64,
+    /// Seconds spent computing features and scoring.
+    pub score_s: f64,
+    /// Rows of the tuning database learned before the first candidate.
+    pub warm_start_rows: usize,
+    /// The weight of the proposer's prior (LLM strategies; see [`crate::strategy::screen`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_weight: Option<f64>,
+}
+
+/// A regressor learning online during a run, with its accounting.
+pub struct CostModel {
+    kind: CostModelKind,
+    regressor: Box<dyn Regressor>,
+    op: Op,
+    limits: DeviceLimits,
+    compute_units: u32,
+    x: Vec<Features>,
+    y: Vec<f32>,
+    warm_start_rows: usize,
+    /// Predictions of candidates not yet measured, by schedule hash.
+    pending: HashMap<String, f32>,
+    /// (prediction, measured target) of measured candidates that had a prediction.
+    checked: Vec<(f32, f32)>,
+    scored: usize,
+    measured: usize,
+    train_s: f64,
+    score_s: f64,
+}
+
+impl CostModel {
+    /// A model of `kind` (`None` for no model) for the schedules of `space`, warm-started from `warm` rows
+    /// measured on the same device. `compute_units`: see [`features::estimated_compute_units`].
+    pub fn new(kind: CostModelKind, space: Space, compute_units: u32, warm: &[TrainingRow]) -> Option<CostModel> {
+        let regressor = kind.regressor()?;
+        let limits = *space.limits;
+        let mut model = CostModel {
+            kind,
+            regressor,
+            op: *space.op,
+            limits,
+            compute_units,
+            x: Vec::new(),
+            y: Vec::new(),
+            warm_start_rows: 0,
+            pending: HashMap::new(),
+            checked: Vec::new(),
+            scored: 0,
+            measured: 0,
+            train_s: 0.0,
+            score_s: 0.0,
+        };
+        let t = Instant::now();
+        for row in warm.iter().filter(|r| r.speedup.is_finite() && r.speedup > 0.0) {
+            if let Some(f) = features::features(&row.op, &row.schedule, &limits, compute_units) {
+                model.x.push(f);
+                model.y.push(row.speedup.ln() as f32);
+            }
+        }
+        model.warm_start_rows = model.x.len();
+        if !model.x.is_empty() {
+            model.regressor.fit(&model.x, &model.y);
+        }
+        model.train_s += t.elapsed().as_secs_f64();
+        Some(model)
+    }
+
+    /// Predicted log-speedups of `schedules` (higher is better; an illegal schedule scores minus infinity).
+    /// Remembers each prediction until the schedule is measured.
+    pub fn score(&mut self, schedules: &[(&str, &Schedule)]) -> Vec<f64> {
+        let t = Instant::now();
+        let rows: Vec<Option<Features>> =
+            schedules.iter().map(|(_, s)| features::features(&self.op, s, &self.limits, self.compute_units)).collect();
+        let legal: Vec<Features> = rows.iter().flatten().copied().collect();
+        let mut predictions = self.regressor.predict(&legal).into_iter();
+        let scores: Vec<f64> = rows
+            .iter()
+            .zip(schedules)
+            .map(|(row, (hash, _))| match row {
+                Some(_) => {
+                    let p = predictions.next().unwrap_or(0.0);
+                    self.pending.insert(hash.to_string(), p);
+                    f64::from(p)
+                }
+                None => f64::NEG_INFINITY,
+            })
+            .collect();
+        self.scored += schedules.len();
+        self.score_s += t.elapsed().as_secs_f64();
+        scores
+    }
+
+    /// Learns a measured candidate: `speedup` over the naive schedule when it was correct and timed
+    /// (`None` when it failed: nothing to learn, and its prediction is dropped).
+    pub fn learn(&mut self, hash: &str, schedule: &Schedule, speedup: Option<f64>) {
+        self.measured += 1;
+        let predicted = self.pending.remove(hash);
+        let Some(speedup) = speedup.filter(|s| s.is_finite() && *s > 0.0) else { return };
+        let Some(f) = features::features(&self.op, schedule, &self.limits, self.compute_units) else { return };
+        let target = speedup.ln() as f32;
+        if let Some(p) = predicted {
+            self.checked.push((p, target));
+        }
+        let t = Instant::now();
+        self.x.push(f);
+        self.y.push(target);
+        self.regressor.fit(&self.x, &self.y);
+        self.train_s += t.elapsed().as_secs_f64();
+    }
+
+    /// The accounting so far.
+    pub fn report(&self) -> CostReport {
+        CostReport {
+            kind: self.kind.name().to_string(),
+            scored_per_measured: self.scored as f64 / self.measured.max(1) as f64,
+            rank_tau: kendall_tau(&self.checked),
+            predictions_checked: self.checked.len(),
+            train_s: self.train_s,
+            score_s: self.score_s,
+            warm_start_rows: self.warm_start_rows,
+            prior_weight: None,
+        }
+    }
+
+    /// Learns what the tuner told a strategy about a candidate (duplicates were learned the first time).
+    pub fn observe(&mut self, candidate: &crate::strategy::Candidate, feedback: &crate::strategy::Feedback) {
+        if !feedback.duplicate {
+            let speedup = feedback.outcome.is_ok().then_some(feedback.speedup);
+            self.learn(&candidate.hash, &candidate.schedule, speedup);
+        }
+    }
+
+    /// The index of the highest-scored schedule (the first among equals).
+    pub fn best_of(&mut self, schedules: &[(&str, &Schedule)]) -> usize {
+        let scores = self.score(schedules);
+        let mut best = 0;
+        for (i, s) in scores.iter().enumerate() {
+            if *s > scores[best] {
+                best = i;
+            }
+        }
+        best
+    }
+}
+
+/// Per-feature mean and spread (1 where a feature is constant) of rows.
+pub fn standardisation(x: &[Features]) -> ([f32; LEN], [f32; LEN]) {
+    let mut mean = [0.0; LEN];
+    let mut scale = [1.0; LEN];
+    if x.is_empty() {
+        return (mean, scale);
+    }
+    let n = x.len() as f32;
+    for i in 0..LEN {
+        mean[i] = x.iter().map(|r| r[i]).sum::<f32>() / n;
+        let var = x.iter().map(|r| (r[i] - mean[i]).powi(2)).sum::<f32>() / n;
+        scale[i] = if var > 1e-12 { var.sqrt() } else { 1.0 };
+    }
+    (mean, scale)
+}
+
+/// Kendall's tau-b of (predicted, measured) pairs; `None` with fewer than two pairs or no ordered pair.
+pub fn kendall_tau(pairs: &[(f32, f32)]) -> Option<f64> {
+    let (mut concordant, mut discordant, mut tied_p, mut tied_m) = (0f64, 0f64, 0f64, 0f64);
+    for i in 0..pairs.len() {
+        for j in i + 1..pairs.len() {
+            let dp = pairs[i].0 - pairs[j].0;
+            let dm = pairs[i].1 - pairs[j].1;
+            if dp == 0.0 && dm == 0.0 {
+                continue;
+            } else if dp == 0.0 {
+                tied_p += 1.0;
+            } else if dm == 0.0 {
+                tied_m += 1.0;
+            } else if (dp > 0.0) == (dm > 0.0) {
+                concordant += 1.0;
+            } else {
+                discordant += 1.0;
+            }
+        }
+    }
+    let denominator = ((concordant + discordant + tied_p) * (concordant + discordant + tied_m)).sqrt();
+    (denominator > 0.0).then(|| (concordant - discordant) / denominator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use litecoop_ir::rng::Rng;
+    use litecoop_ir::space::random_schedule;
+
+    #[test]
+    fn kendall_tau_of_known_orders() {
+        assert_eq!(kendall_tau(&[(1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]), Some(1.0));
+        assert_eq!(kendall_tau(&[(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)]), Some(-1.0));
+        assert_eq!(kendall_tau(&[(1.0, 1.0)]), None);
+        // One discordant pair of three: (2 - 1) / 3.
+        let tau = kendall_tau(&[(1.0, 1.0), (2.0, 3.0), (3.0, 2.0)]).unwrap();
+        assert!((tau - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    /// The report compares each prediction with the measurement that followed it, before learning it.
+    #[test]
+    fn predictions_are_checked_against_the_measurement_that_follows() {
+        let op = Op::Matmul(litecoop_ir::op::MatmulOp {
+            batch: 1,
+            m: 256,
+            n: 256,
+            k: 256,
+            transpose_b: false,
+            epilogue: litecoop_ir::op::Epilogue::None,
+        });
+        let limits = DeviceLimits::lavapipe();
+        let space = Space { op: &op, limits: &limits };
+        let mut model = CostModel::new(CostModelKind::Knn, space, 2, &[]).unwrap();
+        let mut rng = Rng::new(1);
+        let naive = Schedule::naive(&op);
+        model.learn(&naive.fingerprint(), &naive, Some(1.0));
+        assert_eq!(model.report().predictions_checked, 0, "the baseline was never predicted");
+        for i in 0..6 {
+            let s = random_schedule(&op, &limits, &mut rng);
+            let h = s.fingerprint();
+            let score = model.score(&[(&h, &s)]);
+            assert!(score[0].is_finite());
+            model.learn(&h, &s, Some(1.0 + i as f64));
+        }
+        let r = model.report();
+        assert_eq!(r.predictions_checked, 6);
+        assert!(r.rank_tau.is_some());
+        assert_eq!(r.kind, "knn");
+        assert!((r.scored_per_measured - 6.0 / 7.0).abs() < 1e-12);
+        assert!(CostModel::new(CostModelKind::None, space, 2, &[]).is_none());
+    }
+}
