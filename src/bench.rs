@@ -30,8 +30,9 @@ use std::time::Duration;
     after_long_help = "\
 Every cell (workload x strategy x seed) is an ordinary `litecoop tune` run in OUT/runs/<cell>: it lands in the
 tuning database, and running the same bench command again skips finished cells and resumes unfinished ones
-(also after Ctrl-C). Candidates are measured afresh in every cell (--reuse to allow database reuse, which
-makes the time columns incomparable). Outputs: OUT/results.json (every cell's summary plus the aggregate),
+(also after Ctrl-C). Candidates are measured afresh in every cell and cost models start from nothing (--reuse
+to allow database reuse and warm starts, which makes cells depend on their order and the time columns
+incomparable). Outputs: OUT/results.json (every cell's summary plus the aggregate),
 OUT/report.html (tables and SVG plots; opens offline) and the table below.
 
 Reported per workload and strategy, mean ± std over seeds: final speedup over naive, best latency and GFLOP/s,
@@ -69,8 +70,8 @@ enum BenchCommand {
 /// A named matrix.
 #[derive(Clone, Copy, ValueEnum)]
 enum Preset {
-    /// The five serving layers of the paper, 10 seeds, evolutionary / mcts / llm-mcts:gemma3-270m /
-    /// litecoop:smollm2-135m+gemma3-270m, 64 candidates per run.
+    /// The five serving layers of the paper, 10 seeds, evolutionary:none / evolutionary:mlp / mcts:mlp /
+    /// llm-mcts:gemma3-270m / litecoop:smollm2-135m+gemma3-270m, 64 candidates per run.
     Paper,
 }
 
@@ -82,8 +83,10 @@ struct RunArgs {
     /// Workloads, comma-separated [default: matmul-512].
     #[arg(long, value_delimiter = ',')]
     workloads: Option<Vec<String>>,
-    /// Strategies, comma-separated: random, evolutionary, mcts, llm-mcts:MODEL, litecoop:M1+M2
-    /// [default: evolutionary,mcts,llm-mcts:gemma3-270m,litecoop:smollm2-135m+gemma3-270m].
+    /// Strategies, comma-separated: random, evolutionary, mcts (each optionally `:none`, `:knn`, `:mlp` or
+    /// `:tvm` = mlp scoring at random for the first 100 samples, for its cost model; default mlp),
+    /// llm-mcts:MODEL, litecoop:M1+M2
+    /// [default: evolutionary:none,evolutionary:mlp,mcts:mlp,llm-mcts:gemma3-270m,litecoop:smollm2-135m+gemma3-270m].
     #[arg(long, value_delimiter = ',')]
     strategies: Option<Vec<StrategySpec>>,
     /// Seeds per (workload, strategy): seeds 0..N [default: 3].
@@ -199,7 +202,8 @@ impl RunArgs {
             (None, false) => a.extend(["--db".into(), "runs/tuning.sqlite".into()]),
         }
         if !self.reuse {
-            a.push("--remeasure".into());
+            // Every cell on its own: nothing reused, and no cost model learns from earlier cells.
+            a.extend(["--remeasure".into(), "--no-warm-start".into()]);
         }
         if let Some(adapter) = &self.adapter {
             a.extend(["--adapter".into(), adapter.clone()]);
@@ -235,6 +239,7 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
         && r.strategy.name() == cell.strategy.name()
         && r.strategy.models() == cell.strategy.models().as_slice()
         && r.cost_model.kind == cell.strategy.cost_model()
+        && r.cost_model.warmup == cell.strategy.warmup()
         && r.seed == cell.seed;
     let m = &r.measure;
     if same && *m != args.timing {

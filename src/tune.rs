@@ -190,6 +190,13 @@ pub struct TuneArgs {
     /// for random, evolutionary and mcts; none for the LLM strategies.
     #[arg(long, value_enum, help_heading = "Cost model")]
     cost_model: Option<CostModelName>,
+    /// Let the cost model score at random until N candidates were measured (TVM MetaSchedule's setting,
+    /// N = 100, to compare with it; the model still learns meanwhile).
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Cost model")]
+    warmup: usize,
+    /// Start the cost model from nothing instead of the tuning database's measurements on this device.
+    #[arg(long, help_heading = "Cost model")]
+    no_warm_start: bool,
     /// Candidates the cost model scores per measured candidate.
     #[arg(long, default_value_t = DEFAULT_SCREEN as u64, value_parser = clap::value_parser!(u64).range(1..=4096),
           help_heading = "Cost model")]
@@ -279,7 +286,7 @@ impl TuneArgs {
             None if strategy.screens_by_default() => DEFAULT_COST_MODEL,
             None => CostModelKind::None,
         };
-        CostModelConfig { kind, screen: self.screen as usize }
+        CostModelConfig { kind, screen: self.screen as usize, warm_start: !self.no_warm_start, warmup: self.warmup }
     }
 
     fn strategy(&self) -> anyhow::Result<StrategyConfig> {
@@ -560,8 +567,12 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
     if let Some(c) = &s.cost_model {
         let tau = c.rank_tau.map_or("n/a".to_string(), |t| format!("{t:.2}"));
         out.push_str(&format!(
-            "cost model   {}: {:.1} scored per measured; online rank tau {tau} over {} predictions; {} warm-start rows\n",
-            c.kind, c.scored_per_measured, c.predictions_checked, c.warm_start_rows
+            "cost model   {}: {:.1} scored per measured; online rank tau {tau} over {} predictions; {} warm-start rows{}\n",
+            c.kind,
+            c.scored_per_measured,
+            c.predictions_checked,
+            c.warm_start_rows,
+            c.prior_weight.map_or(String::new(), |w| format!("; LLM prior weight {w:.2}"))
         ));
     }
     if let Some(llm) = &s.llm {

@@ -33,18 +33,18 @@ pub enum StrategySpec {
     /// Independent random legal schedules: `random` or `random:COST_MODEL`.
     Random {
         /// The cost model (`none`, `knn`, `mlp`); `None` for `litecoop tune`'s default.
-        cost_model: Option<CostModelKind>,
+        cost_model: Option<CostModelSpec>,
     },
     /// TVM MetaSchedule-style evolutionary search (the baseline of sample efficiency): `evolutionary` or
     /// `evolutionary:COST_MODEL`.
     Evolutionary {
         /// The cost model; `None` for `litecoop tune`'s default.
-        cost_model: Option<CostModelKind>,
+        cost_model: Option<CostModelSpec>,
     },
     /// MCTS expanded by random transformations: `mcts` or `mcts:COST_MODEL`.
     Mcts {
         /// The cost model; `None` for `litecoop tune`'s default.
-        cost_model: Option<CostModelKind>,
+        cost_model: Option<CostModelSpec>,
     },
     /// MCTS expanded by one model (Reasoning Compiler): `llm-mcts:MODEL`.
     LlmMcts {
@@ -56,6 +56,47 @@ pub enum StrategySpec {
         /// The bucket.
         models: Vec<String>,
     },
+}
+
+/// A cost model as a bench strategy names it after `:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostModelSpec {
+    /// No model: every proposal measured.
+    None,
+    /// k nearest neighbours.
+    Knn,
+    /// The perceptron.
+    Mlp,
+    /// TVM MetaSchedule's setting: the perceptron, scoring at random until 100 candidates were measured.
+    Tvm,
+}
+
+impl CostModelSpec {
+    /// The regressor.
+    pub fn kind(self) -> CostModelKind {
+        match self {
+            CostModelSpec::None => CostModelKind::None,
+            CostModelSpec::Knn => CostModelKind::Knn,
+            CostModelSpec::Mlp | CostModelSpec::Tvm => CostModelKind::Mlp,
+        }
+    }
+
+    /// Candidates measured before the model's scores count.
+    pub fn warmup(self) -> usize {
+        if self == CostModelSpec::Tvm {
+            100
+        } else {
+            0
+        }
+    }
+
+    /// The name after `:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CostModelSpec::Tvm => "tvm",
+            other => other.kind().name(),
+        }
+    }
 }
 
 impl StrategySpec {
@@ -81,7 +122,7 @@ impl StrategySpec {
 
     /// The cost model as written in the spec (`None`: `litecoop tune`'s default; always `None` for the LLM
     /// strategies).
-    pub fn written_cost_model(&self) -> Option<CostModelKind> {
+    pub fn written_cost_model(&self) -> Option<CostModelSpec> {
         match self {
             StrategySpec::Random { cost_model }
             | StrategySpec::Evolutionary { cost_model }
@@ -94,8 +135,13 @@ impl StrategySpec {
     pub fn cost_model(&self) -> CostModelKind {
         match self {
             StrategySpec::LlmMcts { .. } | StrategySpec::Litecoop { .. } => CostModelKind::None,
-            _ => self.written_cost_model().unwrap_or(DEFAULT_COST_MODEL),
+            _ => self.written_cost_model().map_or(DEFAULT_COST_MODEL, CostModelSpec::kind),
         }
+    }
+
+    /// Candidates its cost model scores at random first (`tvm`: 100).
+    pub fn warmup(&self) -> usize {
+        self.written_cost_model().map_or(0, CostModelSpec::warmup)
     }
 
     /// The `litecoop tune` arguments that select it.
@@ -106,8 +152,11 @@ impl StrategySpec {
             StrategySpec::Litecoop { models } => args.extend(["--models".to_string(), models.join(",")]),
             _ => {}
         }
-        if let Some(kind) = self.written_cost_model() {
-            args.extend(["--cost-model".to_string(), kind.name().to_string()]);
+        if let Some(spec) = self.written_cost_model() {
+            args.extend(["--cost-model".to_string(), spec.kind().name().to_string()]);
+            if spec.warmup() > 0 {
+                args.extend(["--warmup".to_string(), spec.warmup().to_string()]);
+            }
         }
         args
     }
@@ -127,7 +176,7 @@ impl fmt::Display for StrategySpec {
             StrategySpec::LlmMcts { model } => write!(f, "llm-mcts:{model}"),
             StrategySpec::Litecoop { models } => write!(f, "litecoop:{}", models.join("+")),
             other => match other.written_cost_model() {
-                Some(kind) => write!(f, "{}:{}", other.name(), kind.name()),
+                Some(spec) => write!(f, "{}:{}", other.name(), spec.name()),
                 None => f.write_str(other.name()),
             },
         }
@@ -150,12 +199,13 @@ impl FromStr for StrategySpec {
                 let cost_model = match m.as_deref() {
                     None => None,
                     Some([kind]) => Some(match kind.as_str() {
-                        "none" => CostModelKind::None,
-                        "knn" => CostModelKind::Knn,
-                        "mlp" => CostModelKind::Mlp,
-                        _ => return Err(err("after `:` name a cost model: none, knn or mlp")),
+                        "none" => CostModelSpec::None,
+                        "knn" => CostModelSpec::Knn,
+                        "mlp" => CostModelSpec::Mlp,
+                        "tvm" => CostModelSpec::Tvm,
+                        _ => return Err(err("after `:` name a cost model: none, knn, mlp or tvm")),
                     }),
-                    Some(_) => return Err(err("after `:` name one cost model: none, knn or mlp")),
+                    Some(_) => return Err(err("after `:` name one cost model: none, knn, mlp or tvm")),
                 };
                 Ok(match name {
                     "random" => StrategySpec::Random { cost_model },
@@ -334,9 +384,9 @@ pub fn paper_preset(size: &str) -> Matrix {
 /// (Reasoning Compiler) and the whole bucket (LiteCoOp).
 pub fn research_strategies() -> Vec<StrategySpec> {
     vec![
-        StrategySpec::Evolutionary { cost_model: Some(CostModelKind::None) },
-        StrategySpec::Evolutionary { cost_model: Some(CostModelKind::Mlp) },
-        StrategySpec::Mcts { cost_model: Some(CostModelKind::Mlp) },
+        StrategySpec::Evolutionary { cost_model: Some(CostModelSpec::None) },
+        StrategySpec::Evolutionary { cost_model: Some(CostModelSpec::Mlp) },
+        StrategySpec::Mcts { cost_model: Some(CostModelSpec::Mlp) },
         StrategySpec::LlmMcts { model: "gemma3-270m".into() },
         StrategySpec::Litecoop { models: vec!["smollm2-135m".into(), "gemma3-270m".into()] },
     ]
@@ -357,6 +407,7 @@ mod tests {
             "evolutionary:none",
             "mcts:knn",
             "random:mlp",
+            "evolutionary:tvm",
             "llm-mcts:gemma3-270m",
             "litecoop:smollm2-135m+gemma3-270m",
         ] {
@@ -371,6 +422,10 @@ mod tests {
             ["--strategy", "evolutionary", "--cost-model", "none"]
         );
         assert_eq!("mcts".parse::<StrategySpec>().unwrap().cost_model(), DEFAULT_COST_MODEL);
+        assert_eq!(
+            "evolutionary:tvm".parse::<StrategySpec>().unwrap().tune_args(),
+            ["--strategy", "evolutionary", "--cost-model", "mlp", "--warmup", "100"]
+        );
         for bad in
             ["llm-mcts", "llm-mcts:a+b", "litecoop", "litecoop:", "litecoop:a+a", "mcts:a", "mcts:knn+mlp", "greedy"]
         {

@@ -56,6 +56,19 @@ fn cell(strategy: &StrategySpec, seed: u64, curve: &[f64], single_flops: f64) ->
         _ => {
             s.llm = None;
             s.kv_cache = None;
+            // The evolutionary runs screen with a cost model that ranked its picks perfectly.
+            let predictions: Vec<(f64, f64)> = curve.iter().map(|&v| (v * 0.9, v)).collect();
+            s.cost_model = Some(litecoop_search::cost::CostReport {
+                kind: "mlp".into(),
+                scored_per_measured: 30.0,
+                rank_tau: Some(1.0),
+                predictions_checked: predictions.len(),
+                train_s: 0.5,
+                score_s: 0.25,
+                warm_start_rows: 0,
+                predictions,
+                prior_weight: None,
+            });
         }
     }
     let m = matrix();
@@ -264,13 +277,26 @@ fn svgs(page: &str) -> Vec<&str> {
 fn the_report_has_every_table_and_plot_and_needs_no_network() {
     let r = results(cells());
     let titles: Vec<String> = tables(&r).into_iter().map(|t| t.title).collect();
-    for t in ["Search quality", "Naive baseline", "Search cost", "Language models", "LiteCoOp vs", "Native BLAS"] {
+    for t in [
+        "Search quality",
+        "Best speedup after N samples",
+        "Naive baseline",
+        "Search cost",
+        "Language models",
+        "LiteCoOp vs",
+        "Native BLAS",
+    ] {
         assert!(titles.iter().any(|x| x.starts_with(t)), "{t} missing from {titles:?}");
     }
+    let efficiency = tables(&r).into_iter().find(|t| t.title.starts_with("Best speedup after")).unwrap();
+    let evo = efficiency.rows.iter().find(|row| row[1] == "evolutionary").unwrap();
+    assert_eq!(&evo[2..], ["-", "-", "-", "-", "30.0", "1.00", "0.75"], "a budget of 4 reaches no column");
+    let llm = efficiency.rows.iter().find(|row| row[1].starts_with("litecoop")).unwrap();
+    assert_eq!(&llm[6..], ["-", "-", "-"], "no cost model");
     let page = html::render(&r);
     let svgs = svgs(&page);
-    // best-so-far and cost-vs-speedup for the workload, calls per model, time split.
-    assert_eq!(svgs.len(), 4);
+    // best-so-far, cost-vs-speedup and predicted-vs-measured for the workload, calls per model, time split.
+    assert_eq!(svgs.len(), 5);
     for svg in &svgs {
         let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("{e}: {svg:.300}"));
         assert_eq!(doc.root_element().tag_name().name(), "svg");
@@ -278,8 +304,9 @@ fn the_report_has_every_table_and_plot_and_needs_no_network() {
     }
     assert!(svgs[0].contains("samples (candidates evaluated)") && svgs[0].contains("best speedup over naive (x)"));
     assert!(svgs[1].contains("TFLOP"));
-    assert!(svgs[2].contains("smollm2-135m") && svgs[2].contains("gemma3-270m"));
-    assert!(svgs[3].contains("codegen+compile") && svgs[3].contains("seconds per run"));
+    assert!(svgs[2].contains("predicted speedup") && svgs[2].contains("measured speedup"));
+    assert!(svgs[3].contains("smollm2-135m") && svgs[3].contains("gemma3-270m"));
+    assert!(svgs[4].contains("codegen+compile") && svgs[4].contains("seconds per run"));
     let without_namespaces = page.replace("http://www.w3.org/2000/svg", "").replace("http://www.w3.org/1999/xlink", "");
     assert!(!without_namespaces.contains("http"), "the page refers to the network");
     assert!(!page.contains("<script"), "the page runs no script");

@@ -130,7 +130,8 @@ pub fn tune(
                 return Err(TuneError::ZeroBudget);
             }
             let device = measurer.device().clone();
-            let cost_model_basis = match (run.request.cost_model.kind, options.db) {
+            let warm = if run.request.cost_model.warm_start { options.db } else { None };
+            let cost_model_basis = match (run.request.cost_model.kind, warm) {
                 (CostModelKind::None, _) => None,
                 (_, db) => Some(CostModelBasis {
                     warm_start_until: db.map(|db| db.latest_measurement()).transpose()?.unwrap_or(0),
@@ -192,8 +193,9 @@ pub fn tune(
                 }
                 _ => Vec::new(),
             };
-            CostModel::new(header.request.cost_model.kind, space, basis.compute_units, &warm)
-                .map(|m| (m, header.request.cost_model.screen.max(1)))
+            let config = header.request.cost_model;
+            CostModel::new(config.kind, space, basis.compute_units, &warm)
+                .map(|m| (m.with_warmup(config.warmup, header.request.seed), config.screen.max(1)))
         }
         _ => None,
     };

@@ -338,7 +338,7 @@ fn with_priors(live: &Rc<Cell<usize>>) -> Vec<Box<dyn LanguageModel>> {
 fn litecoop_with_a_cost_model_screens_on_the_models_priors_and_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
     let strategy = StrategyConfig::Litecoop(config(&["small", "large"]));
-    let cost = CostModelConfig { kind: CostModelKind::Knn, screen: 6 };
+    let cost = CostModelConfig { kind: CostModelKind::Knn, screen: 6, warm_start: true, warmup: 0 };
     let full = tmp.path().join("full");
     let live = Rc::new(Cell::new(0));
     let opts = Options { models: with_priors(&live), ..Options::default() };

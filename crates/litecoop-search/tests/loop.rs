@@ -252,7 +252,7 @@ fn a_stopped_run_ends_cleanly_and_resumes_to_the_same_result() {
 }
 
 fn screened() -> Vec<(StrategyConfig, CostModelConfig)> {
-    let model = |kind| CostModelConfig { kind, screen: 12 };
+    let model = |kind| CostModelConfig { kind, screen: 12, warm_start: true, warmup: 0 };
     vec![
         (StrategyConfig::Random, model(CostModelKind::Knn)),
         (
@@ -310,7 +310,7 @@ fn the_model_warm_starts_from_the_database_under_the_same_settings_only() {
     let tmp = tempfile::tempdir().unwrap();
     let db = TuningDb::open(&tmp.path().join("tuning.sqlite")).unwrap();
     let opts = || Options { db: Some(&db), ..Options::default() };
-    let cost = CostModelConfig { kind: CostModelKind::Knn, screen: 8 };
+    let cost = CostModelConfig { kind: CostModelKind::Knn, screen: 8, warm_start: true, warmup: 0 };
     tune(
         Start::New(screened_run(&tmp.path().join("one"), StrategyConfig::Random, 1, 10, cost)),
         &mut FakeMeasure::new(),
@@ -333,6 +333,17 @@ fn the_model_warm_starts_from_the_database_under_the_same_settings_only() {
     // Resumed with a raised budget, the model starts from the same rows although run two added its own.
     let s = tune(Start::Resume { dir: two, budget: Some(8) }, &mut FakeMeasure::new(), opts(), &mut |_| {}).unwrap();
     assert_eq!(s.cost_model.unwrap().warm_start_rows, rows);
+
+    // Told not to warm-start: nothing learned before the first candidate.
+    let cold = CostModelConfig { warm_start: false, ..cost };
+    let s = tune(
+        Start::New(screened_run(&tmp.path().join("cold"), StrategyConfig::Random, 2, 3, cold)),
+        &mut FakeMeasure::new(),
+        opts(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(s.cost_model.unwrap().warm_start_rows, 0);
 
     // Other timing settings: nothing to learn from and nothing reused.
     let mut other = screened_run(&tmp.path().join("three"), StrategyConfig::Random, 1, 10, cost);

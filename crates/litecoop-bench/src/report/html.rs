@@ -116,6 +116,9 @@ pub fn render(results: &Results) -> String {
         if any_llm {
             out.push_str(&plot_html(&format!("{}: cost vs speedup", w.workload), plots::cost_vs_speedup(results, w)));
         }
+        if let Some(p) = plots::predicted_vs_measured(results, w) {
+            out.push_str(&plot_html(&format!("{}: predicted vs measured", w.workload), p));
+        }
     }
     if let Some(p) = plots::calls_per_model(results) {
         out.push_str(&plot_html("calls per model", p));

@@ -104,6 +104,20 @@ pub fn tables(results: &Results) -> Vec<TableData> {
             "compile-time ratio",
         ],
     );
+    let mut efficiency = TableData::new(
+        "Best speedup after N samples and the cost model (mean over seeds)",
+        &[
+            "workload",
+            "strategy",
+            "after 16",
+            "after 32",
+            "after 64",
+            "after 128",
+            "scored per measured",
+            "online rank tau",
+            "cost model s",
+        ],
+    );
     let mut baselines = TableData::new(
         "Naive baseline per workload (every speedup is relative to the median)",
         &["workload", "runs", "median ms", "min ms", "max ms", "GFLOP"],
@@ -135,6 +149,29 @@ pub fn tables(results: &Results) -> Vec<TableData> {
                 reach_cell(&r.to_near_best),
                 r.sample_efficiency
                     .map_or("-".into(), |e| format!("{}{e:.2}x", if r.efficiency_censored { "~" } else { "" })),
+            ]);
+            let at = |n: usize| r.curve.mean.get(n - 1).map_or("-".into(), |v| format!("{v:.2}x"));
+            let models: Vec<_> = results
+                .cells
+                .iter()
+                .filter(|c| c.workload == w.workload && c.strategy == r.strategy)
+                .filter_map(|c| c.summary.cost_model.as_ref())
+                .collect();
+            let mean = |f: &dyn Fn(&litecoop_search::cost::CostReport) -> Option<f64>| {
+                let v: Vec<f64> = models.iter().filter_map(|m| f(m)).collect();
+                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+            };
+            let shown = |v: Option<f64>, digits: usize| v.map_or("-".into(), |v| format!("{v:.digits$}"));
+            efficiency.rows.push(vec![
+                w.workload.clone(),
+                s.clone(),
+                at(16),
+                at(32),
+                at(64),
+                at(128),
+                shown(mean(&|m| Some(m.scored_per_measured)), 1),
+                shown(mean(&|m| m.rank_tau), 2),
+                shown(mean(&|m| Some(m.train_s + m.score_s)), 2),
             ]);
             let llm = r.llm.as_ref();
             cost.rows.push(vec![
@@ -189,7 +226,7 @@ pub fn tables(results: &Results) -> Vec<TableData> {
             ]);
         }
     }
-    [quality, baselines, cost, per_model, versus, blas].into_iter().filter(|t| !t.rows.is_empty()).collect()
+    [quality, efficiency, baselines, cost, per_model, versus, blas].into_iter().filter(|t| !t.rows.is_empty()).collect()
 }
 
 /// One line per workload that answers the bench's question in numbers: which strategy found the fastest

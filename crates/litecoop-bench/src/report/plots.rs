@@ -110,6 +110,62 @@ pub fn best_so_far(results: &Results, w: &WorkloadAggregate) -> PlotResult {
     })
 }
 
+/// The cost model's predicted speedup of each measured candidate against its measured speedup, one point
+/// per candidate of every run of the workload that screened with a model (log scales; the diagonal is a
+/// perfect model). `None` when no run had one.
+pub fn predicted_vs_measured(results: &Results, w: &WorkloadAggregate) -> Option<PlotResult> {
+    let runs: Vec<_> = results
+        .cells
+        .iter()
+        .filter(|c| c.workload == w.workload)
+        .filter_map(|c| c.summary.cost_model.as_ref().map(|m| (c, m)))
+        .filter(|(_, m)| !m.predictions.is_empty())
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let all = runs.iter().flat_map(|(_, m)| m.predictions.iter().flat_map(|&(p, q)| [p, q]));
+    let (lo, hi) = all.filter(|v| *v > 0.0).fold((f64::INFINITY, 0f64), |(l, h), v| (l.min(v), h.max(v)));
+    let (lo, hi) = ((lo * 0.8).max(1e-3), (hi * 1.25).max(lo * 2.0));
+    Some(draw(560, 460, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("{}: predicted vs measured speedup", w.workload), (FONT, 18))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
+            .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("predicted speedup (before measuring)")
+            .y_desc("measured speedup")
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(BLACK.mix(0.04))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart.draw_series(LineSeries::new([(lo, lo), (hi, hi)], BLACK.mix(0.3))).map_err(|e| e.to_string())?;
+        let mut labelled = std::collections::HashSet::new();
+        for (cell, model) in &runs {
+            let c = strategy_color(results, &cell.strategy);
+            let series = chart
+                .draw_series(model.predictions.iter().map(|&(p, m)| Circle::new((p, m), 3, c.mix(0.7).filled())))
+                .map_err(|e| e.to_string())?;
+            if labelled.insert(cell.strategy.to_string()) {
+                series.label(cell.strategy.to_string()).legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
+            }
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| e.to_string())
+    }))
+}
+
 /// Final speedup against LLM cost for one workload, one point per run (strategies without models at 0).
 pub fn cost_vs_speedup(results: &Results, w: &WorkloadAggregate) -> PlotResult {
     let runs: Vec<_> = results.cells.iter().filter(|c| c.workload == w.workload).collect();

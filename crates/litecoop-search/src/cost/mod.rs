@@ -23,6 +23,7 @@ use crate::strategy::Space;
 use features::{Features, LEN};
 use litecoop_ir::legality::DeviceLimits;
 use litecoop_ir::op::Op;
+use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -82,11 +83,27 @@ pub struct CostModelConfig {
     pub kind: CostModelKind,
     /// Candidates scored per measured candidate (at least 1).
     pub screen: usize,
+    /// Learn the tuning database's earlier measurements before the first candidate.
+    #[serde(default = "yes")]
+    pub warm_start: bool,
+    /// Measured candidates before the model's scores are used: until then it scores at random (TVM
+    /// MetaSchedule's XGBoost model does so for its first 100; 0, the default, uses the model from the first
+    /// sample on).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for CostModelConfig {
     fn default() -> Self {
-        CostModelConfig { kind: CostModelKind::None, screen: DEFAULT_SCREEN }
+        CostModelConfig { kind: CostModelKind::None, screen: DEFAULT_SCREEN, warm_start: true, warmup: 0 }
     }
 }
 
@@ -121,6 +138,9 @@ pub struct CostReport {
     pub score_s: f64,
     /// Rows of the tuning database learned before the first candidate.
     pub warm_start_rows: usize,
+    /// (predicted, measured) speedup of every measured candidate the model had scored, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predictions: Vec<(f64, f64)>,
     /// The weight of the proposer's prior (LLM strategies; see [`crate::strategy::screen`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prior_weight: Option<f64>,
@@ -144,6 +164,8 @@ pub struct CostModel {
     measured: usize,
     train_s: f64,
     score_s: f64,
+    /// Score at random until this many candidates were measured, with this generator.
+    warmup: Option<(usize, Rng)>,
 }
 
 impl CostModel {
@@ -167,6 +189,7 @@ impl CostModel {
             measured: 0,
             train_s: 0.0,
             score_s: 0.0,
+            warmup: None,
         };
         let t = Instant::now();
         for row in warm.iter().filter(|r| r.speedup.is_finite() && r.speedup > 0.0) {
@@ -183,6 +206,13 @@ impl CostModel {
         Some(model)
     }
 
+    /// Scores at random (from `seed`) until `measured` candidates were measured: TVM MetaSchedule's warm-up,
+    /// to reproduce its setting. The model still learns from every sample meanwhile.
+    pub fn with_warmup(mut self, measured: usize, seed: u64) -> CostModel {
+        self.warmup = (measured > 0).then(|| (measured, Rng::new(seed ^ 0x7761_726d)));
+        self
+    }
+
     /// Predicted log-speedups of `schedules` (higher is better; an illegal schedule scores minus infinity).
     /// Remembers each prediction until the schedule is measured.
     pub fn score(&mut self, schedules: &[(&str, &Schedule)]) -> Vec<f64> {
@@ -190,7 +220,11 @@ impl CostModel {
         let rows: Vec<Option<Features>> =
             schedules.iter().map(|(_, s)| features::features(&self.op, s, &self.limits, self.compute_units)).collect();
         let legal: Vec<Features> = rows.iter().flatten().copied().collect();
-        let mut predictions = self.regressor.predict(&legal).into_iter();
+        let predictions = match &mut self.warmup {
+            Some((until, rng)) if self.measured < *until => legal.iter().map(|_| rng.next_f64() as f32).collect(),
+            _ => self.regressor.predict(&legal),
+        };
+        let mut predictions = predictions.into_iter();
         let scores: Vec<f64> = rows
             .iter()
             .zip(schedules)
@@ -236,6 +270,7 @@ impl CostModel {
             train_s: self.train_s,
             score_s: self.score_s,
             warm_start_rows: self.warm_start_rows,
+            predictions: self.checked.iter().map(|&(p, m)| (f64::from(p).exp(), f64::from(m).exp())).collect(),
             prior_weight: None,
         }
     }
@@ -304,8 +339,35 @@ pub fn kendall_tau(pairs: &[(f32, f32)]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use litecoop_ir::rng::Rng;
     use litecoop_ir::space::random_schedule;
+
+    #[test]
+    fn a_warmup_scores_at_random_until_enough_candidates_were_measured() {
+        let op = Op::Matmul(litecoop_ir::op::MatmulOp {
+            batch: 1,
+            m: 128,
+            n: 128,
+            k: 128,
+            transpose_b: false,
+            epilogue: litecoop_ir::op::Epilogue::None,
+        });
+        let limits = DeviceLimits::lavapipe();
+        let space = Space { op: &op, limits: &limits };
+        let mut plain = CostModel::new(CostModelKind::Knn, space, 2, &[]).unwrap();
+        let mut tvm = CostModel::new(CostModelKind::Knn, space, 2, &[]).unwrap().with_warmup(2, 5);
+        let mut rng = Rng::new(9);
+        let drawn: Vec<Schedule> = (0..4).map(|_| random_schedule(&op, &limits, &mut rng)).collect();
+        let hashes: Vec<String> = drawn.iter().map(Schedule::fingerprint).collect();
+        let named: Vec<(&str, &Schedule)> = hashes.iter().map(String::as_str).zip(&drawn).collect();
+        for (i, s) in drawn.iter().take(2).enumerate() {
+            let noise = tvm.score(&named);
+            assert!(noise.iter().all(|v| (0.0..1.0).contains(v)), "{noise:?}");
+            for m in [&mut plain, &mut tvm] {
+                m.learn(&hashes[i], s, Some(2.0 + i as f64));
+            }
+        }
+        assert_eq!(tvm.score(&named), plain.score(&named), "after the warm-up the model decides");
+    }
 
     #[test]
     fn kendall_tau_of_known_orders() {
