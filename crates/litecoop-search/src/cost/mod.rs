@@ -341,16 +341,14 @@ mod tests {
     use super::*;
     use litecoop_ir::space::random_schedule;
 
+    fn square_matmul(n: usize) -> Op {
+        let epilogue = litecoop_ir::op::Epilogue::None;
+        Op::Matmul(litecoop_ir::op::MatmulOp { batch: 1, m: n, n, k: n, transpose_b: false, epilogue })
+    }
+
     #[test]
     fn a_warmup_scores_at_random_until_enough_candidates_were_measured() {
-        let op = Op::Matmul(litecoop_ir::op::MatmulOp {
-            batch: 1,
-            m: 128,
-            n: 128,
-            k: 128,
-            transpose_b: false,
-            epilogue: litecoop_ir::op::Epilogue::None,
-        });
+        let op = square_matmul(128);
         let limits = DeviceLimits::lavapipe();
         let space = Space { op: &op, limits: &limits };
         let mut plain = CostModel::new(CostModelKind::Knn, space, 2, &[]).unwrap();
@@ -382,14 +380,7 @@ mod tests {
     /// The report compares each prediction with the measurement that followed it, before learning it.
     #[test]
     fn predictions_are_checked_against_the_measurement_that_follows() {
-        let op = Op::Matmul(litecoop_ir::op::MatmulOp {
-            batch: 1,
-            m: 256,
-            n: 256,
-            k: 256,
-            transpose_b: false,
-            epilogue: litecoop_ir::op::Epilogue::None,
-        });
+        let op = square_matmul(256);
         let limits = DeviceLimits::lavapipe();
         let space = Space { op: &op, limits: &limits };
         let mut model = CostModel::new(CostModelKind::Knn, space, 2, &[]).unwrap();
