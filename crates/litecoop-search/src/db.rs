@@ -605,3 +605,29 @@ impl crate::store::MeasurementStore for TuningDb {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database written before measurements carried their settings opens and gains the column (its old
+    /// rows keep none, so reuse and warm starts, which match settings, pass them by).
+    #[test]
+    fn an_older_database_gains_the_settings_column_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let old_schema = SCHEMA
+            .replace("    input_seed INTEGER NOT NULL,\n    settings TEXT\n", "    input_seed INTEGER NOT NULL\n");
+        assert_ne!(old_schema, SCHEMA, "the old schema lacks the column");
+        Connection::open(&path).unwrap().execute_batch(&old_schema).unwrap();
+        let db = TuningDb::open(&path).unwrap();
+        let columns: i64 = db
+            .conn
+            .query_row("SELECT COUNT(*) FROM pragma_table_info('measurements') WHERE name = 'settings'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(columns, 1);
+        TuningDb::open(&path).unwrap(); // a second open leaves it as it is
+    }
+}
