@@ -21,7 +21,8 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimingMethod {
-    /// Compute-pass timestamps written by the device (kernel time only).
+    /// Compute-pass timestamps written by the device: the span from the first pass's beginning to the last
+    /// pass's end (no host overhead; gaps between passes count).
     Timestamps,
     /// Host clock around submit and wait (includes submission overhead).
     Host,
@@ -405,8 +406,10 @@ impl Runner<'_> {
         }
     }
 
-    /// Per-dispatch durations (ms) from one run's timestamps, or why they cannot be trusted.
-    fn durations(&self, q: &Queries) -> Result<Result<Vec<f64>, String>, MeasureError> {
+    /// One run's timestamps: each dispatch's duration and the program's span (the first pass's beginning to
+    /// the last pass's end, gaps between passes included), in ms; or why they cannot be trusted. A pass of
+    /// zero or negative length is refused, so no kernel is ever timed at 0 ms.
+    fn durations(&self, q: &Queries) -> Result<Result<(Vec<f64>, f64), String>, MeasureError> {
         let bytes = self.map(&q.readback)?;
         let ticks: Vec<u64> =
             bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
@@ -416,12 +419,17 @@ impl Runner<'_> {
             if pair[0] == 0 || pair[1] == 0 {
                 return Ok(Err("the device wrote zero timestamps".into()));
             }
-            if pair[1] < pair[0] {
-                return Ok(Err("the device wrote non-monotonic timestamps".into()));
+            if pair[1] <= pair[0] {
+                return Ok(Err("the device wrote a pass of zero or negative length".into()));
             }
             out.push((pair[1] - pair[0]) as f64 * period_ns / 1e6);
         }
-        Ok(Ok(out))
+        let (first, last) = (ticks[0], ticks[ticks.len() - 1]);
+        let span = last.saturating_sub(first) as f64 * period_ns / 1e6;
+        if span < out.iter().copied().fold(0.0, f64::max) {
+            return Ok(Err("the device wrote passes out of order".into()));
+        }
+        Ok(Ok((out, span)))
     }
 
     /// A warm-up run, then timed runs until the window is filled.
@@ -435,7 +443,7 @@ impl Runner<'_> {
         };
         self.run(queries.as_ref())?;
         let mut host = Vec::new();
-        let mut stamped: Vec<Vec<f64>> = Vec::new();
+        let mut stamped: Vec<(Vec<f64>, f64)> = Vec::new();
         let start = Instant::now();
         while host.len() < MAX_REPS && (host.len() < config.min_reps as usize || start.elapsed() < config.min_window())
         {
@@ -461,11 +469,12 @@ impl Runner<'_> {
                 per_kernel_ms: Vec::new(),
             });
         }
-        let totals: Vec<f64> = stamped.iter().map(|d| d.iter().sum()).collect();
+        // The program's latency is its span; the passes' own durations are the per-kernel detail.
+        let totals: Vec<f64> = stamped.iter().map(|d| d.1).collect();
         let (median_ms, spread_pct) = median_and_spread(&totals);
         let mut per_kernel: Vec<(String, f64)> = Vec::new();
         for (i, d) in self.plan.dispatches.iter().enumerate() {
-            let (m, _) = median_and_spread(&stamped.iter().map(|s| s[i]).collect::<Vec<_>>());
+            let (m, _) = median_and_spread(&stamped.iter().map(|s| s.0[i]).collect::<Vec<_>>());
             match per_kernel.last_mut() {
                 Some((name, t)) if *name == d.kernel => *t += m,
                 _ => per_kernel.push((d.kernel.clone(), m)),

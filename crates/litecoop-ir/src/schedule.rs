@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 /// Decisions of the matrix-product sketch. Names match the emitted WGSL (`BM`, `BN`, `TM`, `TN`, `BK`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GemmDecisions {
     /// Output rows per workgroup.
     pub bm: u32,
@@ -95,6 +96,7 @@ impl GemmDecisions {
 
 /// Decisions of the row-softmax sketch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SoftmaxDecisions {
     /// Invocations sharing one row (1 = each invocation walks its row alone); a power of two.
     pub threads_per_row: u32,
@@ -112,6 +114,7 @@ impl SoftmaxDecisions {
 
 /// Decisions of the elementwise sketch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MapDecisions {
     /// Invocations per workgroup.
     pub workgroup_size: u32,
@@ -140,6 +143,7 @@ pub enum KernelDecisions {
 
 /// A complete schedule of a workload: fusion plus decisions for each kernel by name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Schedule {
     /// Fold elementwise epilogues into the producing matrix product (removes the separate kernel).
     pub fuse_epilogue: bool,
@@ -204,7 +208,7 @@ impl Schedule {
         self.kernels.get(name)
     }
 
-    /// Parses a schedule from JSON.
+    /// Parses a schedule from JSON; an unknown field (a typo such as `tile_m`) is an error, not ignored.
     pub fn from_json(text: &str) -> Result<Schedule, serde_json::Error> {
         serde_json::from_str(text)
     }
@@ -242,5 +246,22 @@ pub fn describe_decisions(d: &KernelDecisions) -> String {
         KernelDecisions::Gemm(g) => describe(g),
         KernelDecisions::Softmax(s) => describe(s),
         KernelDecisions::Map(m) => describe(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{Epilogue, MatmulOp};
+
+    #[test]
+    fn schedule_json_round_trips_and_refuses_unknown_fields() {
+        let op = Op::Matmul(MatmulOp { batch: 1, m: 64, n: 64, k: 64, transpose_b: false, epilogue: Epilogue::None });
+        let s = Schedule::naive(&op);
+        assert_eq!(Schedule::from_json(&s.to_json()).unwrap(), s);
+        let typo = s.to_json().replace("\"bm\"", "\"tile_m\"");
+        assert!(Schedule::from_json(&typo).unwrap_err().to_string().contains("tile_m"));
+        let extra = s.to_json().replacen('{', "{\"fuse\":true,", 1);
+        assert!(Schedule::from_json(&extra).unwrap_err().to_string().contains("fuse"));
     }
 }
