@@ -103,6 +103,13 @@ pub enum MeasureError {
         /// What is known.
         message: String,
     },
+    /// The measurement code itself panicked (a bug in LiteCoOp, not in the candidate); the worker is
+    /// replaced.
+    #[error("internal error while measuring (please report it): {message}")]
+    Internal {
+        /// The panic's message.
+        message: String,
+    },
 }
 
 /// Inputs and expected outputs of one (operator, seed).

@@ -54,11 +54,30 @@ pub fn serve(adapter: Option<&str>, input: impl BufRead, mut output: impl Write)
     };
     for line in lines {
         let request: Request = serde_json::from_str(&line?).map_err(std::io::Error::other)?;
-        let response: Response = measurer.measure(&request.op, &request.plan, request.seed);
+        let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            measurer.measure(&request.op, &request.plan, request.seed)
+        }));
+        let (response, panicked) = match measured {
+            Ok(response) => (response, false),
+            Err(payload) => (Err(MeasureError::Internal { message: panic_message(payload.as_ref()) }), true),
+        };
         writeln!(output, "{}", serde_json::to_string(&response).map_err(std::io::Error::other)?)?;
         output.flush()?;
+        if panicked {
+            // The measurer's state is unknown after a panic: end, and the parent starts a fresh worker.
+            return Ok(());
+        }
     }
     Ok(())
+}
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => s.to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "a panic without a message".into(),
+    }
 }
 
 fn clone_device_error(e: &DeviceError) -> DeviceError {
@@ -149,9 +168,15 @@ impl IsolatedMeasurer {
             Err(e) => Ok(Err(e)),
         };
         match answer {
-            Ok(Ok(line)) => serde_json::from_str::<Response>(&line).unwrap_or_else(|e| {
-                Err(MeasureError::DeviceLost { message: format!("unreadable answer from the worker: {e}") })
-            }),
+            Ok(Ok(line)) => {
+                let response = serde_json::from_str::<Response>(&line).unwrap_or_else(|e| {
+                    Err(MeasureError::DeviceLost { message: format!("unreadable answer from the worker: {e}") })
+                });
+                if matches!(response, Err(MeasureError::Internal { .. })) {
+                    self.kill(); // it ends after a panic; the next candidate gets a fresh one
+                }
+                response
+            }
             Err(RecvTimeoutError::Timeout) => {
                 self.kill();
                 Err(MeasureError::Timeout { seconds: self.hard_limit.as_secs_f64() })

@@ -72,3 +72,16 @@ fn a_worker_that_dies_mid_measurement_fails_only_that_candidate() {
     assert!(m.measure(&small, &naive_plan(&small), 3).unwrap().check.passed);
     assert_eq!(m.restarts(), 1);
 }
+
+#[test]
+fn a_panic_in_the_measurement_code_is_an_internal_error_not_a_lost_device() {
+    let mut m = isolated(Duration::from_secs(60));
+    let op = matmul(64);
+    let mut inconsistent = naive_plan(&op);
+    inconsistent.dispatches[0].bindings[0].buffer = 999; // no such buffer: only a bug could produce this
+    match m.measure(&op, &inconsistent, 4) {
+        Err(MeasureError::Internal { message }) => assert!(message.contains("out of bounds"), "{message}"),
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    assert!(m.measure(&op, &naive_plan(&op), 4).unwrap().check.passed, "a fresh worker measures the next one");
+}

@@ -133,6 +133,7 @@ impl Measure for GpuMeasure {
                     MeasureError::Timeout { .. } => FailureKind::Timeout,
                     MeasureError::Allocation { .. } => FailureKind::Allocation,
                     MeasureError::Device(_) | MeasureError::DeviceLost { .. } => FailureKind::DeviceLost,
+                    MeasureError::Internal { .. } => FailureKind::Internal,
                 };
                 Outcome::failed(kind, e.to_string(), seed)
             }

@@ -19,11 +19,13 @@ pub enum FailureKind {
     DeviceLost,
     /// Buffers could not be allocated.
     Allocation,
+    /// The measurement code panicked: a LiteCoOp bug, reported with its message.
+    Internal,
 }
 
 impl FailureKind {
     /// Every kind.
-    pub const ALL: [FailureKind; 7] = [
+    pub const ALL: [FailureKind; 8] = [
         FailureKind::Illegal,
         FailureKind::Codegen,
         FailureKind::Compile,
@@ -31,6 +33,7 @@ impl FailureKind {
         FailureKind::Timeout,
         FailureKind::DeviceLost,
         FailureKind::Allocation,
+        FailureKind::Internal,
     ];
 
     /// Failures that depend only on the schedule and the device, so a stored one can be reused; a timeout
@@ -49,6 +52,7 @@ impl FailureKind {
             FailureKind::Timeout => "timeout",
             FailureKind::DeviceLost => "device_lost",
             FailureKind::Allocation => "allocation",
+            FailureKind::Internal => "internal",
         }
     }
 
