@@ -26,7 +26,12 @@ impl Gguf {
         let len = file.metadata().map_err(|source| LlmError::Io { path: shown.clone(), source })?.len();
         let mut reader = BufReader::new(file);
         let bad = |message: String| LlmError::Gguf { path: shown.clone(), message };
-        let content = Content::read(&mut reader).map_err(|e| bad(e.to_string()))?;
+        // candle panics on some malformed headers (an alignment of 0 divides by zero): that is bad input too.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Content::read(&mut reader)));
+        let content = match read {
+            Ok(parsed) => parsed.map_err(|e| bad(e.to_string()))?,
+            Err(_) => return Err(bad("the header is malformed (the GGUF reader gave up on it)".into())),
+        };
         for (name, info) in &content.tensor_infos {
             let elements = info.shape.elem_count() as u64;
             let block = info.ggml_dtype.block_size() as u64;
@@ -117,5 +122,36 @@ fn short(v: &Value) -> String {
         format!("{}...", s.chars().take(60).collect::<String>())
     } else {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GGUF header with no tensors and one u32 metadata value.
+    fn header_with(key: &str, value: u32) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend(b"GGUF");
+        b.extend(3u32.to_le_bytes()); // version
+        b.extend(0u64.to_le_bytes()); // tensors
+        b.extend(1u64.to_le_bytes()); // metadata entries
+        b.extend((key.len() as u64).to_le_bytes());
+        b.extend(key.as_bytes());
+        b.extend(4u32.to_le_bytes()); // type: u32
+        b.extend(value.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn a_zero_alignment_is_a_clear_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.gguf");
+        std::fs::write(&good, header_with("general.alignment", 32)).unwrap();
+        assert!(Gguf::open(&good).is_ok());
+        let zero = dir.path().join("zero.gguf");
+        std::fs::write(&zero, header_with("general.alignment", 0)).unwrap();
+        let message = Gguf::open(&zero).err().expect("refused").to_string();
+        assert!(message.contains("zero.gguf") && message.contains("malformed"), "{message}");
     }
 }
