@@ -6,7 +6,8 @@
 //! plain UCT for `mcts`, LLM accounting for `llm-mcts`, model-aware UCT and course alteration for
 //! `litecoop`). Between proposal and measurement sits a [`Screen`] ([`super::screen`]): the expansion
 //! gathers `screen.width()` candidate children of the node (1 by default) and the screen picks the one
-//! that is measured; the others are marked tried at that node and not measured.
+//! that is measured; the others are not measured and stay untried at that node (a later expansion may
+//! gather and score them again, with a model that has learned more by then).
 //!
 //! One round: [`Strategy::next`] expands the due course alteration, if any, else selects a node
 //! ([`Tree::select`] with the policy's child choice) and asks the proposer for transformation(s) among the
@@ -166,14 +167,21 @@ impl<P: ExpansionPolicy> Mcts<P> {
             }
             break;
         }
-        let candidates: Vec<Candidate> = gathered.iter().map(|(c, _)| c.clone()).collect();
-        let priors = (priors.len() == candidates.len()).then_some(priors.as_slice());
-        let pick = if candidates.len() == 1 {
+        let pick = if gathered.len() == 1 {
             0
         } else {
+            let candidates: Vec<Candidate> = gathered.iter().map(|(c, _)| c.clone()).collect();
+            let priors = (priors.len() == candidates.len()).then_some(priors.as_slice());
             self.screen.pick(space, &candidates, priors).min(candidates.len() - 1)
         };
         let (mut candidate, pending) = gathered.swap_remove(pick);
+        for (_, other) in &gathered {
+            if let Some(t) = other.step.transformations.first() {
+                if pending.step.transformations.first() != Some(t) {
+                    self.tree.nodes[id].tried.remove(t);
+                }
+            }
+        }
         candidate.calls = calls;
         self.pending = Some(pending);
         Ok(Some(candidate))
@@ -556,7 +564,7 @@ mod tests {
         let shown = shown.borrow();
         assert_eq!(shown.len(), 3, "three distinct children gathered");
         assert_eq!(c.hash, shown[2], "the screen's pick is the one handed out for measurement");
-        assert_eq!(m.tree.nodes[0].tried.len(), 3, "the screened-out children count as tried at the node");
+        assert_eq!(m.tree.nodes[0].tried.len(), 1, "screened-out children stay untried at the node");
         m.observe(&c, Feedback { outcome: &ok(2.0), speedup: 2.0, duplicate: false });
         assert_eq!(m.tree.nodes.len(), 2, "only the measured child joins the tree");
     }
