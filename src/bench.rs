@@ -238,7 +238,7 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
         && r.size == matrix.size
         && r.strategy.name() == cell.strategy.name()
         && r.strategy.models() == cell.strategy.models().as_slice()
-        && r.cost_model.kind == cell.strategy.cost_model()
+        && cell.strategy.cost_model().is_none_or(|k| k == r.cost_model.kind)
         && r.cost_model.warmup == cell.strategy.warmup()
         && r.seed == cell.seed;
     let m = &r.measure;

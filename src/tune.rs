@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use litecoop_gpu::device::{choose, list_adapters, AdapterSummary};
-use litecoop_search::cost::{CostModelConfig, CostModelKind, DEFAULT_COST_MODEL, DEFAULT_SCREEN};
+use litecoop_search::cost::{auto_kind, CostModelConfig, CostModelKind, AUTO_MIN_ROWS, DEFAULT_SCREEN};
 use litecoop_search::db::TuningDb;
 use litecoop_search::llm::engine_model::DEFAULT_TEMPERATURE;
 use litecoop_search::llm::ledger::{KvCacheReport, LlmReport};
@@ -43,6 +43,9 @@ pub enum StrategyName {
 /// The cost models `--cost-model` offers.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CostModelName {
+    /// mlp when the tuning database holds at least 100 correct measurements on this device under these
+    /// timing settings to warm-start it, else none.
+    Auto,
     /// No model: every proposal is measured.
     None,
     /// k nearest neighbours in standardised feature space.
@@ -54,7 +57,7 @@ pub enum CostModelName {
 impl CostModelName {
     fn kind(self) -> CostModelKind {
         match self {
-            CostModelName::None => CostModelKind::None,
+            CostModelName::None | CostModelName::Auto => CostModelKind::None,
             CostModelName::Knn => CostModelKind::Knn,
             CostModelName::Mlp => CostModelKind::Mlp,
         }
@@ -186,7 +189,7 @@ pub struct TuneArgs {
     /// A learned cost model that scores --screen candidates for every one measured and measures the one it
     /// ranks highest; it learns from the first measured sample and from the tuning database's measurements
     /// on this device. With llm-mcts and litecoop the model is asked once per expansion and its menu
-    /// probabilities become a prior weighed against the cost model (weight learned online). Default: mlp
+    /// probabilities become a prior weighed against the cost model (weight learned online). Default: auto
     /// for random, evolutionary and mcts; none for the LLM strategies.
     #[arg(long, value_enum, help_heading = "Cost model")]
     cost_model: Option<CostModelName>,
@@ -280,10 +283,12 @@ impl TuneArgs {
         })
     }
 
-    fn cost_model(&self, strategy: &StrategyConfig) -> CostModelConfig {
+    /// The run's cost model; `learnable` is how many database rows a warm start would see (`None`: none).
+    fn cost_model(&self, strategy: &StrategyConfig, learnable: Option<usize>) -> CostModelConfig {
         let kind = match self.cost_model {
+            Some(CostModelName::Auto) => auto_kind(learnable),
             Some(name) => name.kind(),
-            None if strategy.screens_by_default() => DEFAULT_COST_MODEL,
+            None if strategy.screens_by_default() => auto_kind(learnable),
             None => CostModelKind::None,
         };
         CostModelConfig { kind, screen: self.screen as usize, warm_start: !self.no_warm_start, warmup: self.warmup }
@@ -397,6 +402,14 @@ pub fn execute(
             let dir = args.run_dir.clone().unwrap_or_else(|| args.runs_dir.join(&id));
             let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(id);
             let db = args.db.clone().unwrap_or_else(|| args.runs_dir.join("tuning.sqlite"));
+            let learnable = match (args.no_db || args.no_warm_start, db.is_file()) {
+                (true, _) => None,
+                (false, false) => Some(0),
+                (false, true) => {
+                    let settings = serde_json::to_string(&args.measure).expect("settings always serialise");
+                    Some(TuningDb::open(&db)?.count_learnable(&adapter.fingerprint(), &settings)?)
+                }
+            };
             let request = RunRequest {
                 workload: workload.name.clone(),
                 size: args.size.clone(),
@@ -405,8 +418,16 @@ pub fn execute(
                 seed: args.seed,
                 budget: args.budget.unwrap_or(DEFAULT_BUDGET),
                 measure: args.measure.clone(),
-                cost_model: args.cost_model(&strategy),
+                cost_model: args.cost_model(&strategy, learnable),
             };
+            if args.cost_model.is_none_or(|c| c == CostModelName::Auto) && strategy.screens_by_default() && !quiet {
+                let rows = learnable.unwrap_or(0);
+                eprintln!(
+                    "cost model: {} ({rows} learnable measurements on this device under these settings; auto uses \
+                     mlp from {AUTO_MIN_ROWS})",
+                    request.cost_model.kind.name()
+                );
+            }
             let settings = request.measure.clone();
             (Start::New(Box::new(NewRun { dir, id, request })), adapter, db, settings, strategy)
         }

@@ -287,15 +287,20 @@ fn the_database_is_reused_across_runs_and_answers_db_best() {
     let third = json(&litecoop(&run3.iter().map(String::as_str).collect::<Vec<_>>()));
     assert_eq!(third["measured"].as_u64(), Some(4));
 
-    // The default cost model learns the database's correct measurements of this device before its first
-    // candidate (the three runs' baselines and candidates, under the same timing settings).
+    // A cost model learns the database's correct measurements of this device before its first candidate
+    // (the three runs' baselines and candidates, under the same timing settings).
     let mut run4 = args(&dir.join("four"));
     let at = run4.iter().position(|a| a == "--cost-model").unwrap();
-    run4.drain(at..at + 2);
+    run4[at + 1] = "mlp".into();
     let fourth = json(&litecoop(&run4.iter().map(String::as_str).collect::<Vec<_>>()));
     assert_eq!(fourth["cost_model"]["kind"], "mlp");
     assert!(fourth["cost_model"]["warm_start_rows"].as_u64().unwrap() >= 4, "{}", fourth["cost_model"]);
     assert!(fourth["cost_model"]["scored_per_measured"].as_f64().unwrap() > 1.0);
+    // The default (auto) uses a model only from 100 learnable rows; these few are not enough.
+    let mut run5 = args(&dir.join("five"));
+    run5.drain(at..at + 2);
+    let fifth = json(&litecoop(&run5.iter().map(String::as_str).collect::<Vec<_>>()));
+    assert!(fifth.get("cost_model").is_none(), "{}", fifth["cost_model"]);
 
     let best = json(&litecoop(&["db", "best", "--workload", "softmax-causal", "--db", s(&db), "--json"]));
     let rows = best.as_array().unwrap();

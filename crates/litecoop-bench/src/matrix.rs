@@ -1,7 +1,7 @@
 //! The comparison matrix: which workloads, strategies and seeds, its cells, and how cells are split into
 //! shards.
 
-use litecoop_search::cost::{CostModelKind, DEFAULT_COST_MODEL};
+use litecoop_search::cost::CostModelKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -32,7 +32,8 @@ pub enum MatrixError {
 pub enum StrategySpec {
     /// Independent random legal schedules: `random` or `random:COST_MODEL`.
     Random {
-        /// The cost model (`none`, `knn`, `mlp`); `None` for `litecoop tune`'s default.
+        /// The cost model (`none`, `knn`, `mlp`, `tvm`); `None` for `litecoop tune`'s default (auto, which
+        /// in a bench cell, started cold, is none).
         cost_model: Option<CostModelSpec>,
     },
     /// TVM MetaSchedule-style evolutionary search (the baseline of sample efficiency): `evolutionary` or
@@ -131,11 +132,11 @@ impl StrategySpec {
         }
     }
 
-    /// The cost model its runs use (the default filled in).
-    pub fn cost_model(&self) -> CostModelKind {
+    /// The cost model its runs use: `None` when the spec leaves it to `litecoop tune` (auto).
+    pub fn cost_model(&self) -> Option<CostModelKind> {
         match self {
-            StrategySpec::LlmMcts { .. } | StrategySpec::Litecoop { .. } => CostModelKind::None,
-            _ => self.written_cost_model().map_or(DEFAULT_COST_MODEL, CostModelSpec::kind),
+            StrategySpec::LlmMcts { .. } | StrategySpec::Litecoop { .. } => Some(CostModelKind::None),
+            _ => self.written_cost_model().map(CostModelSpec::kind),
         }
     }
 
@@ -421,7 +422,8 @@ mod tests {
             "evolutionary:none".parse::<StrategySpec>().unwrap().tune_args(),
             ["--strategy", "evolutionary", "--cost-model", "none"]
         );
-        assert_eq!("mcts".parse::<StrategySpec>().unwrap().cost_model(), DEFAULT_COST_MODEL);
+        assert_eq!("mcts".parse::<StrategySpec>().unwrap().cost_model(), None);
+        assert_eq!("mcts:knn".parse::<StrategySpec>().unwrap().cost_model(), Some(CostModelKind::Knn));
         assert_eq!(
             "evolutionary:tvm".parse::<StrategySpec>().unwrap().tune_args(),
             ["--strategy", "evolutionary", "--cost-model", "mlp", "--warmup", "100"]

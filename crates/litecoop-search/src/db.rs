@@ -399,6 +399,20 @@ impl TuningDb {
         Ok(row)
     }
 
+    /// Correct, timed measurements on the device with this fingerprint under `settings` (the JSON of the
+    /// measurement settings): what a warm start could learn from, before its WGSL check.
+    pub fn count_learnable(&self, fingerprint: &str, settings: &str) -> Result<usize, DbError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM measurements m JOIN devices d ON d.id = m.device_id
+                 WHERE d.fingerprint = ?1 AND m.settings = ?2 AND m.latency_ms > 0 AND m.failure_kind IS NULL",
+                params![fingerprint, settings],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(self.err())
+    }
+
     /// The newest measurement's id (0 for an empty database).
     pub fn latest_measurement(&self) -> Result<i64, DbError> {
         self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM measurements", [], |r| r.get(0)).map_err(self.err())

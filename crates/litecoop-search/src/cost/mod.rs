@@ -70,8 +70,23 @@ impl CostModelKind {
     }
 }
 
-/// The model the strategies that take one use unless told otherwise.
-pub const DEFAULT_COST_MODEL: CostModelKind = CostModelKind::Mlp;
+/// The regressor `--cost-model auto` (the default of random, evolutionary and mcts) chooses when the tuning
+/// database can warm-start it with at least [`AUTO_MIN_ROWS`] rows; with fewer it chooses no model. Measured
+/// on lavapipe (README): a model learning only from a run's own first 32 samples did not beat measuring
+/// every candidate, one warm-started from other workloads' measurements did.
+pub const AUTO_COST_MODEL: CostModelKind = CostModelKind::Mlp;
+
+/// Correct measurements on the device under the run's settings that make `--cost-model auto` use a model.
+pub const AUTO_MIN_ROWS: usize = 100;
+
+/// What `--cost-model auto` resolves to, given how many rows a warm start would learn from (`None`: no
+/// warm start, as with `--no-db` or `--no-warm-start`).
+pub fn auto_kind(learnable_rows: Option<usize>) -> CostModelKind {
+    match learnable_rows {
+        Some(n) if n >= AUTO_MIN_ROWS => AUTO_COST_MODEL,
+        _ => CostModelKind::None,
+    }
+}
 
 /// The default number of candidates scored per measured one.
 pub const DEFAULT_SCREEN: usize = 24;
