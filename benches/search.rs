@@ -5,8 +5,10 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use litecoop_ir::legality::DeviceLimits;
 use litecoop_ir::schedule::{KernelDecisions, Schedule};
+use litecoop_ir::space::random_schedule;
 use litecoop_ir::transform::legal_transformations;
 use litecoop_ir::workload::load_dir;
+use litecoop_search::cost::{CostModel, CostModelKind, DEFAULT_SCREEN};
 use litecoop_search::llm::prompt::RunFacts;
 use litecoop_search::outcome::{FailureKind, Outcome};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
@@ -67,7 +69,7 @@ fn search(c: &mut Criterion) {
             };
             let fresh = || {
                 let facts = RunFacts::new(&w.name, op, "synthetic".into(), limits);
-                let mut strategy = config.build(1, &naive, Vec::new(), facts).unwrap();
+                let mut strategy = config.build(1, &naive, Vec::new(), facts, None).unwrap();
                 let root = Candidate::drawn(naive.clone(), "baseline");
                 strategy.observe(&root, Feedback { outcome: &synthetic(&naive), speedup: 1.0, duplicate: false });
                 for _ in 0..64 {
@@ -79,6 +81,39 @@ fn search(c: &mut Criterion) {
                 b.iter_batched(fresh, |mut s| step(&mut s), BatchSize::SmallInput)
             });
         }
+    }
+    group.finish();
+
+    // The cost model after 64 measured samples: scoring one screen of 24 candidates, and learning one more
+    // measurement (kNN stores it; the MLP takes 40 AdamW steps over every row).
+    let mut group = c.benchmark_group("cost_model");
+    let w = workloads.iter().find(|w| w.name == "matmul-512").expect("a shipped workload");
+    let op = w.op("small").unwrap();
+    let space = Space { op: &op, limits: &limits };
+    let mut rng = litecoop_ir::rng::Rng::new(5);
+    let drawn: Vec<Schedule> = (0..64 + DEFAULT_SCREEN).map(|_| random_schedule(&op, &limits, &mut rng)).collect();
+    let hashes: Vec<String> = drawn.iter().map(Schedule::fingerprint).collect();
+    let naive = Schedule::naive(&op);
+    let baseline = synthetic(&naive).latency_ms.unwrap();
+    for kind in [CostModelKind::Knn, CostModelKind::Mlp] {
+        let trained = || {
+            let mut model = CostModel::new(kind, space, 2, &[]).expect("a model");
+            for (s, h) in drawn.iter().zip(&hashes).take(64) {
+                model.learn(h, s, synthetic(s).latency_ms.map(|l| baseline / l));
+            }
+            model
+        };
+        let mut model = trained();
+        let screen: Vec<(&str, &Schedule)> = hashes.iter().map(String::as_str).zip(&drawn).skip(64).collect();
+        group.throughput(Throughput::Elements(DEFAULT_SCREEN as u64));
+        group.bench_function(format!("score_{DEFAULT_SCREEN}/{}", kind.name()), |b| {
+            b.iter(|| model.score(black_box(&screen)))
+        });
+        group.throughput(Throughput::Elements(1));
+        let (s, h) = (&drawn[64], &hashes[64]);
+        group.bench_function(format!("learn_one/{}", kind.name()), |b| {
+            b.iter_batched(trained, |mut m| m.learn(h, s, Some(2.0)), BatchSize::LargeInput)
+        });
     }
     group.finish();
 }

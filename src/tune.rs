@@ -264,7 +264,7 @@ impl TuneArgs {
         if self.min_largest_share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
             bail!("--min-largest-share must lie within [0, 1]");
         }
-        if self.steps_per_call == 0 || !(self.temperature >= 0.0) {
+        if self.steps_per_call == 0 || self.temperature.is_nan() || self.temperature < 0.0 {
             bail!("--steps-per-call must be at least 1 and --temperature not negative");
         }
         let mut seen = std::collections::HashSet::new();

@@ -451,8 +451,9 @@ impl TuningDb {
             .collect::<Result<_, _>>()
             .map_err(self.err())?;
         // Group by workload; rows that no longer parse or lower to the same WGSL are skipped.
-        let mut by_workload: std::collections::BTreeMap<i64, (String, Op, Vec<(Schedule, f64)>, Vec<f64>)> =
-            Default::default();
+        // Per workload id: its name, operator, (schedule, latency) rows and naive latencies.
+        type Rows = (String, Op, Vec<(Schedule, f64)>, Vec<f64>);
+        let mut by_workload: std::collections::BTreeMap<i64, Rows> = Default::default();
         let mut wgsl_of: std::collections::HashMap<(i64, String), Option<String>> = Default::default();
         for (workload, name, op_json, hash, json, wgsl, latency) in raw {
             let Ok(op) = serde_json::from_str::<Op>(&op_json) else { continue };

@@ -27,7 +27,7 @@ pub struct Mlp {
 
 impl Default for Mlp {
     fn default() -> Self {
-        Mlp::new(0x6d6c_70)
+        Mlp::new(0x006d_6c70)
     }
 }
 

@@ -346,9 +346,12 @@ mod tests {
 
     /// Answers with the first legal transformation; names the acting model as proposer and `next` as the
     /// model to expand the child. Records the role and actor of every expansion it is asked for.
+    /// The (role, actor) of every proposal asked for, shared with the test.
+    type Asked = Rc<RefCell<Vec<(Role, Option<String>)>>>;
+
     struct Scripted {
         next: String,
-        asked: Rc<RefCell<Vec<(Role, Option<String>)>>>,
+        asked: Asked,
     }
 
     impl Proposer for Scripted {
@@ -380,7 +383,7 @@ mod tests {
         }
     }
 
-    fn tree(lambda: f64, next: &str) -> (Mcts<ModelExpansion>, Rc<RefCell<Vec<(Role, Option<String>)>>>) {
+    fn tree(lambda: f64, next: &str) -> (Mcts<ModelExpansion>, Asked) {
         let asked = Rc::new(RefCell::new(Vec::new()));
         let proposer = Scripted { next: next.into(), asked: asked.clone() };
         let c = bucket(lambda);
