@@ -77,7 +77,8 @@ pub enum BackupName {
 #[derive(Args)]
 #[command(after_long_help = "\
 Every candidate is lowered to WGSL, checked on fresh random inputs against a float64 reference, and only then
-timed; the naive schedule is measured first and every speedup is relative to it.
+timed; the naive schedule is measured first and again after 8, 24, 56, ... candidates, and every reported
+speedup is relative to the median of its measurements (the strategy itself sees speedups over the first).
 
 A run writes runs/<id>/: run.json (what was asked), candidates.jsonl (one line per candidate, synced as it
 happens) and summary.json. Measurements also go to the tuning database (runs/tuning.sqlite by default): a
@@ -419,6 +420,7 @@ pub fn execute(
                 budget: args.budget.unwrap_or(DEFAULT_BUDGET),
                 measure: args.measure.clone(),
                 cost_model: args.cost_model(&strategy, learnable),
+                rebaseline: true,
             };
             if args.cost_model.is_none_or(|c| c == CostModelName::Auto) && strategy.screens_by_default() && !quiet {
                 let rows = learnable.unwrap_or(0);
@@ -570,6 +572,10 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
     ]);
     out.push_str(&t.render());
     out.push('\n');
+    if s.baseline_runs_ms.len() > 1 {
+        let runs: Vec<String> = s.baseline_runs_ms.iter().map(|ms| format!("{ms:.4}")).collect();
+        out.push_str(&format!("naive        median of {} measurements: {} ms\n", runs.len(), runs.join(", ")));
+    }
     if !s.best_so_far.is_empty() {
         out.push_str(&format!(
             "best so far  {}  ({:.2}x after sample 1 .. {:.2}x after {})\n",

@@ -79,9 +79,11 @@ fn mcts_beats_the_naive_matmul_512_within_32_samples() {
     assert!(speedup > 0.0 && (speedup - baseline / best).abs() <= 1e-9 * speedup, "{v}");
     assert!(run.join("summary.json").is_file());
     let hashes = logged_hashes(&run);
-    assert_eq!(hashes.len(), 33, "baseline + 32 candidates");
+    assert_eq!(hashes.len(), 35, "32 candidates and the baseline three times (first, after 8 and 24)");
     let unique: std::collections::HashSet<_> = hashes.iter().collect();
-    assert_eq!(unique.len(), 33, "a schedule was measured twice");
+    assert_eq!(unique.len(), 33, "a candidate was measured twice");
+    let runs = v["baseline_runs_ms"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
 
     // The best program exports as WGSL + manifest.
     let out = dir.join("export");
@@ -221,29 +223,27 @@ fn a_killed_run_resumes_without_losing_or_remeasuring_anything() {
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
     let before = logged_hashes(&run);
-    assert!(before.len() >= 4 && before.len() < 11, "{} entries", before.len());
+    assert!(before.len() >= 4 && before.len() < 12, "{} entries", before.len());
     assert!(!run.join("summary.json").exists());
 
     let o = litecoop(&["tune", "--resume", s(&run), "--db", s(&db), "--json"]);
     let v = json(&o);
     assert_eq!(v["samples"], 10);
+    // 10 candidates and the naive baseline twice (first, and again after 8 candidates).
     let after = logged_hashes(&run);
-    assert_eq!(after.len(), 11);
+    assert_eq!(after.len(), 12);
     assert_eq!(after[..before.len()], before[..], "logged candidates changed");
     let unique: std::collections::HashSet<_> = after.iter().collect();
-    assert_eq!(unique.len(), 11, "a schedule appears twice in the log");
-    // Each schedule was measured on the device exactly once across both processes.
+    assert_eq!(unique.len(), 11, "a candidate appears twice in the log");
+    assert_eq!(v["baseline_runs_ms"].as_array().unwrap().len(), 2);
+    // Each candidate was measured on the device exactly once across both processes; the baseline twice.
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let most: i64 = conn
-        .query_row(
-            "SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM measurements GROUP BY schedule_id, device_id)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(most, 1, "a schedule was measured twice");
-    let total: i64 = conn.query_row("SELECT COUNT(*) FROM measurements", [], |r| r.get(0)).unwrap();
-    assert_eq!(total, 11);
+    let mut stmt =
+        conn.prepare("SELECT COUNT(*) AS n FROM measurements GROUP BY schedule_id, device_id ORDER BY n DESC").unwrap();
+    let counts: Vec<i64> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert_eq!(counts.len(), 11);
+    assert_eq!(counts[0], 2, "the naive baseline, measured at the start and after 8 candidates");
+    assert!(counts[1..].iter().all(|&n| n == 1), "a candidate was measured twice: {counts:?}");
 }
 
 #[test]
@@ -411,5 +411,5 @@ fn ctrl_c_finishes_the_candidate_in_flight_and_says_how_to_resume() {
 
     let v = json(&litecoop(&["tune", "--resume", s(&run), "--no-db", "--json"]));
     assert_eq!((v["samples"].as_u64(), v["interrupted"].as_bool()), (Some(12), Some(false)));
-    assert_eq!(logged_hashes(&run).len(), 13);
+    assert_eq!(logged_hashes(&run).len(), 14, "12 candidates and the baseline twice");
 }

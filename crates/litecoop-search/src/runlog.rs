@@ -45,6 +45,10 @@ pub struct RunRequest {
     /// The cost model that screens proposals (absent in logs of runs without one).
     #[serde(default)]
     pub cost_model: crate::cost::CostModelConfig,
+    /// Measure the naive baseline again after 8, 24, 56, ... candidates; reported speedups are over the
+    /// median of its measurements (absent, false, in logs of runs that measured it once).
+    #[serde(default)]
+    pub rebaseline: bool,
 }
 
 /// `run.json`: the request plus what identifies the run and its device.
@@ -80,7 +84,8 @@ pub struct CostModelBasis {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
-    /// The naive schedule, measured first; speedups are relative to it.
+    /// The naive schedule, measured first (speedups logged and shown to the strategy are relative to that
+    /// measurement) and again during the run (reported speedups are relative to the median).
     Baseline,
     /// A candidate proposed by the strategy (counts against the budget).
     Candidate,
@@ -89,7 +94,7 @@ pub enum EntryKind {
 /// One line of `candidates.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    /// 0 for the baseline, then 1, 2, ... (the sample number).
+    /// The line number: 0 for the baseline, then 1, 2, ... (candidates and re-measured baselines in order).
     pub index: usize,
     /// Baseline or candidate.
     pub kind: EntryKind,
@@ -285,8 +290,8 @@ fn parse_entries(path: &Path, text: &[u8]) -> Result<Vec<Entry>, RunLogError> {
         if entry.index != i {
             return Err(corrupt(format!("entry number {} where {} was expected", entry.index, i)));
         }
-        if (i == 0) != (entry.kind == EntryKind::Baseline) {
-            return Err(corrupt("the baseline must be the first entry, and only it".into()));
+        if i == 0 && entry.kind != EntryKind::Baseline {
+            return Err(corrupt("the first entry must be the baseline".into()));
         }
         if entry.schedule.fingerprint() != entry.hash {
             return Err(corrupt(format!("schedule hash {} does not match its schedule", entry.hash)));

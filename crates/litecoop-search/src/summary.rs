@@ -60,8 +60,12 @@ pub struct Summary {
     pub exhausted: bool,
     /// The run was stopped (Ctrl-C) before its budget was spent; `tune --resume` continues it.
     pub interrupted: bool,
-    /// Latency of the naive schedule, ms.
+    /// Latency of the naive schedule, ms: the median of its measurements in the run.
     pub baseline_latency_ms: f64,
+    /// Every measurement of the naive schedule in the run, in order (the first, then after 8, 24, 56, ...
+    /// candidates when the run re-measures it).
+    #[serde(default)]
+    pub baseline_runs_ms: Vec<f64>,
     /// Best latency found, ms (the baseline's if nothing beat it).
     pub best_latency_ms: f64,
     /// baseline / best.

@@ -104,6 +104,19 @@ pub struct Options<'a> {
 /// Consecutive duplicate proposals after which a strategy is considered out of new schedules.
 const MAX_DUPLICATES_IN_A_ROW: usize = 2000;
 
+/// Whether the naive baseline is due to be measured again after `candidates` candidates, the last time
+/// having been after `last`: after 8, 24, 56, 120, ... candidates (each gap twice the last plus 8).
+fn rebaseline_due(last: usize, candidates: usize) -> bool {
+    let mut point = 8;
+    while point <= candidates {
+        if point > last {
+            return true;
+        }
+        point = 2 * point + 8;
+    }
+    false
+}
+
 /// The seed of the random inputs of entry `index`: fresh for every candidate, reproducible from the run seed.
 pub fn input_seed(run_seed: u64, index: usize) -> u64 {
     let mut rng = Rng::new(run_seed ^ (index as u64).wrapping_mul(0xA24B_AED4_963E_E407));
@@ -210,6 +223,7 @@ pub fn tune(
                         kind: EntryKind,
                         state: &mut State|
      -> Result<Entry, TuneError> {
+        // A baseline measured again is measured afresh: the point is the device's state now.
         let index = state.entries.len();
         if let Some(old) = logged.get(index) {
             if old.hash != candidate.hash || old.kind != kind {
@@ -226,7 +240,8 @@ pub fn tune(
             return Ok(old.clone());
         }
         let seed = input_seed(header.request.seed, index);
-        let reused = match (&store, options.remeasure) {
+        let again = kind == EntryKind::Baseline && index > 0;
+        let reused = match (&store, options.remeasure || again) {
             (Some((db, key)), false) => match current_wgsl(&op, &candidate.schedule, &limits) {
                 Some(wgsl) => db.lookup(key, &candidate.hash, &wgsl)?,
                 None => None,
@@ -272,6 +287,7 @@ pub fn tune(
     };
     state.baseline_ms = Some(baseline_ms);
     state.push(entry);
+    let rebaseline = header.request.rebaseline;
     progress(&state.progress(header.request.budget));
     let t = Instant::now();
     strategy.observe(&baseline, Feedback { outcome: &state.entries[0].outcome, speedup: 1.0, duplicate: false });
@@ -285,6 +301,17 @@ pub fn tune(
         if options.stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
             interrupted = true;
             break;
+        }
+        // The naive schedule again, after 8, 24, 56, ... candidates (or where the log has it): one disturbed
+        // baseline must not scale every speedup of the run. The strategy is not told.
+        let at = state.entries.len();
+        let logged_baseline = logged.get(at).is_some_and(|e| e.kind == EntryKind::Baseline);
+        if logged_baseline
+            || (at >= logged.len() && rebaseline && rebaseline_due(state.last_baseline_at, state.samples()))
+        {
+            let entry = evaluate(&baseline, Vec::new(), EntryKind::Baseline, &mut state)?;
+            state.push(entry);
+            continue;
         }
         let t = Instant::now();
         let llm_before = llm_seconds(strategy.as_ref());
@@ -355,7 +382,13 @@ pub fn tune(
 struct State {
     entries: Vec<Entry>,
     by_hash: HashMap<String, usize>,
+    /// The first baseline: the speedups strategies are shown (and logged) are relative to it.
     baseline_ms: Option<f64>,
+    /// Every successful baseline measurement; reported speedups are relative to their median.
+    baselines_ms: Vec<f64>,
+    /// Candidates when the baseline was last measured.
+    last_baseline_at: usize,
+    candidates: usize,
     best: usize,
     failures: usize,
     duplicates: usize,
@@ -363,11 +396,25 @@ struct State {
 
 impl State {
     fn samples(&self) -> usize {
-        self.entries.len().saturating_sub(1)
+        self.candidates
+    }
+
+    fn median_baseline(&self) -> Option<f64> {
+        (!self.baselines_ms.is_empty()).then(|| litecoop_gpu::stats::median_and_spread(&self.baselines_ms).0)
     }
 
     fn push(&mut self, entry: Entry) {
         let i = self.entries.len();
+        if entry.kind == EntryKind::Baseline {
+            self.baselines_ms.extend(entry.outcome.latency_ms);
+            self.last_baseline_at = self.candidates;
+            if i > 0 {
+                self.entries.push(entry); // a re-measured baseline: neither a candidate nor a best
+                return;
+            }
+        } else {
+            self.candidates += 1;
+        }
         if !entry.outcome.is_ok() {
             self.failures += 1;
         }
@@ -385,7 +432,7 @@ impl State {
     }
 
     fn progress(&self, budget: usize) -> Progress {
-        let best = match (self.baseline_ms, self.best_latency()) {
+        let best = match (self.median_baseline(), self.best_latency()) {
             (Some(b), Some(l)) => b / l,
             _ => 1.0,
         };
@@ -401,10 +448,10 @@ impl State {
         session_s: f64,
         op: &Op,
     ) -> Summary {
-        let baseline = self.baseline_ms.expect("the baseline succeeded");
+        let baseline = self.median_baseline().expect("the baseline succeeded");
         let best = &self.entries[self.best];
         let best_ms = best.outcome.latency_ms.expect("the best has a latency");
-        let candidates = &self.entries[1..];
+        let candidates: Vec<&Entry> = self.entries.iter().filter(|e| e.kind == EntryKind::Candidate).collect();
         let mut failures_by_kind = BTreeMap::new();
         let mut timing_methods = BTreeMap::new();
         let mut time = TimeSplit { search_s, session_s, ..TimeSplit::default() };
@@ -444,7 +491,13 @@ impl State {
             best_speedup: baseline / best_ms,
             best_gflops: gflops(best_ms),
             baseline_gflops: gflops(baseline),
-            samples_to_best: best.index,
+            samples_to_best: candidates.iter().take_while(|e| e.index <= best.index).count(),
+            baseline_runs_ms: self
+                .entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::Baseline)
+                .filter_map(|e| e.outcome.latency_ms)
+                .collect(),
             best_schedule: best.schedule.clone(),
             best_hash: best.hash.clone(),
             best_path: best.path.clone(),

@@ -8,7 +8,7 @@ use litecoop_ir::op::{Epilogue, MatmulOp, Op};
 use litecoop_search::cost::{CostModelConfig, CostModelKind};
 use litecoop_search::db::TuningDb;
 use litecoop_search::outcome::Source;
-use litecoop_search::runlog::{read_entries, LOG_FILE};
+use litecoop_search::runlog::{read_entries, EntryKind, LOG_FILE};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::{Backup, MctsConfig};
 use litecoop_search::strategy::StrategyConfig;
@@ -352,4 +352,34 @@ fn the_model_warm_starts_from_the_database_under_the_same_settings_only() {
     let s = tune(Start::New(other), &mut m, opts(), &mut |_| {}).unwrap();
     assert_eq!(s.cost_model.unwrap().warm_start_rows, 0);
     assert_eq!((s.reused, m.calls), (0, 11), "measurements under other settings are not reused");
+}
+
+#[test]
+fn the_baseline_is_measured_again_during_the_run_and_speedups_use_the_median() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = tmp.path().join("full");
+    let strategy = StrategyConfig::Mcts(MctsConfig::default());
+    let mut request = run(&full, strategy, 2, 30);
+    request.request.rebaseline = true;
+    let mut m = FakeMeasure::new();
+    let s = tune(Start::New(request), &mut m, Options::default(), &mut |_| {}).unwrap();
+    assert_eq!((s.samples, m.calls), (30, 33), "30 candidates and the baseline three times");
+    let entries = read_entries(&full).unwrap();
+    let baselines: Vec<usize> = entries.iter().filter(|e| e.kind == EntryKind::Baseline).map(|e| e.index).collect();
+    assert_eq!(baselines, [0, 9, 26], "first, after 8 and after 24 candidates");
+    assert_eq!(s.baseline_runs_ms.len(), 3);
+    assert!((s.best_speedup - s.baseline_latency_ms / s.best_latency_ms).abs() < 1e-12);
+    assert!(s.samples_to_best >= 1 && s.samples_to_best <= 30, "counted in candidates, not log lines");
+    assert_eq!(s.best_so_far.len(), 30);
+
+    // Cut after the second baseline and resumed: the same log, the baselines from the log.
+    let cut = tmp.path().join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    std::fs::copy(full.join("run.json"), cut.join("run.json")).unwrap();
+    let text = std::fs::read_to_string(full.join(LOG_FILE)).unwrap();
+    std::fs::write(cut.join(LOG_FILE), text.lines().take(12).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let mut m = FakeMeasure::new();
+    tune(Start::Resume { dir: cut.clone(), budget: None }, &mut m, Options::default(), &mut |_| {}).unwrap();
+    assert_eq!(m.calls, 33 - 12);
+    assert_eq!(hashes(&cut), hashes(&full));
 }

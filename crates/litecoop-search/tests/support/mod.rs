@@ -87,6 +87,7 @@ pub fn screened_run(
             budget,
             measure: MeasureSettings { min_window_ms: 1, min_reps: 1, timeout_s: 1.0, ..MeasureSettings::default() },
             cost_model,
+            rebaseline: false,
         },
     })
 }
