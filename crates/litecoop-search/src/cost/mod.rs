@@ -300,15 +300,13 @@ impl CostModel {
 
     /// The index of the highest-scored schedule (the first among equals).
     pub fn best_of(&mut self, schedules: &[(&str, &Schedule)]) -> usize {
-        let scores = self.score(schedules);
-        let mut best = 0;
-        for (i, s) in scores.iter().enumerate() {
-            if *s > scores[best] {
-                best = i;
-            }
-        }
-        best
+        argmax(&self.score(schedules))
     }
+}
+
+/// The index of the highest score (the first among equals; 0 for none).
+pub fn argmax(scores: &[f64]) -> usize {
+    (0..scores.len()).fold(0, |best, i| if scores[i] > scores[best] { i } else { best })
 }
 
 /// Per-feature mean and spread (1 where a feature is constant) of rows.

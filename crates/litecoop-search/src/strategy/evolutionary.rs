@@ -143,13 +143,9 @@ impl Evolutionary {
             if pool.is_empty() {
                 continue;
             }
-            let named = |pool: &[Candidate]| -> Vec<(String, Schedule)> {
-                pool.iter().map(|c| (c.hash.clone(), c.schedule.clone())).collect()
-            };
             let score = |model: &mut CostModel, pool: &[Candidate]| {
-                let owned = named(pool);
-                let refs: Vec<(&str, &Schedule)> = owned.iter().map(|(h, s)| (h.as_str(), s)).collect();
-                model.score(&refs)
+                let named: Vec<(&str, &Schedule)> = pool.iter().map(|c| (c.hash.as_str(), &c.schedule)).collect();
+                model.score(&named)
             };
             let mut scores = score(&mut model, &pool);
             for _ in 0..2 {
@@ -167,7 +163,7 @@ impl Evolutionary {
             let pick = if self.rng.next_f64() < self.config.epsilon {
                 self.rng.below(pool.len())
             } else {
-                (0..pool.len()).fold(0, |best, i| if scores[i] > scores[best] { i } else { best })
+                crate::cost::argmax(&scores)
             };
             return (Some(pool.swap_remove(pick)), model);
         }

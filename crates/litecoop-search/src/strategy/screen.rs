@@ -89,8 +89,8 @@ impl Screen for CostScreen {
         let scores = self.model.score(&named);
         let n = candidates.len() as f64;
         let bonus: Vec<f64> = priors.iter().map(|&p| (f64::from(p).max(1e-6) * n).ln()).collect();
-        let total = |i: usize| scores[i] + self.weight * bonus[i];
-        let best = (0..candidates.len()).fold(0, |best, i| if total(i) > total(best) { i } else { best });
+        let total: Vec<f64> = scores.iter().zip(&bonus).map(|(s, b)| s + self.weight * b).collect();
+        let best = crate::cost::argmax(&total);
         if scores[best].is_finite() {
             self.pending.insert(candidates[best].hash.clone(), (bonus[best], scores[best]));
         }
