@@ -590,7 +590,11 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
     }
     out.push_str(&format!("best schedule {}\n", s.best_schedule.describe()));
     let methods: Vec<String> = s.timing_methods.iter().map(|(m, n)| format!("{m} ({n})")).collect();
-    out.push_str(&format!("timing       median of repeated runs; clock: {}\n", methods.join(", ")));
+    out.push_str(&format!(
+        "timing       median of repeated runs on one clock, {} (candidates: {}); every new best checked twice\n",
+        if s.clock.is_empty() { "unrecorded" } else { &s.clock },
+        methods.join(", ")
+    ));
     if let Some(c) = &s.cost_model {
         let tau = c.rank_tau.map_or("n/a".to_string(), |t| format!("{t:.2}"));
         out.push_str(&format!(

@@ -91,6 +91,18 @@ pub fn compare(name: &str, got: &[f32], want: &[f64], tolerance: f64) -> Check {
     check
 }
 
+/// Checks the guard zone after an output (`beyond`, filled with NaN before the run): a kernel that wrote
+/// past the output's end fails.
+pub fn check_guard(name: &str, beyond: &[f32], tolerance: f64) -> Check {
+    let mut check = Check { passed: true, max_rel_err: 0.0, tolerance, reason: None };
+    if let Some(i) = beyond.iter().position(|x| x.to_bits() != f32::NAN.to_bits()) {
+        check.passed = false;
+        check.max_rel_err = f64::INFINITY;
+        check.reason = Some(format!("a kernel wrote {} at {i} elements past the end of `{name}`", beyond[i]));
+    }
+    check
+}
+
 /// Combines the checks of several outputs: passes only if all pass; the worst error and first reason win.
 pub fn combine(checks: Vec<Check>, tolerance: f64) -> Check {
     let mut out = Check { passed: true, max_rel_err: 0.0, tolerance, reason: None };
@@ -118,6 +130,13 @@ mod tests {
         let c = compare("c", &[1.0, -2.0, 3.1, 0.0], &want, 1e-4);
         assert!(!c.passed && c.reason.unwrap().contains("element 2"));
         assert!(!compare("c", &[1.0], &want, 1e-4).passed);
+    }
+
+    #[test]
+    fn a_write_past_the_end_fails() {
+        assert!(check_guard("c", &[f32::NAN; 4], 1e-4).passed);
+        let c = check_guard("c", &[f32::NAN, 0.0, f32::NAN], 1e-4);
+        assert!(!c.passed && c.reason.unwrap().contains("at 1 elements past the end of `c`"));
     }
 
     #[test]

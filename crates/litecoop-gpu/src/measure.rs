@@ -1,7 +1,7 @@
 //! The measurer: compile a launch plan, run it on fresh random inputs with poisoned outputs, check it
 //! against the float64 reference, and only then time it.
 
-use crate::check::{combine, compare, tolerance_for, Check};
+use crate::check::{check_guard, combine, compare, tolerance_for, Check};
 use crate::device::{DeviceError, Gpu};
 use crate::settings::{MeasureSettings, MAX_REPS};
 use crate::stats::median_and_spread;
@@ -36,6 +36,11 @@ impl std::fmt::Display for TimingMethod {
         })
     }
 }
+
+/// [`Timing::fallback_reason`] when the host clock was asked for.
+pub const FALLBACK_REQUESTED: &str = "requested";
+/// [`Timing::fallback_reason`] when the adapter cannot write timestamps.
+pub const FALLBACK_NO_TIMESTAMPS: &str = "the adapter has no TIMESTAMP_QUERY";
 
 /// Repeated timings of a program that passed the check.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,8 +181,25 @@ impl Measurer {
     /// Compiles, checks (inputs from `seed`) and, if correct and asked for, times a plan for `op`.
     /// A wrong kernel is not an error: it comes back with a failed [`Check`] and no timing.
     pub fn measure(&mut self, op: &Op, plan: &LaunchPlan, seed: u64) -> Result<Measurement, MeasureError> {
+        let check_only = self.config.check_only;
+        self.measure_as(op, plan, seed, check_only)
+    }
+
+    /// Compiles and checks a plan on inputs from `seed`, without timing it whatever the settings say (the
+    /// second check of a candidate about to become a run's best).
+    pub fn check(&mut self, op: &Op, plan: &LaunchPlan, seed: u64) -> Result<Measurement, MeasureError> {
+        self.measure_as(op, plan, seed, true)
+    }
+
+    fn measure_as(
+        &mut self,
+        op: &Op,
+        plan: &LaunchPlan,
+        seed: u64,
+        check_only: bool,
+    ) -> Result<Measurement, MeasureError> {
         let reference = self.reference(op, seed);
-        let result = self.measure_inner(op, plan, seed, &reference);
+        let result = self.measure_inner(op, plan, seed, &reference, check_only);
         if matches!(result, Err(MeasureError::Timeout { .. } | MeasureError::DeviceLost { .. })) {
             // Abandon the device: the next measurement opens a fresh one.
             self.gpu = None;
@@ -191,6 +213,7 @@ impl Measurer {
         plan: &LaunchPlan,
         seed: u64,
         reference: &Reference,
+        check_only: bool,
     ) -> Result<Measurement, MeasureError> {
         let config = self.config.clone();
         let gpu = self.gpu()?;
@@ -231,16 +254,19 @@ impl Measurer {
             if decl.role != BufferRole::Output {
                 continue;
             }
-            let got = runner.read_f32(&buffers[id], decl.len)?;
+            let guard = guard_len(decl.len, gpu.limits.max_storage_buffer_binding_size);
+            let mut got = runner.read_f32(&buffers[id], decl.len + guard)?;
+            let beyond = got.split_off(decl.len);
             let want = &reference.outputs[&decl.name];
             checks.push(compare(&decl.name, &got, want, tolerance));
+            checks.push(check_guard(&decl.name, &beyond, tolerance));
         }
         let check = combine(checks, tolerance);
         let errors = gpu.take_errors();
         if let Some(message) = errors.first() {
             return Err(MeasureError::DeviceLost { message: message.clone() });
         }
-        let timing = if check.passed && !config.check_only { Some(runner.time(&config)?) } else { None };
+        let timing = if check.passed && !check_only { Some(runner.time(&config)?) } else { None };
         Ok(Measurement { compile_ms: compiled.compile_ms, first_run_ms, check, timing, seed })
     }
 }
@@ -274,22 +300,37 @@ fn compile(gpu: &Gpu, plan: &LaunchPlan) -> Result<Compiled, MeasureError> {
     Ok(Compiled { pipelines, compile_ms: start.elapsed().as_secs_f64() * 1e3 })
 }
 
-/// Creates every buffer: inputs uploaded, everything else filled with NaN.
+/// The most floats of poisoned guard zone after a buffer's data.
+const GUARD_MAX: usize = 1 << 16;
+
+/// The guard zone after a buffer of `len` floats: as long as the buffer up to [`GUARD_MAX`] (an overshoot by
+/// a row of any operand lands in it), within the binding limit `max_binding` (bytes).
+fn guard_len(len: usize, max_binding: u64) -> usize {
+    let room = (max_binding / 4).saturating_sub(len as u64 + 4) as usize;
+    len.min(GUARD_MAX).min(room)
+}
+
+/// Creates every buffer: inputs uploaded, everything else filled with NaN, and each followed by a guard zone
+/// of NaN. A kernel that reads past an operand reads NaN and fails the check, instead of reading the zeros
+/// WGSL's bounds checks may give (a latent bug that another device would turn into garbage); one that writes
+/// past an output is caught by [`check_guard`](crate::check::check_guard).
 fn allocate(gpu: &Gpu, plan: &LaunchPlan, reference: &Reference) -> Result<Vec<wgpu::Buffer>, MeasureError> {
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let mut buffers = Vec::new();
     for decl in &plan.buffers {
-        let size = ((decl.len as u64 * 4).max(16)).div_ceil(16) * 16;
+        let floats = decl.len + guard_len(decl.len, gpu.limits.max_storage_buffer_binding_size);
+        let size = ((floats as u64 * 4).max(16)).div_ceil(16) * 16;
         let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(&decl.name),
             size,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let bytes = match reference.inputs.get(&decl.name) {
+        let mut bytes = match reference.inputs.get(&decl.name) {
             Some(data) if decl.is_input() => data.bytes(),
             _ => f32::NAN.to_le_bytes().repeat(decl.len),
         };
+        bytes.extend(f32::NAN.to_le_bytes().repeat(floats - decl.len));
         gpu.queue.write_buffer(&buffer, 0, &bytes);
         buffers.push(buffer);
     }
@@ -444,8 +485,8 @@ impl Runner<'_> {
         let stamps = self.gpu.timestamps && !config.host_timing;
         let queries = stamps.then(|| self.queries());
         let mut fallback_reason = match (self.gpu.timestamps, config.host_timing) {
-            (_, true) => Some("requested".to_string()),
-            (false, _) => Some("the adapter has no TIMESTAMP_QUERY".to_string()),
+            (_, true) => Some(FALLBACK_REQUESTED.to_string()),
+            (false, _) => Some(FALLBACK_NO_TIMESTAMPS.to_string()),
             _ => None,
         };
         self.run(queries.as_ref())?;

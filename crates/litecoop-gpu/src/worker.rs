@@ -24,6 +24,9 @@ pub struct Request {
     pub plan: LaunchPlan,
     /// Seed of the inputs.
     pub seed: u64,
+    /// Check only, whatever the worker's settings say (a second check on other inputs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_only: bool,
 }
 
 /// The worker's answer.
@@ -55,7 +58,11 @@ pub fn serve(adapter: Option<&str>, input: impl BufRead, mut output: impl Write)
     for line in lines {
         let request: Request = serde_json::from_str(&line?).map_err(std::io::Error::other)?;
         let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            measurer.measure(&request.op, &request.plan, request.seed)
+            if request.check_only {
+                measurer.check(&request.op, &request.plan, request.seed)
+            } else {
+                measurer.measure(&request.op, &request.plan, request.seed)
+            }
         }));
         let (response, panicked) = match measured {
             Ok(response) => (response, false),
@@ -155,12 +162,21 @@ impl IsolatedMeasurer {
     /// Measures in the worker (started if none runs). A worker that dies or outlives the hard limit fails
     /// this candidate only.
     pub fn measure(&mut self, op: &Op, plan: &LaunchPlan, seed: u64) -> Result<Measurement, MeasureError> {
+        self.ask(Request { op: *op, plan: plan.clone(), seed, check_only: false })
+    }
+
+    /// Checks in the worker without timing, as [`IsolatedMeasurer::measure`] otherwise.
+    pub fn check(&mut self, op: &Op, plan: &LaunchPlan, seed: u64) -> Result<Measurement, MeasureError> {
+        self.ask(Request { op: *op, plan: plan.clone(), seed, check_only: true })
+    }
+
+    fn ask(&mut self, request: Request) -> Result<Measurement, MeasureError> {
         let alive = self.worker.as_mut().is_some_and(|w| matches!(w.child.try_wait(), Ok(None)));
         if !alive {
             self.kill();
             self.spawn()?;
         }
-        let request = serde_json::to_string(&Request { op: *op, plan: plan.clone(), seed }).expect("serialisable");
+        let request = serde_json::to_string(&request).expect("serialisable");
         let worker = self.worker.as_mut().expect("spawned");
         let sent = writeln!(worker.stdin, "{request}").and_then(|_| worker.stdin.flush());
         let answer = match sent {

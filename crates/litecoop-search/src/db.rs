@@ -391,6 +391,7 @@ impl TuningDb {
                         measure_ms: r.get(10)?,
                         input_seed: r.get::<_, i64>(11)? as u64,
                         source: Source::Database,
+                        second_check: None,
                     })
                 },
             )

@@ -3,7 +3,7 @@
 use crate::outcome::{FailureKind, Outcome, Source};
 use litecoop_codegen::CodegenError;
 use litecoop_gpu::device::AdapterSummary;
-use litecoop_gpu::measure::MeasureError;
+use litecoop_gpu::measure::{MeasureError, Measurement};
 use litecoop_gpu::settings::MeasureSettings;
 use litecoop_gpu::worker::IsolatedMeasurer;
 use litecoop_ir::hash::content_hash;
@@ -49,6 +49,11 @@ pub trait Measure {
     /// Lowers, checks on inputs from `seed` and times one schedule. Never panics on a bad candidate: every
     /// failure comes back as an [`Outcome`] with its reason.
     fn measure(&mut self, op: &Op, schedule: &Schedule, seed: u64) -> Outcome;
+    /// Checks one schedule again on inputs from `seed`, without timing it: a candidate about to become a
+    /// run's best is checked a second time on other inputs. The default measures it in full.
+    fn recheck(&mut self, op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
+        self.measure(op, schedule, seed)
+    }
 }
 
 /// Hash of every dispatch's WGSL, in order.
@@ -91,6 +96,16 @@ impl Measure for GpuMeasure {
     }
 
     fn measure(&mut self, op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
+        self.evaluate(op, schedule, seed, false)
+    }
+
+    fn recheck(&mut self, op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
+        self.evaluate(op, schedule, seed, true)
+    }
+}
+
+impl GpuMeasure {
+    fn evaluate(&mut self, op: &Op, schedule: &Schedule, seed: u64, check_only: bool) -> Outcome {
         let start = Instant::now();
         let plan = match litecoop_codegen::lower(op, schedule, &self.device.limits) {
             Ok(plan) => plan,
@@ -100,47 +115,55 @@ impl Measure for GpuMeasure {
         let codegen_ms = start.elapsed().as_secs_f64() * 1e3;
         let wgsl = wgsl_hash(&plan);
         let start = Instant::now();
-        let result = self.worker.measure(op, &plan, seed);
+        let result =
+            if check_only { self.worker.check(op, &plan, seed) } else { self.worker.measure(op, &plan, seed) };
         let measure_ms = start.elapsed().as_secs_f64() * 1e3;
-        let mut outcome = match result {
-            Ok(m) => {
-                let failure = (!m.check.passed).then(|| crate::outcome::Failure {
-                    kind: FailureKind::Wrong,
-                    message: m.check.reason.clone().unwrap_or_else(|| "output differs from the reference".into()),
-                });
-                let timing = if m.check.passed { m.timing.as_ref() } else { None };
-                Outcome {
-                    latency_ms: timing.map(|t| t.median_ms),
-                    spread_pct: timing.map(|t| t.spread_pct),
-                    timing_method: timing.map(|t| t.method.to_string()),
-                    timing_samples: timing.map(|t| t.samples),
-                    max_rel_err: m.check.max_rel_err.is_finite().then_some(m.check.max_rel_err),
-                    failure,
-                    first_run_ms: Some(m.first_run_ms),
-                    per_kernel_ms: timing.map(|t| t.per_kernel_ms.clone()).unwrap_or_default(),
-                    timing_fallback: timing.and_then(|t| t.fallback_reason.clone()),
-                    wgsl_hash: None,
-                    codegen_ms: 0.0,
-                    compile_ms: m.compile_ms,
-                    measure_ms: 0.0,
-                    input_seed: seed,
-                    source: Source::Measured,
-                }
-            }
-            Err(e) => {
-                let kind = match &e {
-                    MeasureError::Compile { .. } => FailureKind::Compile,
-                    MeasureError::Timeout { .. } => FailureKind::Timeout,
-                    MeasureError::Allocation { .. } => FailureKind::Allocation,
-                    MeasureError::Device(_) | MeasureError::DeviceLost { .. } => FailureKind::DeviceLost,
-                    MeasureError::Internal { .. } => FailureKind::Internal,
-                };
-                Outcome::failed(kind, e.to_string(), seed)
-            }
-        };
+        let mut outcome = outcome_of(result, seed);
         outcome.wgsl_hash = Some(wgsl);
         outcome.codegen_ms = codegen_ms;
         outcome.measure_ms = measure_ms;
         outcome
+    }
+}
+
+/// The outcome of one measurement in the worker (a check that failed is a [`FailureKind::Wrong`] without a
+/// latency; a wrong kernel is never timed). The caller fills in the WGSL hash and the host-side times.
+pub fn outcome_of(result: Result<Measurement, MeasureError>, seed: u64) -> Outcome {
+    match result {
+        Ok(m) => {
+            let failure = (!m.check.passed).then(|| crate::outcome::Failure {
+                kind: FailureKind::Wrong,
+                message: m.check.reason.clone().unwrap_or_else(|| "output differs from the reference".into()),
+            });
+            let timing = if m.check.passed { m.timing.as_ref() } else { None };
+            Outcome {
+                latency_ms: timing.map(|t| t.median_ms),
+                spread_pct: timing.map(|t| t.spread_pct),
+                timing_method: timing.map(|t| t.method.to_string()),
+                timing_samples: timing.map(|t| t.samples),
+                max_rel_err: m.check.max_rel_err.is_finite().then_some(m.check.max_rel_err),
+                failure,
+                first_run_ms: Some(m.first_run_ms),
+                per_kernel_ms: timing.map(|t| t.per_kernel_ms.clone()).unwrap_or_default(),
+                timing_fallback: timing.and_then(|t| t.fallback_reason.clone()),
+                wgsl_hash: None,
+                codegen_ms: 0.0,
+                compile_ms: m.compile_ms,
+                measure_ms: 0.0,
+                input_seed: seed,
+                source: Source::Measured,
+                second_check: None,
+            }
+        }
+        Err(e) => {
+            let kind = match &e {
+                MeasureError::Compile { .. } => FailureKind::Compile,
+                MeasureError::Timeout { .. } => FailureKind::Timeout,
+                MeasureError::Allocation { .. } => FailureKind::Allocation,
+                MeasureError::Device(_) | MeasureError::DeviceLost { .. } => FailureKind::DeviceLost,
+                MeasureError::Internal { .. } => FailureKind::Internal,
+            };
+            Outcome::failed(kind, e.to_string(), seed)
+        }
     }
 }

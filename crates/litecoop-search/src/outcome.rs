@@ -21,11 +21,14 @@ pub enum FailureKind {
     Allocation,
     /// The measurement code panicked: a LiteCoOp bug, reported with its message.
     Internal,
+    /// It was timed with another clock than the run's (the device's timestamps failed on it while the run
+    /// times with them): a run compares like with like, so it counts as not measured.
+    Clock,
 }
 
 impl FailureKind {
     /// Every kind.
-    pub const ALL: [FailureKind; 8] = [
+    pub const ALL: [FailureKind; 9] = [
         FailureKind::Illegal,
         FailureKind::Codegen,
         FailureKind::Compile,
@@ -34,6 +37,7 @@ impl FailureKind {
         FailureKind::DeviceLost,
         FailureKind::Allocation,
         FailureKind::Internal,
+        FailureKind::Clock,
     ];
 
     /// Failures that depend only on the schedule and the device, so a stored one can be reused; a timeout
@@ -53,6 +57,7 @@ impl FailureKind {
             FailureKind::DeviceLost => "device_lost",
             FailureKind::Allocation => "allocation",
             FailureKind::Internal => "internal",
+            FailureKind::Clock => "clock",
         }
     }
 
@@ -131,6 +136,10 @@ pub struct Outcome {
     pub input_seed: u64,
     /// Measured now or reused.
     pub source: Source,
+    /// Seed of the inputs of a second check it passed (a candidate that became its run's best is checked
+    /// again on other inputs before it counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_check: Option<u64>,
 }
 
 impl Outcome {
@@ -152,6 +161,7 @@ impl Outcome {
             measure_ms: 0.0,
             input_seed,
             source: Source::Measured,
+            second_check: None,
         }
     }
 

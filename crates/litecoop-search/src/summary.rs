@@ -86,6 +86,10 @@ pub struct Summary {
     pub best_so_far: Vec<f64>,
     /// How timings were taken (`timestamps` / `host`) and how many candidates each.
     pub timing_methods: BTreeMap<String, usize>,
+    /// The run's one clock (`timestamps` or `host`), decided with the first baseline: a candidate timed
+    /// with another fails as `clock`.
+    #[serde(default)]
+    pub clock: String,
     /// Where the time went.
     pub time: TimeSplit,
     /// The device.

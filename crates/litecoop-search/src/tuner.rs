@@ -7,12 +7,13 @@ use crate::db::DbError;
 use crate::llm::prompt::RunFacts;
 use crate::llm::{CallRecord, LanguageModel};
 use crate::measure::Measure;
-use crate::outcome::Source;
+use crate::outcome::{Failure, FailureKind, Outcome, Source};
 use crate::proposer::ProposeError;
 use crate::runlog::{CostModelBasis, Entry, EntryKind, RunHeader, RunLog, RunLogError, RunRequest, FORMAT};
 use crate::store::MeasurementStore;
 use crate::strategy::{BuildError, Candidate, Feedback, Space};
 use crate::summary::{Summary, TimeSplit};
+use litecoop_gpu::measure::{FALLBACK_NO_TIMESTAMPS, FALLBACK_REQUESTED};
 use litecoop_ir::legality::check;
 use litecoop_ir::op::Op;
 use litecoop_ir::rng::Rng;
@@ -47,6 +48,12 @@ pub enum TuneError {
     /// The naive baseline failed, so there is nothing to compare against.
     #[error("the naive baseline failed ({0}); nothing can be compared against it")]
     Baseline(String),
+    /// The device's timestamps failed on the naive baseline, so the run has no clock it can keep.
+    #[error(
+        "the device's timestamps could not be trusted on the naive baseline ({0}); time the whole run with the \
+         host clock instead (--host-timing)"
+    )]
+    Clock(String),
 }
 
 /// A new run.
@@ -121,6 +128,65 @@ fn rebaseline_due(last: usize, candidates: usize) -> bool {
 pub fn input_seed(run_seed: u64, index: usize) -> u64 {
     let mut rng = Rng::new(run_seed ^ (index as u64).wrapping_mul(0xA24B_AED4_963E_E407));
     rng.next_u64()
+}
+
+/// Salt of the input seeds of second checks, so they differ from every candidate's first inputs.
+const SECOND_CHECK_SALT: u64 = 0x5EC0_4D_C4EC_u64;
+
+/// Whether an outcome's latency was taken with the run's clock (or has none, or the run has none yet).
+fn on_clock(outcome: &Outcome, clock: Option<&str>) -> bool {
+    match (clock, outcome.latency_ms, outcome.timing_method.as_deref()) {
+        (Some(clock), Some(_), method) => method == Some(clock),
+        _ => true,
+    }
+}
+
+/// A latency taken with another clock than the run's becomes a [`FailureKind::Clock`] failure: a run
+/// compares like with like (the device's timestamps failed on this candidate while the run times with them).
+fn hold_to_clock(outcome: Outcome, clock: Option<&str>) -> Outcome {
+    if on_clock(&outcome, clock) {
+        return outcome;
+    }
+    let method = outcome.timing_method.clone().unwrap_or_default();
+    let why = outcome.timing_fallback.clone().unwrap_or_else(|| "no reason given".into());
+    let message = format!(
+        "timed with the {method} clock ({why}), but this run times with {}; not comparable",
+        clock.unwrap_or_default()
+    );
+    untimed(outcome, Failure { kind: FailureKind::Clock, message })
+}
+
+/// The outcome without its timing, failed for `failure`.
+fn untimed(outcome: Outcome, failure: Failure) -> Outcome {
+    Outcome {
+        latency_ms: None,
+        spread_pct: None,
+        timing_method: None,
+        timing_samples: None,
+        per_kernel_ms: Vec::new(),
+        timing_fallback: None,
+        failure: Some(failure),
+        ..outcome
+    }
+}
+
+/// A candidate about to become the run's best after its second check on other inputs (seed `seed`): kept
+/// with the seed noted when that check passed, failed with the check's reason when it did not.
+fn second_checked(first: Outcome, second: Outcome, seed: u64) -> Outcome {
+    let spent = second.codegen_ms + second.measure_ms;
+    let mut outcome = match second.failure {
+        None => Outcome { second_check: Some(seed), ..first },
+        Some(f) => {
+            let message = format!(
+                "passed its check on the first inputs but failed a second check on other inputs (seed {seed}): {}",
+                f.message
+            );
+            let max_rel_err = second.max_rel_err.or(first.max_rel_err);
+            Outcome { max_rel_err, ..untimed(first, Failure { kind: f.kind, message }) }
+        }
+    };
+    outcome.measure_ms += spent;
+    outcome
 }
 
 /// The hash of the WGSL today's code generator emits for `schedule`, or `None` when it does not lower.
@@ -248,16 +314,24 @@ pub fn tune(
             },
             _ => None,
         };
-        let outcome = match reused {
+        // One clock per run: a stored latency taken with another clock is measured again.
+        let reused = reused.filter(|o| on_clock(o, state.clock.as_deref()));
+        let mut record = reused.is_none();
+        let mut outcome = match reused {
             Some(o) => o,
-            None => {
-                let o = measurer.measure(&op, &candidate.schedule, seed);
-                if let Some((db, key)) = &store {
-                    db.record(key, &candidate.schedule, &candidate.hash, &o)?;
-                }
-                o
-            }
+            None => hold_to_clock(measurer.measure(&op, &candidate.schedule, seed), state.clock.as_deref()),
         };
+        // A candidate about to become the best is checked a second time, on other inputs, before it counts.
+        let new_best = outcome.latency_ms.is_some_and(|l| state.best_latency().is_none_or(|best| l < best));
+        if kind == EntryKind::Candidate && new_best {
+            let second_seed = input_seed(header.request.seed ^ SECOND_CHECK_SALT, index);
+            let second = measurer.recheck(&op, &candidate.schedule, second_seed);
+            outcome = second_checked(outcome, second, second_seed);
+            record |= !outcome.is_ok();
+        }
+        if let (Some((db, key)), true) = (&store, record) {
+            db.record(key, &candidate.schedule, &candidate.hash, &outcome)?;
+        }
         let baseline = state.baseline_ms.or(if kind == EntryKind::Baseline { outcome.latency_ms } else { None });
         let entry = Entry {
             index,
@@ -285,6 +359,14 @@ pub fn tune(
         let why = entry.outcome.failure.as_ref().map(|f| f.message.clone()).unwrap_or_default();
         return Err(TuneError::Baseline(why));
     };
+    // The run's clock is the baseline's. Host timing is kept only when asked for or when the adapter has no
+    // timestamps; timestamps that failed on the baseline stop the run.
+    match entry.outcome.timing_fallback.as_deref() {
+        Some(reason) if reason != FALLBACK_REQUESTED && reason != FALLBACK_NO_TIMESTAMPS => {
+            return Err(TuneError::Clock(reason.to_string()))
+        }
+        _ => state.clock = entry.outcome.timing_method.clone(),
+    }
     state.baseline_ms = Some(baseline_ms);
     state.push(entry);
     let rebaseline = header.request.rebaseline;
@@ -388,6 +470,8 @@ struct State {
     baselines_ms: Vec<f64>,
     /// Candidates when the baseline was last measured.
     last_baseline_at: usize,
+    /// The run's clock (`timestamps` or `host`): the first baseline's.
+    clock: Option<String>,
     candidates: usize,
     best: usize,
     failures: usize,
@@ -509,6 +593,7 @@ impl State {
                 })
                 .collect(),
             timing_methods,
+            clock: self.clock.clone().unwrap_or_default(),
             time,
             device: header.device.clone(),
             llm: None,

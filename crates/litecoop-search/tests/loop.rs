@@ -7,7 +7,7 @@ mod support;
 use litecoop_ir::op::{Epilogue, MatmulOp, Op};
 use litecoop_search::cost::{CostModelConfig, CostModelKind};
 use litecoop_search::db::TuningDb;
-use litecoop_search::outcome::Source;
+use litecoop_search::outcome::{FailureKind, Source};
 use litecoop_search::runlog::{read_entries, EntryKind, LOG_FILE};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::{Backup, MctsConfig};
@@ -382,4 +382,74 @@ fn the_baseline_is_measured_again_during_the_run_and_speedups_use_the_median() {
     tune(Start::Resume { dir: cut.clone(), budget: None }, &mut m, Options::default(), &mut |_| {}).unwrap();
     assert_eq!(m.calls, 33 - 12);
     assert_eq!(hashes(&cut), hashes(&full));
+}
+
+#[test]
+fn a_new_best_counts_only_after_a_second_check_on_other_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = TuningDb::open(&tmp.path().join("tuning.sqlite")).unwrap();
+    let dir = tmp.path().join("r");
+    let mut m = FakeMeasure::new();
+    // Big register tiles are the fastest in the stand-in; tm 8 passes its first check only.
+    m.wrong_on_other_inputs = Some(8);
+    let opts = Options { db: Some(&db), ..Options::default() };
+    let s = tune(Start::New(run(&dir, StrategyConfig::Random, 5, 40)), &mut m, opts, &mut |_| {}).unwrap();
+    let entries = read_entries(&dir).unwrap();
+    let tm = |e: &litecoop_search::runlog::Entry| match &e.schedule.kernels["matmul"] {
+        litecoop_ir::schedule::KernelDecisions::Gemm(g) => g.tm,
+        _ => unreachable!(),
+    };
+    let caught: Vec<_> = entries
+        .iter()
+        .filter(|e| e.outcome.failure.as_ref().is_some_and(|f| f.message.contains("second check")))
+        .collect();
+    let tms: Vec<_> = entries.iter().map(|e| (tm(e), e.speedup)).collect();
+    assert!(!caught.is_empty(), "the random draws include tm 8 faster than the best so far: {tms:?}");
+    assert!(caught.iter().all(|e| tm(e) == 8 && e.speedup.is_none()));
+    assert_ne!(tm(entries.iter().find(|e| e.hash == s.best_hash).unwrap()), 8, "a wrong candidate became the best");
+    // Only candidates that would have become the best were checked again; those that count say so.
+    assert!(m.rechecks >= caught.len() && m.rechecks < 40);
+    let best = entries.iter().find(|e| e.hash == s.best_hash).unwrap();
+    assert!(s.samples_to_best == 0 || best.outcome.second_check.is_some());
+    // The database learned the failures, so the same seed reuses them instead of trusting the first check.
+    let mut again = FakeMeasure::new();
+    let opts = Options { db: Some(&db), ..Options::default() };
+    let s2 =
+        tune(Start::New(run(&tmp.path().join("r2"), StrategyConfig::Random, 5, 40)), &mut again, opts, &mut |_| {})
+            .unwrap();
+    assert_eq!(s2.best_hash, s.best_hash);
+    assert_eq!(again.calls, 0, "everything reused, the failed second checks included");
+}
+
+#[test]
+fn one_clock_per_run_decided_with_the_baseline() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The run times with timestamps; candidates on which they failed are not mixed in.
+    let mut m = FakeMeasure::new();
+    m.clock = "timestamps";
+    m.timestamps_fail_on_bk = Some(16);
+    let dir = tmp.path().join("mixed");
+    let s = tune(Start::New(run(&dir, StrategyConfig::Random, 7, 40)), &mut m, Options::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(s.clock, "timestamps");
+    assert!(s.failures_by_kind.get("clock").is_some_and(|&n| n > 0), "{:?}", s.failures_by_kind);
+    assert_eq!(s.timing_methods.keys().collect::<Vec<_>>(), ["timestamps"]);
+    let entries = read_entries(&dir).unwrap();
+    for e in entries.iter().filter(|e| e.outcome.failure.as_ref().is_some_and(|f| f.kind == FailureKind::Clock)) {
+        assert!(e.outcome.latency_ms.is_none() && e.speedup.is_none());
+        assert!(e.outcome.failure.as_ref().unwrap().message.contains("zero or negative length"));
+    }
+
+    // Timestamps that fail on the baseline itself stop the run with advice.
+    let mut m = FakeMeasure::new();
+    m.clock = "timestamps";
+    m.timestamps_fail_on_bk = Some(1);
+    let err = tune(
+        Start::New(run(&tmp.path().join("none"), StrategyConfig::Random, 7, 4)),
+        &mut m,
+        Options::default(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--host-timing"), "{err}");
 }

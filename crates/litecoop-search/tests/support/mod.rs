@@ -18,6 +18,15 @@ pub struct FakeMeasure {
     pub device: DeviceInfo,
     /// Schedules measured.
     pub calls: usize,
+    /// Second checks asked for (not counted in `calls`).
+    pub rechecks: usize,
+    /// Schedules with this register tile (`tm`) pass their first check and fail every second one.
+    pub wrong_on_other_inputs: Option<u32>,
+    /// The clock the stand-in says it timed with.
+    pub clock: &'static str,
+    /// Schedules with this reduction tile (`bk`; the naive schedule's is 1) are timed with the host clock, as if
+    /// the device's timestamps had failed on them.
+    pub timestamps_fail_on_bk: Option<u32>,
 }
 
 impl FakeMeasure {
@@ -31,6 +40,10 @@ impl FakeMeasure {
                 limits: DeviceLimits::webgpu_default(),
             },
             calls: 0,
+            rechecks: 0,
+            wrong_on_other_inputs: None,
+            clock: "host",
+            timestamps_fail_on_bk: None,
         }
     }
 }
@@ -42,6 +55,21 @@ impl Measure for FakeMeasure {
 
     fn measure(&mut self, op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
         self.calls += 1;
+        self.outcome(op, schedule, seed)
+    }
+
+    fn recheck(&mut self, op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
+        self.rechecks += 1;
+        let KernelDecisions::Gemm(g) = schedule.kernels["matmul"] else { panic!("matmul only") };
+        if Some(g.tm) == self.wrong_on_other_inputs {
+            return Outcome::failed(FailureKind::Wrong, "relative error 0.5 at [3]".into(), seed);
+        }
+        self.outcome(op, schedule, seed)
+    }
+}
+
+impl FakeMeasure {
+    fn outcome(&self, op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
         let wgsl = litecoop_codegen::lower(op, schedule, &self.device.limits).ok().map(|p| wgsl_hash(&p));
         let KernelDecisions::Gemm(g) = schedule.kernels["matmul"] else { panic!("matmul only") };
         if g.split_k == 4 {
@@ -52,7 +80,11 @@ impl Measure for FakeMeasure {
         let mut o = Outcome::failed(FailureKind::Wrong, String::new(), seed);
         o.failure = None;
         o.latency_ms = Some(100.0 / (g.tm * g.tn) as f64 + 10.0 / g.bk as f64 + g.split_k as f64);
-        o.timing_method = Some("host".into());
+        o.timing_method = Some(self.clock.into());
+        if Some(g.bk) == self.timestamps_fail_on_bk {
+            o.timing_method = Some("host".into());
+            o.timing_fallback = Some("the device wrote a pass of zero or negative length".into());
+        }
         o.measure_ms = 1.0;
         o.wgsl_hash = wgsl;
         o
