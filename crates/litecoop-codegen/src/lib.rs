@@ -13,6 +13,8 @@
 //! assert!(plan.dispatches[0].wgsl.starts_with("// litecoop"));
 //! ```
 
+#[cfg(feature = "faults")]
+pub mod faults;
 mod gemm;
 mod map;
 mod softmax;

@@ -197,3 +197,60 @@ fn a_kernel_that_spins_never_passes_and_the_measurer_goes_on() {
     }
     assert!(m.measure(&op, &good, 9).unwrap().check.passed);
 }
+
+/// The schedules faults are planted into: naive (unfused epilogues, one invocation per softmax row), the
+/// default (fused, shared softmax rows) and the default with both operands of every product staged in
+/// workgroup memory (barriers), where that is legal.
+fn fault_targets(op: &Op, limits: &litecoop_ir::legality::DeviceLimits) -> Vec<(&'static str, Schedule)> {
+    let default = Schedule::default_for(op, limits);
+    let mut staged = default.clone();
+    for d in staged.kernels.values_mut() {
+        if let litecoop_ir::schedule::KernelDecisions::Gemm(g) = d {
+            g.stage_a = true;
+            g.stage_b = true;
+        }
+    }
+    let mut out = vec![("naive", Schedule::naive(op)), ("default", default)];
+    if litecoop_ir::legality::check(op, &staged, limits).is_ok() {
+        out.push(("staged", staged));
+    }
+    out
+}
+
+#[test]
+fn the_gate_catches_every_kind_of_injected_bug_in_every_operator_it_applies_to() {
+    use litecoop_codegen::faults::{inject, Fault};
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut m = measurer();
+    let limits = m.gpu().unwrap().limits;
+    let mut planted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut escaped = Vec::new();
+    for w in workloads() {
+        let op = w.op("small").unwrap();
+        if op.flops() > 1e9 {
+            continue; // matmul-1024's naive kernel alone takes tens of seconds on a slow lavapipe host
+        }
+        for (label, schedule) in fault_targets(&op, &limits) {
+            let clean = lower(&op, &schedule, &limits).unwrap();
+            for fault in Fault::ALL {
+                let Some(injected) = inject(&clean, fault) else { continue };
+                let what = format!("{} ({label}): {}", w.name, injected.description);
+                match m.measure(&op, &injected.plan, 23) {
+                    Ok(r) if r.check.passed => escaped.push(what),
+                    Ok(_) => {}
+                    Err(e) => escaped.push(format!("{what}: expected a failed check, got {e}")),
+                }
+                planted.entry(fault.name()).or_default().insert(w.name.clone());
+            }
+        }
+    }
+    assert!(escaped.is_empty(), "the gate let planted bugs through:\n{}", escaped.join("\n"));
+    for fault in Fault::ALL {
+        let workloads = planted.get(fault.name()).map_or(0, |w| w.len());
+        assert!(workloads >= 2, "{fault} was planted in {workloads} workloads: {planted:?}");
+    }
+    // Every operator family saw at least one planted bug.
+    for family in ["matmul-bias", "flux-conv", "llama3-8b-attention", "deepseek-r1-moe", "llama4-scout-mlp"] {
+        assert!(planted.values().any(|w| w.contains(family)), "nothing planted in {family}: {planted:?}");
+    }
+}
