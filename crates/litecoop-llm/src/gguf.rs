@@ -5,7 +5,8 @@
 use crate::error::LlmError;
 use candle_core::quantized::gguf_file::{Content, Value};
 use std::fs::File;
-use std::io::BufReader;
+use crate::gguf_layout::check_layout;
+use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 
 /// A parsed GGUF header with its file, ready to load tensors from.
@@ -25,27 +26,7 @@ impl Gguf {
         let file = File::open(path).map_err(|source| LlmError::Io { path: shown.clone(), source })?;
         let len = file.metadata().map_err(|source| LlmError::Io { path: shown.clone(), source })?.len();
         let mut reader = BufReader::new(file);
-        let bad = |message: String| LlmError::Gguf { path: shown.clone(), message };
-        // candle panics on some malformed headers (an alignment of 0 divides by zero): that is bad input too.
-        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Content::read(&mut reader)));
-        let content = match read {
-            Ok(parsed) => parsed.map_err(|e| bad(e.to_string()))?,
-            Err(_) => return Err(bad("the header is malformed (the GGUF reader gave up on it)".into())),
-        };
-        for (name, info) in &content.tensor_infos {
-            let elements = info.shape.elem_count() as u64;
-            let block = info.ggml_dtype.block_size() as u64;
-            if block == 0 || elements % block != 0 {
-                return Err(bad(format!("tensor `{name}` has {elements} elements, not a whole number of blocks")));
-            }
-            let bytes = elements / block * info.ggml_dtype.type_size() as u64;
-            let end = content.tensor_data_offset.saturating_add(info.offset).saturating_add(bytes);
-            if end > len {
-                return Err(bad(format!(
-                    "tensor `{name}` ends at byte {end} but the file has {len} bytes (truncated download?)"
-                )));
-            }
-        }
+        let content = read_header(&mut reader, len, &shown)?;
         Ok(Gguf { path: path.to_path_buf(), content, reader })
     }
 
@@ -123,6 +104,38 @@ fn short(v: &Value) -> String {
     } else {
         s
     }
+}
+
+/// Parses the GGUF header behind `reader` (a file of `len` bytes, named `shown` in errors) and checks that
+/// every tensor's data lies inside the file. Any malformed input is an error, never a panic or an abort:
+/// sizes are checked before candle's reader allocates them, and a panic inside it is caught.
+pub fn read_header<R: Read + Seek>(reader: &mut R, len: u64, shown: &str) -> Result<Content, LlmError> {
+    let bad = |message: String| LlmError::Gguf { path: shown.to_string(), message };
+    check_layout(reader, len).map_err(bad)?;
+    // candle panics on some malformed headers (an alignment of 0 divides by zero): that is bad input too.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Content::read(reader)));
+    let content = match read {
+        Ok(parsed) => parsed.map_err(|e| bad(e.to_string()))?,
+        Err(_) => return Err(bad("the header is malformed (the GGUF reader gave up on it)".into())),
+    };
+    for (name, info) in &content.tensor_infos {
+        let elements = info.shape.dims().iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+        let Some(elements) = elements else {
+            return Err(bad(format!("tensor `{name}` has more elements than fit in 64 bits")));
+        };
+        let block = info.ggml_dtype.block_size() as u64;
+        if block == 0 || elements % block != 0 {
+            return Err(bad(format!("tensor `{name}` has {elements} elements, not a whole number of blocks")));
+        }
+        let bytes = (elements / block).saturating_mul(info.ggml_dtype.type_size() as u64);
+        let end = content.tensor_data_offset.saturating_add(info.offset).saturating_add(bytes);
+        if end > len {
+            return Err(bad(format!(
+                "tensor `{name}` ends at byte {end} but the file has {len} bytes (truncated download?)"
+            )));
+        }
+    }
+    Ok(content)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod gemma3;
 pub mod gguf;
+pub mod gguf_layout;
 pub mod hub;
 pub mod kv;
 pub mod layers;
