@@ -185,6 +185,11 @@ pub struct TuneArgs {
     /// Softmax temperature of the models' constrained answers (0: always their most likely answer).
     #[arg(long, default_value_t = DEFAULT_TEMPERATURE, help_heading = "LLM")]
     temperature: f32,
+    /// Most KV-cache bytes each model's prefix cache keeps for reuse (e.g. 256MiB, 2GiB; 0 keeps none):
+    /// beyond it the least recently used prompt prefixes are dropped and recomputed when needed again.
+    #[arg(long, value_name = "BYTES", default_value = crate::bucket::DEFAULT_KV_BUDGET,
+          value_parser = crate::bucket::parse_bytes, help_heading = "LLM")]
+    kv_budget: usize,
     #[command(flatten)]
     manifest: ManifestArg,
     /// A learned cost model that scores --screen candidates for every one measured and measures the one it
@@ -446,7 +451,7 @@ pub fn execute(
     let mut measurer = gpu_measure(&adapter, &settings)?;
     let db = if args.no_db { None } else { Some(TuningDb::open(&db_path)?) };
     // Last: loading models takes seconds, and bad input above should not wait for it.
-    let models = crate::bucket::load(strategy.models(), &args.manifest, temperature, quiet)?;
+    let models = crate::bucket::load(strategy.models(), &args.manifest, temperature, args.kv_budget, quiet)?;
 
     let store = db.as_ref().map(|d| d as &dyn MeasurementStore);
     let options = Options { models, db: store, remeasure: args.remeasure, stop: Some(stop_flag()) };
