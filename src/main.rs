@@ -61,6 +61,18 @@ enum Command {
     Models(models::ModelsCommand),
 }
 
+/// For the commands that only print (`devices`, `workloads`, `db`): end quietly, like other command-line
+/// tools, when the reader of the output goes away (`litecoop workloads list | head`); Rust ignores SIGPIPE,
+/// which turns the next print into a panic. Not for commands that write to measurement workers: a worker
+/// that died must be an error there, not the end of the tuner.
+fn end_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal; no handler of ours is replaced.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() {
     // Measure real shader compilation: Mesa's on-disk cache would hide it. Set before any driver loads.
     if std::env::var_os("MESA_SHADER_CACHE_DISABLE").is_none() && std::env::var_os("MESA_SHADER_CACHE_DIR").is_none() {
@@ -86,14 +98,23 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Devices(args) => devices::main(args),
-        Command::Workloads(cmd) => workloads::main(cmd),
+        Command::Devices(args) => {
+            end_quietly_on_broken_pipe();
+            devices::main(args)
+        }
+        Command::Workloads(cmd) => {
+            end_quietly_on_broken_pipe();
+            workloads::main(cmd)
+        }
         Command::Run(args) => run::main(args),
         Command::Models(cmd) => models::main(cmd),
         Command::Tune(args) => tune::main(*args),
         Command::Bench(args) => bench::main(*args),
         Command::Export(args) => export::main(args),
-        Command::Db(cmd) => db::main(cmd),
+        Command::Db(cmd) => {
+            end_quietly_on_broken_pipe();
+            db::main(cmd)
+        }
         Command::MeasureWorker { adapter } => {
             let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
             litecoop_gpu::worker::serve(adapter.as_deref(), stdin.lock(), stdout.lock()).map(|_| 0).map_err(Into::into)
