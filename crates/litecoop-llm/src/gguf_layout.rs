@@ -115,7 +115,7 @@ impl<R: Read + Seek> Walk<'_, R> {
                 let element = self.u32()?;
                 let n = self.count()?;
                 match fixed_size(element) {
-                    Some(size) => self.skip(n.checked_mul(size).unwrap_or(u64::MAX)),
+                    Some(size) => self.skip(n.saturating_mul(size)),
                     None => {
                         // Every element takes at least one byte, so a false count ends at the file's end.
                         for _ in 0..n {

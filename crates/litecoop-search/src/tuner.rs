@@ -131,7 +131,7 @@ pub fn input_seed(run_seed: u64, index: usize) -> u64 {
 }
 
 /// Salt of the input seeds of second checks, so they differ from every candidate's first inputs.
-const SECOND_CHECK_SALT: u64 = 0x5EC0_4D_C4EC_u64;
+const SECOND_CHECK_SALT: u64 = 0x005E_C04D_C4EC_u64;
 
 /// Whether an outcome's latency was taken with the run's clock (or has none, or the run has none yet).
 fn on_clock(outcome: &Outcome, clock: Option<&str>) -> bool {
