@@ -453,3 +453,51 @@ fn one_clock_per_run_decided_with_the_baseline() {
     .unwrap_err();
     assert!(err.to_string().contains("--host-timing"), "{err}");
 }
+
+/// Every array element of a JSON value that is `null` (an array of numbers never legitimately holds one).
+fn nulls_in_arrays(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if item.is_null() {
+                    out.push(format!("{path}[{i}]"));
+                }
+                nulls_in_arrays(item, &format!("{path}[{i}]"), out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                nulls_in_arrays(item, &format!("{path}.{key}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// JSON writes NaN and infinity as `null`: no such number may reach a summary or a log. A summary reads back
+/// strictly (a `null` where a number belongs is an error), no array of numbers holds a `null`, and every
+/// correct candidate's log line has its latency, speedup and GFLOP/s.
+#[test]
+fn summaries_and_logs_hold_no_non_finite_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, (strategy, cost)) in screened().into_iter().enumerate() {
+        let dir = tmp.path().join(format!("finite{i}"));
+        let mut m = FakeMeasure { timestamps_fail_on_bk: Some(8), ..FakeMeasure::new() };
+        tune(Start::New(screened_run(&dir, strategy, 5, 16, cost)), &mut m, Options::default(), &mut |_| {}).unwrap();
+        let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+        serde_json::from_str::<litecoop_search::summary::Summary>(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let mut nulls = Vec::new();
+        nulls_in_arrays(&serde_json::from_str(&text).unwrap(), "summary", &mut nulls);
+        let log = std::fs::read_to_string(dir.join(LOG_FILE)).unwrap();
+        for (n, line) in log.lines().enumerate() {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+            nulls_in_arrays(&entry, &format!("line {}", n + 1), &mut nulls);
+            if entry["failure"].is_null() {
+                for key in ["latency_ms", "speedup", "gflops"] {
+                    assert!(entry[key].as_f64().is_some_and(f64::is_finite), "line {}: {key} in {line}", n + 1);
+                }
+            }
+        }
+        assert!(nulls.is_empty(), "nulls in arrays of numbers: {nulls:?}");
+    }
+}
