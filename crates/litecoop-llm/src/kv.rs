@@ -19,6 +19,13 @@ impl KvBlock {
         self.layers.iter().map(|(k, v)| (k.elem_count() + v.elem_count()) * k.dtype().size_in_bytes()).sum()
     }
 
+    /// The same positions in tensors of their own: a view keeps its whole parent tensor alive, a detached
+    /// block holds exactly its [`bytes`](KvBlock::bytes).
+    pub fn detached(&self) -> Result<KvBlock> {
+        let layers = self.layers.iter().map(|(k, v)| Ok((k.force_contiguous()?, v.force_contiguous()?))).collect::<Result<_>>()?;
+        Ok(KvBlock { layers, len: self.len })
+    }
+
     /// Positions `start .. start + len` of this block, as views (no copy).
     pub fn slice(&self, start: usize, len: usize) -> Result<KvBlock> {
         let layers = self

@@ -1,10 +1,11 @@
 //! A radix tree over token ids whose edges hold the KV of their tokens: a prompt reuses its longest cached
 //! prefix and only the rest is prefilled.
 //!
-//! Edges are immutable [`KvBlock`]s shared through `Arc`; splitting an edge makes two views of the same
-//! tensors, so nothing a caller holds ever changes. Entries can be pinned (run-wide instructions); under a
-//! byte budget the least recently used unpinned leaves are evicted. A view keeps its whole parent tensor
-//! alive, so after a split the memory actually freed by evicting one half can be less than its count.
+//! Edges are immutable [`KvBlock`]s shared through `Arc`, so nothing a caller holds ever changes. Every edge
+//! holds tensors of its own (copied out of the prompt's state when stored, and each half copied when an edge
+//! is split): a view would keep its whole parent tensor alive (the full prompt's KV behind a short suffix),
+//! and the bytes counted against the budget would understate the memory held. Entries can be pinned
+//! (run-wide instructions); under the byte budget the least recently used unpinned leaves are evicted.
 
 use crate::kv::{KvBlock, KvState};
 use candle_core::Result;
@@ -129,7 +130,7 @@ impl PrefixCache {
         }
         self.clock += 1;
         if matched < tokens.len() {
-            let kv = Arc::new(state.slice(matched, tokens.len() - matched)?);
+            let kv = Arc::new(state.slice(matched, tokens.len() - matched)?.detached()?);
             self.stats.bytes_held += kv.bytes();
             let node = Node {
                 tokens: tokens[matched..].to_vec(),
@@ -162,8 +163,8 @@ impl PrefixCache {
             let node = self.node(n);
             (node.parent, node.tokens.clone(), node.kv.clone().expect("non-root nodes hold KV"))
         };
-        let upper_kv = Arc::new(kv.slice(0, at)?);
-        let lower_kv = Arc::new(kv.slice(at, tokens.len() - at)?);
+        let upper_kv = Arc::new(kv.slice(0, at)?.detached()?);
+        let lower_kv = Arc::new(kv.slice(at, tokens.len() - at)?.detached()?);
         let clock = self.clock;
         let upper = self.alloc(Node {
             tokens: tokens[..at].to_vec(),
@@ -264,6 +265,24 @@ mod tests {
         assert_eq!(c.lookup(&[7, 1]).unwrap().len(), 0);
         let s = c.stats();
         assert!(s.hits >= 3 && s.misses >= 2 && s.tokens_reused > 0);
+    }
+
+    #[test]
+    fn every_edge_holds_tensors_of_its_own_not_views_of_the_prompt() {
+        let mut c = PrefixCache::new(usize::MAX);
+        // One block for the whole prompt, as after a prefill; the cache keeps only the part after the prefix.
+        run(&mut c, &[1, 2, 3]);
+        let whole = Arc::new(fake_block(&[1, 2, 3, 4, 5, 6], 0));
+        c.insert(&[1, 2, 3, 4, 5, 6], &KvState::from_blocks(vec![whole])).unwrap();
+        run(&mut c, &[1, 2, 8]); // and a split
+        for node in c.nodes.iter().flatten() {
+            for (k, v) in node.kv.iter().flat_map(|kv| kv.layers.iter()) {
+                for t in [k, v] {
+                    assert!(t.is_contiguous() && t.layout().start_offset() == 0, "a view: {:?}", t.layout());
+                    assert_eq!(t.dims()[2], node.tokens.len());
+                }
+            }
+        }
     }
 
     #[test]
