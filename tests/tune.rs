@@ -40,12 +40,11 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// MCTS expanded by random transformations is a weak searcher at 32 samples (that is what the LLM proposers
-/// are for): `litecoop tune -w matmul-512 -s mcts -b 32 --seed S --min-window-ms 30 --no-db` on lavapipe
-/// reached 1.98x-8.5x over naive over 13 seeds (median 4.2x), and its path depends on measured times, so the
-/// bar here is what it clears every time, not its typical result.
+/// A 32-sample MCTS run on the device: every field of the summary, the reported speedup consistent with the
+/// latencies, every candidate logged once with the baseline three times, and the best program exported.
+/// Never how fast it got (that depends on the CPU lavapipe runs on; see the README's measured tables).
 #[test]
-fn mcts_beats_the_naive_matmul_512_within_32_samples() {
+fn an_mcts_run_reports_logs_and_exports_its_best_on_the_device() {
     let dir = scratch("mcts");
     let run = dir.join("run");
     let o = litecoop(&[
