@@ -4,12 +4,11 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 mod common;
 
-use common::{litecoop, scratch, text};
+use common::{kill_after_logged, litecoop, logged_hashes, measurement_counts, scratch, text};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -153,12 +152,6 @@ fn a_tiny_matrix_in_shards_merges_into_the_unsharded_result() {
     assert!(text(&o).contains("4 of 4 cells unfinished"), "{}", text(&o));
 }
 
-/// The schedule hash of every line of a cell's log.
-fn logged_hashes(cell: &Path) -> Vec<String> {
-    let log = std::fs::read_to_string(cell.join("candidates.jsonl")).unwrap_or_default();
-    log.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["hash"].as_str().unwrap().to_string()).collect()
-}
-
 /// A bench killed with SIGKILL in the middle of a cell loses nothing: run again, it resumes the cell where its
 /// log ends, every logged candidate is kept and counted once, and none is measured twice.
 #[test]
@@ -185,23 +178,8 @@ fn a_bench_killed_mid_cell_resumes_without_losing_or_remeasuring_anything() {
         "--out",
         s(&out),
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_litecoop"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let cell = runs.join("matmul-256-small-evolutionary-s0");
-    let start = Instant::now();
-    while logged_hashes(&cell).len() < 4 {
-        assert!(start.elapsed() < Duration::from_secs(300), "the bench made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "the bench ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL: no chance to clean up
-    child.wait().unwrap();
-    let before = logged_hashes(&cell);
+    let before = kill_after_logged(&args, &cell, 4);
     assert!(before.len() >= 4 && before.len() < 12, "{} entries", before.len());
     assert!(!cell.join("summary.json").exists() && !out.join("results.json").exists());
 
@@ -215,10 +193,7 @@ fn a_bench_killed_mid_cell_resumes_without_losing_or_remeasuring_anything() {
     assert_eq!(cells.len(), 1);
     assert_eq!(cells[0]["summary"]["samples"], 10, "{}", cells[0]);
     // Each candidate was measured on the device once across both processes; the baseline twice.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let mut stmt =
-        conn.prepare("SELECT COUNT(*) AS n FROM measurements GROUP BY schedule_id, device_id ORDER BY n DESC").unwrap();
-    let counts: Vec<i64> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let counts = measurement_counts(&db);
     assert_eq!(counts.len(), 11);
     assert_eq!(counts[0], 2, "the naive baseline, measured at the start and after 8 candidates");
     assert!(counts[1..].iter().all(|&n| n == 1), "a candidate was measured twice: {counts:?}");

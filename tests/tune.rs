@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{litecoop, scratch, text};
+use common::{kill_after_logged, litecoop, logged_hashes, measurement_counts, scratch, text};
 
 /// A quick `tune` on matmul-256 into `run` (10 ms timing window, no database), its JSON summary.
 fn quick_tune(run: &Path, args: &[&str]) -> serde_json::Value {
@@ -25,15 +25,6 @@ fn quick_tune(run: &Path, args: &[&str]) -> serde_json::Value {
 fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", text(o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
-}
-
-/// Schedule hashes of a run's log, in order.
-fn logged_hashes(run: &Path) -> Vec<String> {
-    std::fs::read_to_string(run.join("candidates.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["hash"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn s(p: &Path) -> &str {
@@ -188,40 +179,22 @@ fn a_killed_run_resumes_without_losing_or_remeasuring_anything() {
     let dir = scratch("resume");
     let run = dir.join("run");
     let db = dir.join("tuning.sqlite");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_litecoop"))
-        .args([
-            "tune",
-            "--workload",
-            "matmul-256",
-            "--strategy",
-            "mcts",
-            "--budget",
-            "10",
-            "--min-window-ms",
-            "10",
-            "--run-dir",
-            s(&run),
-            "--db",
-            s(&db),
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let lines = std::fs::read_to_string(run.join("candidates.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
-        if lines >= 4 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(180), "the run made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL: no chance to clean up
-    child.wait().unwrap();
-    let before = logged_hashes(&run);
+    let args = [
+        "tune",
+        "--workload",
+        "matmul-256",
+        "--strategy",
+        "mcts",
+        "--budget",
+        "10",
+        "--min-window-ms",
+        "10",
+        "--run-dir",
+        s(&run),
+        "--db",
+        s(&db),
+    ];
+    let before = kill_after_logged(&args, &run, 4);
     assert!(before.len() >= 4 && before.len() < 12, "{} entries", before.len());
     assert!(!run.join("summary.json").exists());
 
@@ -236,10 +209,7 @@ fn a_killed_run_resumes_without_losing_or_remeasuring_anything() {
     assert_eq!(unique.len(), 11, "a candidate appears twice in the log");
     assert_eq!(v["baseline_runs_ms"].as_array().unwrap().len(), 2);
     // Each candidate was measured on the device exactly once across both processes; the baseline twice.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let mut stmt =
-        conn.prepare("SELECT COUNT(*) AS n FROM measurements GROUP BY schedule_id, device_id ORDER BY n DESC").unwrap();
-    let counts: Vec<i64> = stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    let counts = measurement_counts(&db);
     assert_eq!(counts.len(), 11);
     assert_eq!(counts[0], 2, "the naive baseline, measured at the start and after 8 candidates");
     assert!(counts[1..].iter().all(|&n| n == 1), "a candidate was measured twice: {counts:?}");
