@@ -12,7 +12,7 @@ use litecoop_search::llm::LanguageModel;
 use std::time::Instant;
 
 /// The default of `--kv-budget`: KV bytes each model's prefix cache may keep unpinned (LRU beyond that).
-pub const DEFAULT_KV_BUDGET: &str = "1GiB";
+pub const DEFAULT_KV_BUDGET: &str = "256MiB";
 
 /// Parses a byte count: a whole number with an optional unit, `KiB`, `MiB`, `GiB` (or `K`, `M`, `G`, powers
 /// of 1024) or `B`, e.g. `512MiB`.
@@ -73,7 +73,7 @@ mod tests {
         assert_eq!(parse_bytes("0"), Ok(0));
         assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
         assert_eq!(parse_bytes("2G"), Ok(2 << 30));
-        assert_eq!(parse_bytes(super::DEFAULT_KV_BUDGET), Ok(1 << 30));
+        assert_eq!(parse_bytes(super::DEFAULT_KV_BUDGET), Ok(256 << 20));
         assert_eq!(parse_bytes("64 kib"), Ok(64 << 10));
         for bad in ["", "-1", "1.5GiB", "12TB", "GiB", "99999999999999999999GiB"] {
             assert!(parse_bytes(bad).is_err(), "{bad}");
