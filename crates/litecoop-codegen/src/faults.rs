@@ -98,11 +98,7 @@ impl Fault {
                 Rewrite::first(Main, "* inv, c < visible", "* inv * inv, c < visible"),
             ],
             Fault::SharedMemoryRace => vec![
-                Rewrite::first(
-                    Main,
-                    "        }\n        workgroupBarrier();\n    }\n",
-                    "        }\n    }\n",
-                ),
+                Rewrite::first(Main, "        }\n        workgroupBarrier();\n    }\n", "        }\n    }\n"),
                 Rewrite::first(
                     Main,
                     "row_max = red[lid.x - lane];\n    workgroupBarrier();\n",

@@ -6,7 +6,7 @@
 //! With `vector = 4` and B stored `k x n`, accumulators are `vec4` along n (`acc_i_j` holds columns
 //! `4j .. 4j + 3`); with B stored `n x k`, A and B are both read 4-wide along k and combined with `dot`.
 
-use crate::wgsl::{bind_epilogue, epilogue_expr, Bindings, MATH};
+use crate::wgsl::{bind_epilogue, epilogue_expr, grid, Bindings, MATH};
 use crate::{Dispatch, LaunchPlan};
 use litecoop_ir::program::{BufferDecl, BufferRole, Elem, GemmEpilogue, GemmSpec, OperandA};
 use litecoop_ir::schedule::GemmDecisions;
@@ -75,8 +75,13 @@ fn emit_reduce(plan: &mut LaunchPlan, name: &str, header: &str, s: &GemmSpec, d:
     w.push_str(&bindings.decls);
     let _ = writeln!(w, "const TOTAL: u32 = {total}u;\nconst N: u32 = {}u;", s.n);
     w.push_str(MATH);
+    let workgroups = grid(total.div_ceil(64) as u64);
     w.push_str("@compute @workgroup_size(64)\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n");
-    w.push_str("    let i = gid.x;\n    if (i >= TOTAL) { return; }\n    var sum = 0.0;\n");
+    match workgroups[1] {
+        1 => w.push_str("    let i = gid.x;\n"),
+        _ => drop(writeln!(w, "    let i = gid.y * {}u + gid.x;", workgroups[0] * 64)),
+    }
+    w.push_str("    if (i >= TOTAL) { return; }\n    var sum = 0.0;\n");
     for split in 0..d.split_k {
         let _ = writeln!(w, "    sum = sum + partials[{split}u * TOTAL + i];");
     }
@@ -87,7 +92,7 @@ fn emit_reduce(plan: &mut LaunchPlan, name: &str, header: &str, s: &GemmSpec, d:
         wgsl: w,
         bindings: bindings.into_plan(),
         workgroup_size: [64, 1, 1],
-        workgroups: [total.div_ceil(64) as u32, 1, 1],
+        workgroups,
     });
 }
 

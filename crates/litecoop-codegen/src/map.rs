@@ -1,7 +1,7 @@
 //! The elementwise sketch: WORKGROUP_SIZE invocations, each handling ITEMS consecutive elements written out
 //! straight-line, with a bounds guard on each.
 
-use crate::wgsl::{bind_epilogue, epilogue_expr, Bindings, MATH};
+use crate::wgsl::{bind_epilogue, epilogue_expr, grid, Bindings, MATH};
 use crate::{Dispatch, LaunchPlan};
 use litecoop_ir::program::{MapKind, MapSpec};
 use litecoop_ir::schedule::MapDecisions;
@@ -45,9 +45,15 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &MapSpec, d: &Ma
     w.push_str(&bindings.decls);
     w.push_str(&consts);
     w.push_str(MATH);
+    let per_group = d.workgroup_size as usize * d.items as usize;
+    let workgroups = grid(s.len.div_ceil(per_group) as u64);
+    let invocation = match workgroups[1] {
+        1 => "gid.x".to_string(),
+        _ => format!("gid.y * {}u + gid.x", workgroups[0] * d.workgroup_size),
+    };
     let _ = writeln!(
         w,
-        "@compute @workgroup_size({})\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {{\n    let first = gid.x * {}u;",
+        "@compute @workgroup_size({})\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {{\n    let first = ({invocation}) * {}u;",
         d.workgroup_size, d.items
     );
     for item in 0..d.items {
@@ -57,13 +63,12 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &MapSpec, d: &Ma
         );
     }
     w.push_str("}\n");
-    let per_group = d.workgroup_size as usize * d.items as usize;
     plan.dispatches.push(Dispatch {
         kernel: name.to_string(),
         label: name.to_string(),
         wgsl: w,
         bindings: bindings.into_plan(),
         workgroup_size: [d.workgroup_size, 1, 1],
-        workgroups: [s.len.div_ceil(per_group) as u32, 1, 1],
+        workgroups,
     });
 }

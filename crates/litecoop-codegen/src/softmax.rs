@@ -2,7 +2,7 @@
 //! tree reduction in workgroup memory), ROWS_PER_WORKGROUP rows per workgroup. Three passes over the row:
 //! maximum, sum of exponentials, normalised write.
 
-use crate::wgsl::{float, Bindings};
+use crate::wgsl::{float, grid, Bindings};
 use crate::{Dispatch, LaunchPlan};
 use litecoop_ir::program::SoftmaxSpec;
 use litecoop_ir::schedule::SoftmaxDecisions;
@@ -30,13 +30,30 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &SoftmaxSpec, d:
     if shared {
         let _ = writeln!(w, "var<workgroup> red: array<f32, {threads}>;");
     }
+    let groups = s.rows / d.rows_per_workgroup as usize;
+    let workgroups = grid(groups as u64);
+    // A folded grid numbers its workgroups row-major; surplus ones leave before any barrier (uniformly:
+    // the test reads the workgroup id alone).
+    let group = match workgroups[1] {
+        1 => "wid.x".to_string(),
+        _ => {
+            let _ = writeln!(w, "const GROUPS: u32 = {groups}u;");
+            "group".to_string()
+        }
+    };
     let _ = writeln!(
         w,
         "@compute @workgroup_size({threads})
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {{
-    let lane = lid.x % THREADS_PER_ROW;
-    let row = wid.x * ROWS_PER_WORKGROUP + lid.x / THREADS_PER_ROW;
-    let base = row * COLS;"
+    let lane = lid.x % THREADS_PER_ROW;"
+    );
+    if workgroups[1] > 1 {
+        let _ =
+            writeln!(w, "    let group = wid.y * {}u + wid.x;\n    if (group >= GROUPS) {{ return; }}", workgroups[0]);
+    }
+    let _ = writeln!(
+        w,
+        "    let row = {group} * ROWS_PER_WORKGROUP + lid.x / THREADS_PER_ROW;\n    let base = row * COLS;"
     );
     if s.causal {
         w.push_str(
@@ -60,7 +77,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         wgsl: w,
         bindings: bindings.into_plan(),
         workgroup_size: [threads, 1, 1],
-        workgroups: [(s.rows / d.rows_per_workgroup as usize) as u32, 1, 1],
+        workgroups,
     });
 }
 

@@ -107,3 +107,9 @@ pub fn float(x: f32) -> String {
         format!("{s}.0")
     }
 }
+
+/// The dispatch grid of a one-dimensional count of workgroups (legality has checked that it fits); a
+/// folded grid (`[x, y, 1]`, y > 1) makes the kernel number its invocations `gid.y * x * size + gid.x`.
+pub fn grid(groups: u64) -> [u32; 3] {
+    litecoop_ir::legality::fold_grid(groups).expect("legality refuses a dispatch that no grid holds")
+}

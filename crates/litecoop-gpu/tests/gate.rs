@@ -77,6 +77,70 @@ fn random_legal_schedules_run_correct() {
 }
 
 #[test]
+fn dispatches_past_one_grid_dimension_fold_into_two_and_stay_correct() {
+    // More than 65535 workgroups in one dimension (the paper-size naive epilogue of `matmul-bias` needed
+    // 131072 and was refused on an H200): the elementwise kernel, the split-K reduction and the softmax fold
+    // their grid into two dimensions and skip the surplus workgroups.
+    use litecoop_ir::op::{Epilogue, MatmulOp, SoftmaxOp};
+    use litecoop_ir::schedule::{GemmDecisions, KernelDecisions, SoftmaxDecisions};
+    let mut m = measurer();
+    let limits = m.gpu().unwrap().limits;
+    let product = |k: usize, epilogue: Epilogue| {
+        Op::Matmul(MatmulOp { batch: 1, m: 2047, n: 2049, k, transpose_b: false, epilogue })
+    };
+    let bias = product(4, Epilogue::Bias);
+    let split = product(32, Epilogue::None);
+    let split = Op::Matmul(MatmulOp {
+        m: 2048,
+        n: 2048,
+        ..match split {
+            Op::Matmul(o) => o,
+            _ => unreachable!(),
+        }
+    });
+    let mut split_schedule = Schedule::naive(&split);
+    split_schedule.kernels.insert(
+        "matmul".into(),
+        KernelDecisions::Gemm(GemmDecisions {
+            bm: 32,
+            bn: 64,
+            tm: 4,
+            tn: 4,
+            bk: 16,
+            unroll: 1,
+            vector: 1,
+            stage_a: false,
+            stage_b: false,
+            pad: 0,
+            split_k: 2,
+            swizzle: 0,
+        }),
+    );
+    let softmax = Op::Softmax(SoftmaxOp { rows: 65537, cols: 4, queries: 1, causal: false, scale: 1.0 });
+    let mut softmax_schedule = Schedule::naive(&softmax);
+    for decisions in softmax_schedule.kernels.values_mut() {
+        *decisions = KernelDecisions::Softmax(SoftmaxDecisions { threads_per_row: 1, rows_per_workgroup: 1 });
+    }
+    for (label, op, schedule) in [
+        ("epilogue", &bias, Schedule::naive(&bias)),
+        ("split-K reduction", &split, split_schedule),
+        ("softmax", &softmax, softmax_schedule),
+    ] {
+        let p = lower(op, &schedule, &limits).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let folded: Vec<_> =
+            p.dispatches.iter().filter(|d| d.wgsl.contains("gid.y *") || d.wgsl.contains("wid.y *")).collect();
+        assert_eq!(folded.len(), 1, "{label}: one folded dispatch");
+        assert!(
+            folded[0].workgroups[0] <= 65535 && folded[0].workgroups[1] == 2,
+            "{label}: {:?}",
+            folded[0].workgroups
+        );
+        let r = m.measure(op, &p, 5).unwrap();
+        assert!(r.check.passed, "{label}: {:?}", r.check.reason);
+    }
+}
+
+#[test]
 fn timing_reports_a_positive_median_and_its_method() {
     let op = small("matmul-256");
     // The run count is pinned by `min_reps`, not by how many runs fit the window on this CPU.

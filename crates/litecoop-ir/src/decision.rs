@@ -15,7 +15,7 @@
 //! whole kernel (invocations per workgroup, workgroup memory, dispatch size) is the sketch's
 //! [`Sketch::fits`]. Adding a decision is one field in the sketch's struct and one row here.
 
-use crate::legality::DeviceLimits;
+use crate::legality::{fold_grid, DeviceLimits, GRID_DIM};
 use crate::program::{GemmSpec, MapSpec, SoftmaxSpec};
 use crate::schedule::{GemmDecisions, MapDecisions, SoftmaxDecisions};
 
@@ -262,12 +262,7 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
                 )
             })?;
             let reduce_groups = (s.batch as u64 * s.m as u64 * s.n as u64).div_ceil(64);
-            require(reduce_groups <= limits.max_workgroups_per_dimension as u64, || {
-                format!(
-                    "the split-K reduction needs {reduce_groups} workgroups, the device allows {}",
-                    limits.max_workgroups_per_dimension
-                )
-            })
+            dispatch_fits(reduce_groups, limits).map_err(|why| format!("the split-K reduction: {why}"))
         },
         get: |d| d.split_k,
         set: |d, v| d.split_k = v,
@@ -419,9 +414,11 @@ fn memory_fits(bytes: u32, limits: &DeviceLimits) -> Result<(), String> {
     })
 }
 
+/// A one-dimensional dispatch of `groups` workgroups, folded into two dimensions when one does not hold it.
 fn dispatch_fits(groups: u64, limits: &DeviceLimits) -> Result<(), String> {
-    require(groups <= limits.max_workgroups_per_dimension as u64, || {
-        format!("{groups} workgroups exceed {} per dimension", limits.max_workgroups_per_dimension)
+    let grid = fold_grid(groups);
+    require(grid.is_some_and(|g| g.iter().all(|&n| n <= limits.max_workgroups_per_dimension)), || {
+        format!("{groups} workgroups exceed a {0} x {0} grid", GRID_DIM.min(limits.max_workgroups_per_dimension as u64))
     })
 }
 

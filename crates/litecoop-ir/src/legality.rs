@@ -32,6 +32,21 @@ pub struct DeviceLimits {
     pub max_storage_buffers_per_stage: u32,
 }
 
+/// Workgroups per dispatch dimension that every WebGPU device allows. A one-dimensional dispatch of more
+/// workgroups is folded into two dimensions ([`fold_grid`]).
+pub const GRID_DIM: u64 = 65535;
+
+/// Lays `groups` workgroups out as a dispatch grid: `[groups, 1, 1]` while one dimension holds them, else
+/// `[x, y, 1]` with `x <= GRID_DIM` and `x * y >= groups` (the kernel numbers its workgroups
+/// `wid.y * x + wid.x` and skips the few surplus ones). `None` when two dimensions cannot hold them either.
+pub fn fold_grid(groups: u64) -> Option<[u32; 3]> {
+    if groups <= GRID_DIM {
+        return Some([groups as u32, 1, 1]);
+    }
+    let y = groups.div_ceil(GRID_DIM);
+    (y <= GRID_DIM).then(|| [groups.div_ceil(y) as u32, y as u32, 1])
+}
+
 impl DeviceLimits {
     /// The WebGPU defaults, which every adapter meets.
     pub fn webgpu_default() -> DeviceLimits {
