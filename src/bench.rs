@@ -244,13 +244,10 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
     let m = &r.measure;
     if same && *m != args.timing {
         bail!(
-            "{} was measured with other settings (--min-window-ms {} --min-reps {} --timeout-s {}{}); a comparison \
-             needs one setting: pass those, or choose another --out",
+            "{} was measured with other settings ({}); a comparison needs one setting: pass those, or choose \
+             another --out",
             dir.display(),
-            m.min_window_ms,
-            m.min_reps,
-            m.timeout_s,
-            if m.host_timing { " --host-timing" } else { "" }
+            m.command_line().join(" ")
         );
     }
     if !same || r.budget > matrix.budget {

@@ -7,6 +7,9 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// The command line's warm-up before timing, milliseconds (see [`MeasureSettings::warmup_ms`]).
+pub const WARMUP_MS: u64 = 100;
+
 /// Timed runs per candidate never exceed this, however short the kernel.
 pub const MAX_REPS: usize = 500;
 
@@ -17,6 +20,11 @@ pub struct MeasureSettings {
     /// Minimum wall time spent timing repeated runs of each candidate, milliseconds.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 150))]
     pub min_window_ms: u64,
+    /// Minimum wall time spent running each candidate before it is timed, milliseconds (at least one run), so
+    /// that a GPU has left its idle clocks; 0 keeps the single warm-up run.
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = WARMUP_MS))]
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub warmup_ms: u64,
     /// Minimum timed runs per candidate (after the checked run and a warm-up); more while the window is not
     /// filled.
     #[cfg_attr(feature = "cli", arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=MAX_REPS as u64)))]
@@ -34,9 +42,17 @@ pub struct MeasureSettings {
 }
 
 impl Default for MeasureSettings {
-    /// The command line's defaults: 150 ms, 3 runs, 10 s, timestamps when the device has them.
+    /// The command line's defaults: a 100 ms warm-up, a 150 ms window of at least 3 runs, 10 s, timestamps
+    /// when the device has them.
     fn default() -> Self {
-        MeasureSettings { min_window_ms: 150, min_reps: 3, timeout_s: 10.0, host_timing: false, check_only: false }
+        MeasureSettings {
+            min_window_ms: 150,
+            warmup_ms: WARMUP_MS,
+            min_reps: 3,
+            timeout_s: 10.0,
+            host_timing: false,
+            check_only: false,
+        }
     }
 }
 
@@ -44,6 +60,11 @@ impl MeasureSettings {
     /// The timing window.
     pub fn min_window(&self) -> Duration {
         Duration::from_millis(self.min_window_ms)
+    }
+
+    /// The warm-up before timing.
+    pub fn warmup(&self) -> Duration {
+        Duration::from_millis(self.warmup_ms)
     }
 
     /// The per-submission time limit (a value that is not a positive, finite number of seconds reads as
@@ -57,6 +78,8 @@ impl MeasureSettings {
         let mut a = vec![
             "--min-window-ms".to_string(),
             self.min_window_ms.to_string(),
+            "--warmup-ms".into(),
+            self.warmup_ms.to_string(),
             "--min-reps".into(),
             self.min_reps.to_string(),
             "--timeout-s".into(),
@@ -67,6 +90,10 @@ impl MeasureSettings {
         }
         a
     }
+}
+
+fn is_zero(ms: &u64) -> bool {
+    *ms == 0
 }
 
 /// A time limit that is a positive, finite number of seconds, at most a day.
@@ -98,7 +125,19 @@ mod tests {
     fn the_json_form_is_the_run_logs() {
         let s = MeasureSettings::default();
         let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(json, r#"{"min_window_ms":150,"min_reps":3,"timeout_s":10.0,"host_timing":false}"#);
+        assert_eq!(json, r#"{"min_window_ms":150,"warmup_ms":100,"min_reps":3,"timeout_s":10.0,"host_timing":false}"#);
         assert_eq!(serde_json::from_str::<MeasureSettings>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn settings_written_before_the_warm_up_existed_read_as_a_single_warm_up_run_and_keep_their_json() {
+        // Run logs and database rows from before `warmup_ms` hold no such key: they were measured after one
+        // warm-up run, which is `warmup_ms: 0`, and that setting writes the same JSON as they hold (the
+        // database matches settings by their JSON).
+        let old = r#"{"min_window_ms":150,"min_reps":3,"timeout_s":10.0,"host_timing":false}"#;
+        let s: MeasureSettings = serde_json::from_str(old).unwrap();
+        assert_eq!(s.warmup_ms, 0);
+        assert_eq!(serde_json::to_string(&s).unwrap(), old);
+        assert!(s.command_line().windows(2).any(|w| w == ["--warmup-ms", "0"]));
     }
 }

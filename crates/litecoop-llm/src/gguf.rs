@@ -3,9 +3,9 @@
 //! deep inside model construction.
 
 use crate::error::LlmError;
+use crate::gguf_layout::check_layout;
 use candle_core::quantized::gguf_file::{Content, Value};
 use std::fs::File;
-use crate::gguf_layout::check_layout;
 use std::io::{BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 

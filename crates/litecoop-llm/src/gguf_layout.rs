@@ -133,10 +133,10 @@ impl<R: Read + Seek> Walk<'_, R> {
 /// The size of a fixed-size GGUF value type.
 fn fixed_size(kind: u32) -> Option<u64> {
     match kind {
-        0 | 1 | 7 => Some(1),  // u8, i8, bool
-        2 | 3 => Some(2),      // u16, i16
-        4..=6 => Some(4),      // u32, i32, f32
-        10..=12 => Some(8),    // u64, i64, f64
+        0 | 1 | 7 => Some(1), // u8, i8, bool
+        2 | 3 => Some(2),     // u16, i16
+        4..=6 => Some(4),     // u32, i32, f32
+        10..=12 => Some(8),   // u64, i64, f64
         _ => None,
     }
 }

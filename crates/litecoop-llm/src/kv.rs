@@ -22,7 +22,11 @@ impl KvBlock {
     /// The same positions in tensors of their own: a view keeps its whole parent tensor alive, a detached
     /// block holds exactly its [`bytes`](KvBlock::bytes).
     pub fn detached(&self) -> Result<KvBlock> {
-        let layers = self.layers.iter().map(|(k, v)| Ok((k.force_contiguous()?, v.force_contiguous()?))).collect::<Result<_>>()?;
+        let layers = self
+            .layers
+            .iter()
+            .map(|(k, v)| Ok((k.force_contiguous()?, v.force_contiguous()?)))
+            .collect::<Result<_>>()?;
         Ok(KvBlock { layers, len: self.len })
     }
 

@@ -2,9 +2,9 @@
 //! models (most mutations land in the header, where lengths and counts live) are each refused with an error
 //! or parsed, never crash the process.
 
-mod support;
 #[path = "../../litecoop-search/tests/support/mutate.rs"]
 mod mutate;
+mod support;
 
 use litecoop_llm::gguf::read_header;
 use mutate::{case, Rng, CASES};

@@ -115,8 +115,7 @@ impl GpuMeasure {
         let codegen_ms = start.elapsed().as_secs_f64() * 1e3;
         let wgsl = wgsl_hash(&plan);
         let start = Instant::now();
-        let result =
-            if check_only { self.worker.check(op, &plan, seed) } else { self.worker.measure(op, &plan, seed) };
+        let result = if check_only { self.worker.check(op, &plan, seed) } else { self.worker.measure(op, &plan, seed) };
         let measure_ms = start.elapsed().as_secs_f64() * 1e3;
         let mut outcome = outcome_of(result, seed);
         outcome.wgsl_hash = Some(wgsl);

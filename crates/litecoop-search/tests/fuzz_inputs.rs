@@ -3,9 +3,9 @@
 //! goes as far down the product's own path as it parses: a workload to its operators, default schedule and
 //! kernels; a schedule through legality to WGSL; a run through resume and replay to its summary.
 
-mod support;
 #[path = "support/mutate.rs"]
 mod mutate;
+mod support;
 
 use litecoop_ir::legality::{check, DeviceLimits};
 use litecoop_ir::op::Op;
@@ -19,13 +19,52 @@ use std::path::{Path, PathBuf};
 use support::{run, FakeMeasure};
 
 const TOML_TOKENS: &[&str] = &[
-    "=", "[", "]", "[[", "]]", "{", "}", ",", "\"", "'", "\"\"\"", "#", "\n", "-1", "0", "1e400", "inf", "nan",
-    "4294967296", "18446744073709551616", "true", "op = \"softmax\"", "[sizes.x]", "m = 0",
+    "=",
+    "[",
+    "]",
+    "[[",
+    "]]",
+    "{",
+    "}",
+    ",",
+    "\"",
+    "'",
+    "\"\"\"",
+    "#",
+    "\n",
+    "-1",
+    "0",
+    "1e400",
+    "inf",
+    "nan",
+    "4294967296",
+    "18446744073709551616",
+    "true",
+    "op = \"softmax\"",
+    "[sizes.x]",
+    "m = 0",
 ];
 
 const JSON_TOKENS: &[&str] = &[
-    "{", "}", "[", "]", ",", ":", "\"", "\n", "-1", "0", "-0", "1e400", "4294967296", "18446744073709551616",
-    "null", "true", "\"x\"", "\"\\u0000\"", "{\"a\":1}",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"",
+    "\n",
+    "-1",
+    "0",
+    "-0",
+    "1e400",
+    "4294967296",
+    "18446744073709551616",
+    "null",
+    "true",
+    "\"x\"",
+    "\"\\u0000\"",
+    "{\"a\":1}",
 ];
 
 fn limits() -> DeviceLimits {
@@ -99,8 +138,13 @@ fn no_schedule_file_makes_litecoop_panic() {
 /// A finished 6-candidate run of the random strategy.
 fn finished_run(dir: &Path) -> PathBuf {
     let path = dir.join("valid");
-    tune(Start::New(run(&path, StrategyConfig::Random, 5, 6)), &mut FakeMeasure::new(), Options::default(), &mut |_| {})
-        .unwrap();
+    tune(
+        Start::New(run(&path, StrategyConfig::Random, 5, 6)),
+        &mut FakeMeasure::new(),
+        Options::default(),
+        &mut |_| {},
+    )
+    .unwrap();
     path
 }
 

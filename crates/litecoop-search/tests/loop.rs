@@ -429,8 +429,8 @@ fn one_clock_per_run_decided_with_the_baseline() {
     m.clock = "timestamps";
     m.timestamps_fail_on_bk = Some(16);
     let dir = tmp.path().join("mixed");
-    let s = tune(Start::New(run(&dir, StrategyConfig::Random, 7, 40)), &mut m, Options::default(), &mut |_| {})
-        .unwrap();
+    let s =
+        tune(Start::New(run(&dir, StrategyConfig::Random, 7, 40)), &mut m, Options::default(), &mut |_| {}).unwrap();
     assert_eq!(s.clock, "timestamps");
     assert!(s.failures_by_kind.get("clock").is_some_and(|&n| n > 0), "{:?}", s.failures_by_kind);
     assert_eq!(s.timing_methods.keys().collect::<Vec<_>>(), ["timestamps"]);

@@ -84,14 +84,7 @@ impl Measure for Saboteur {
 fn no_candidate_with_a_planted_bug_becomes_the_best_or_enters_the_database_as_correct() {
     let tmp = tempfile::tempdir().unwrap();
     let settings = MeasureSettings { min_window_ms: 5, min_reps: 1, timeout_s: 30.0, ..MeasureSettings::default() };
-    let op = Op::Matmul(MatmulOp {
-        batch: 1,
-        m: 128,
-        n: 128,
-        k: 128,
-        transpose_b: false,
-        epilogue: Epilogue::Bias,
-    });
+    let op = Op::Matmul(MatmulOp { batch: 1, m: 128, n: 128, k: 128, transpose_b: false, epilogue: Epilogue::Bias });
     let budget = 14;
     let request = RunRequest {
         workload: "mm128-bias".into(),
@@ -126,10 +119,7 @@ fn no_candidate_with_a_planted_bug_becomes_the_best_or_enters_the_database_as_co
         saboteur.planted.values().map(|d| d.split(' ').next().unwrap().to_string()).collect();
     assert!(kinds.len() >= 4, "too few kinds planted: {kinds:?}");
     assert!(summary.best_speedup.is_finite() && summary.best_speedup > 0.0);
-    assert!(
-        !sabotaged.iter().any(|e| e.hash == summary.best_hash),
-        "a candidate with a planted bug became the best"
-    );
+    assert!(!sabotaged.iter().any(|e| e.hash == summary.best_hash), "a candidate with a planted bug became the best");
 
     // The database holds every sabotaged schedule as failed, never as correct.
     let conn = rusqlite::Connection::open(tmp.path().join("tuning.db")).unwrap();

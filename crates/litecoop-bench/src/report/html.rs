@@ -72,8 +72,8 @@ pub fn render(results: &Results) -> String {
         out,
         "<dl><dt>Device</dt><dd>{}</dd><dt>Matrix</dt><dd>workloads {} ({} size) × strategies {} × seeds {} = {} \
          runs of {} candidates each</dd><dt>Measurement</dt><dd>every candidate checked against a float64 \
-         reference on fresh inputs with poisoned outputs, then timed: at least {} runs and {} ms, median; time \
-         limit {} s per submission{}</dd><dt>Cells</dt><dd>{} finished{}{}</dd></dl>",
+         reference on fresh inputs with poisoned outputs, then run for {} ms to warm up and timed: at least {} \
+         runs and {} ms, median; time limit {} s per submission{}</dd><dt>Cells</dt><dd>{} finished{}{}</dd></dl>",
         escape(&devices.join(", ")),
         escape(&m.workloads.join(", ")),
         escape(&m.size),
@@ -81,6 +81,7 @@ pub fn render(results: &Results) -> String {
         m.seeds.len(),
         m.cells().len(),
         m.budget,
+        results.measure.settings.warmup_ms,
         results.measure.settings.min_reps,
         results.measure.settings.min_window_ms,
         results.measure.settings.timeout_s,
