@@ -39,6 +39,7 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &GemmSpec, d: &G
 
     let mut w = String::new();
     w.push_str(header);
+    w.push_str(&g.guard_note());
     w.push_str(&bindings.decls);
     w.push_str(&g.constants());
     w.push_str(MATH);
@@ -46,7 +47,7 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &GemmSpec, d: &G
     w.push_str(&g.shared_decls());
     w.push_str(&g.main());
 
-    let tiles = ((s.m / d.bm as usize) as u32, (s.n / d.bn as usize) as u32);
+    let tiles = (s.m.div_ceil(d.bm as usize) as u32, s.n.div_ceil(d.bn as usize) as u32);
     let z = (s.batch * d.split_k as usize) as u32;
     let workgroups = if d.swizzle > 0 { [tiles.0 * tiles.1, 1, z] } else { [tiles.1, tiles.0, z] };
     plan.dispatches.push(Dispatch {
@@ -101,7 +102,46 @@ struct Gen<'a> {
     d: &'a GemmDecisions,
 }
 
+/// The extents a kernel's tiles do not divide: its loads along them read 0 past the edge and its stores
+/// along them are masked. Tiles that divide every extent keep unguarded code.
+#[derive(Clone, Copy)]
+struct Guards {
+    m: bool,
+    n: bool,
+    k: bool,
+}
+
 impl Gen<'_> {
+    fn guards(&self) -> Guards {
+        let (s, d) = (self.s, self.d);
+        Guards { m: s.m % d.bm as usize != 0, n: s.n % d.bn as usize != 0, k: s.k % (d.bk * d.split_k) as usize != 0 }
+    }
+
+    /// Reduction steps of one split, padded to whole BK tiles.
+    fn k_per_split(&self) -> usize {
+        let (s, d) = (self.s, self.d);
+        s.k.div_ceil((d.bk * d.split_k) as usize) * d.bk as usize
+    }
+
+    /// A header line naming the guarded extents, or nothing when every tile divides its extent.
+    fn guard_note(&self) -> String {
+        let g = self.guards();
+        let names: Vec<&str> = [(g.m, "M (BM)"), (g.n, "N (BN)"), (g.k, "K (BK*split_k)")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        if names.is_empty() {
+            return String::new();
+        }
+        format!("// bounds-guarded: the tiles do not divide {}\n", names.join(", "))
+    }
+
+    /// `m < M && k < K` for the guarded extents among `m`, `k` (A) or `k`, `n` (B); `None` when unguarded.
+    fn inside(&self, conditions: &[(bool, &str)]) -> Option<String> {
+        let parts: Vec<&str> = conditions.iter().filter_map(|(on, c)| on.then_some(*c)).collect();
+        (!parts.is_empty()).then(|| parts.join(" && "))
+    }
+
     fn vec(&self) -> bool {
         self.d.vector == 4
     }
@@ -143,7 +183,7 @@ impl Gen<'_> {
             w,
             "const SPLIT_K: u32 = {}u;\nconst K_PER_SPLIT: u32 = {}u;\nconst BATCH: u32 = {}u;",
             d.split_k,
-            s.k / d.split_k as usize,
+            self.k_per_split(),
             s.batch
         );
         let _ = writeln!(w, "const THREADS: u32 = {}u;", (d.bm / d.tm) * (d.bn / d.tn));
@@ -168,15 +208,37 @@ impl Gen<'_> {
     fn operand_functions(&self) -> String {
         let mut w = String::new();
         let (ty, div, suffix) = if self.vec() { ("vec4<f32>", " / 4u", "4") } else { ("f32", "", "") };
-        match self.s.a {
-            OperandA::Dense { .. } => {
-                let _ = writeln!(w, "fn a{suffix}_at(b: u32, m: u32, k: u32) -> {ty} {{ return a_buf[(b * A_BATCH_STRIDE + m * K + k){div}]; }}");
+        let zero = if self.vec() { "vec4<f32>(0.0)" } else { "0.0" };
+        let g = self.guards();
+        let a_inside = self.inside(&[(g.m, "m < M"), (g.k, "k < K")]);
+        let b_inside = self.inside(&[(g.k, "k < K"), (g.n, "n < N")]);
+        // Past a guarded edge the index is 0 (always in bounds) and the value 0.
+        let guarded = |inside: &Option<String>, buf: &str, index: &str| match inside {
+            None => format!("return {buf}[{index}];"),
+            Some(c) => {
+                format!("let inside = {c};\n    return select({zero}, {buf}[select(0u, {index}, inside)], inside);")
             }
-            OperandA::Gathered { .. } => {
+        };
+        match (self.s.a, &a_inside) {
+            (OperandA::Dense { .. }, _) => {
+                let body = guarded(&a_inside, "a_buf", &format!("(b * A_BATCH_STRIDE + m * K + k){div}"));
+                let _ = writeln!(w, "fn a{suffix}_at(b: u32, m: u32, k: u32) -> {ty} {{ {body} }}");
+            }
+            (OperandA::Gathered { .. }, None) => {
                 let _ = writeln!(w, "fn a{suffix}_at(b: u32, m: u32, k: u32) -> {ty} {{ return a_buf[(rows_buf[b * M + m] * K + k){div}]; }}");
             }
-            OperandA::Im2col { .. } => {
-                let zero = if self.vec() { "vec4<f32>(0.0)" } else { "0.0" };
+            (OperandA::Gathered { .. }, Some(c)) => {
+                let _ = writeln!(
+                    w,
+                    "fn a{suffix}_at(b: u32, m: u32, k: u32) -> {ty} {{
+    let inside = {c};
+    let row = rows_buf[select(0u, b * M + m, inside)];
+    return select({zero}, a_buf[select(0u, (row * K + k){div}, inside)], inside);
+}}"
+                );
+            }
+            (OperandA::Im2col { .. }, _) => {
+                let edge = a_inside.as_ref().map_or(String::new(), |c| format!(" && {c}"));
                 let _ = writeln!(
                     w,
                     "fn a{suffix}_at(b: u32, m: u32, k: u32) -> {ty} {{
@@ -187,7 +249,7 @@ impl Gen<'_> {
     let tap = k / IMG_C;
     let sy = y + i32(tap / 3u) - 1;
     let sx = x + i32(tap % 3u) - 1;
-    let inside = sy >= 0 && sy < i32(IMG_H) && sx >= 0 && sx < i32(IMG_W);
+    let inside = sy >= 0 && sy < i32(IMG_H) && sx >= 0 && sx < i32(IMG_W){edge};
     let idx = select(0u, ((img * IMG_H + u32(sy)) * IMG_W + u32(sx)) * IMG_C + k % IMG_C, inside);
     return select({zero}, a_buf[idx{div}], inside);
 }}"
@@ -195,10 +257,8 @@ impl Gen<'_> {
             }
         }
         let b_index = if self.nt() { "n * K + k" } else { "k * N + n" };
-        let _ = writeln!(
-            w,
-            "fn b{suffix}_at(b: u32, k: u32, n: u32) -> {ty} {{ return b_buf[((b / B_BATCH_DIV) * B_BATCH_STRIDE + {b_index}){div}]; }}"
-        );
+        let body = guarded(&b_inside, "b_buf", &format!("((b / B_BATCH_DIV) * B_BATCH_STRIDE + {b_index}){div}"));
+        let _ = writeln!(w, "fn b{suffix}_at(b: u32, k: u32, n: u32) -> {ty} {{ {body} }}");
         w
     }
 
@@ -244,12 +304,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let _ = writeln!(
                 w,
                 "    // grouped rasterisation: {g} tile rows at a time, walked column by column
-    let tiles_n = N / BN;
+    let tiles_n = {tiles_n};
     let group = wid.x / ({g}u * tiles_n);
     let in_group = wid.x % ({g}u * tiles_n);
     let tile_m = group * {g}u + in_group % {g}u;
     let tile_n = in_group / {g}u;",
-                g = d.swizzle
+                g = d.swizzle,
+                tiles_n = if self.guards().n { "(N + BN - 1u) / BN" } else { "N / BN" }
             );
         } else {
             w.push_str("    let tile_m = wid.y;\n    let tile_n = wid.x;\n");
@@ -452,7 +513,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 };
                 let idx = format!("batch * M * N + (row0 + {i}u) * N + col0 + {j}u");
                 let value = epilogue_expr(&epilogue, &acc, &idx, &format!("(col0 + {j}u)"));
-                let _ = writeln!(w, "    out_buf[out_row{i} + {j}u] = {value};");
+                let store = format!("out_buf[out_row{i} + {j}u] = {value};");
+                let g = self.guards();
+                match self.inside(&[(g.m, &format!("row0 + {i}u < M")), (g.n, &format!("col0 + {j}u < N"))]) {
+                    None => drop(writeln!(w, "    {store}")),
+                    Some(c) => drop(writeln!(w, "    if ({c}) {{ {store} }}")),
+                }
             }
         }
         w

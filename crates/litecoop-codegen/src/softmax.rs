@@ -30,7 +30,18 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &SoftmaxSpec, d:
     if shared {
         let _ = writeln!(w, "var<workgroup> red: array<f32, {threads}>;");
     }
-    let groups = s.rows / d.rows_per_workgroup as usize;
+    let groups = s.rows.div_ceil(d.rows_per_workgroup as usize);
+    // Rows past the end (ROWS_PER_WORKGROUP does not divide the rows) see no columns and write nothing;
+    // they still take part in the workgroup's barriers.
+    let guarded = s.rows % d.rows_per_workgroup as usize != 0;
+    let live = |expr: &str| if guarded { format!("select(0u, {expr}, live)") } else { expr.to_string() };
+    if guarded {
+        let _ = writeln!(
+            w,
+            "// bounds-guarded: ROWS_PER_WORKGROUP does not divide the rows\nconst ROWS: u32 = {}u;",
+            s.rows
+        );
+    }
     let workgroups = grid(groups as u64);
     // A folded grid numbers its workgroups row-major; surplus ones leave before any barrier (uniformly:
     // the test reads the workgroup id alone).
@@ -55,12 +66,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         w,
         "    let row = {group} * ROWS_PER_WORKGROUP + lid.x / THREADS_PER_ROW;\n    let base = row * COLS;"
     );
+    if guarded {
+        w.push_str("    let live = row < ROWS;\n");
+    }
     if s.causal {
-        w.push_str(
-            "    let visible = row % QUERIES + COLS - QUERIES + 1u; // causal: keys up to the query's position\n",
+        let _ = writeln!(
+            w,
+            "    let visible = {}; // causal: keys up to the query's position",
+            live("row % QUERIES + COLS - QUERIES + 1u")
         );
     } else {
-        w.push_str("    let visible = COLS;\n");
+        let _ = writeln!(w, "    let visible = {};", live("COLS"));
     }
     w.push_str("    var row_max = -3.0e38;\n");
     w.push_str("    for (var c = lane; c < visible; c = c + THREADS_PER_ROW) { row_max = max(row_max, x[base + c] * SCALE); }\n");
@@ -69,7 +85,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     w.push_str("    for (var c = lane; c < visible; c = c + THREADS_PER_ROW) { row_sum = row_sum + exp(x[base + c] * SCALE - row_max); }\n");
     w.push_str(&reduce(d.threads_per_row, "row_sum", "sum"));
     w.push_str("    let inv = 1.0 / row_sum;\n");
-    w.push_str("    for (var c = lane; c < COLS; c = c + THREADS_PER_ROW) {\n");
+    let _ = writeln!(w, "    for (var c = lane; c < {}; c = c + THREADS_PER_ROW) {{", live("COLS"));
     w.push_str("        y[base + c] = select(0.0, exp(x[base + c] * SCALE - row_max) * inv, c < visible);\n    }\n}\n");
     plan.dispatches.push(Dispatch {
         kernel: name.to_string(),

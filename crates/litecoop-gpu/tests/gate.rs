@@ -140,6 +140,96 @@ fn dispatches_past_one_grid_dimension_fold_into_two_and_stay_correct() {
     }
 }
 
+/// Shapes no power of two divides, and asymmetric ones: every tile that does not divide its extent is
+/// bounds-guarded.
+const ODD_SHAPES: &str = r#"
+name = "odd-matmul"
+op = "matmul"
+[options]
+epilogue = "bias"
+[sizes.small]
+batch = 2
+m = 37
+n = 45
+k = 29
+---
+name = "odd-matmul-nt"
+op = "matmul"
+[options]
+epilogue = "gelu"
+transpose_b = true
+[sizes.small]
+m = 33
+n = 20
+k = 52
+---
+name = "odd-attention"
+op = "attention"
+[options]
+causal = true
+[sizes.small]
+batch = 2
+heads = 6
+kv_heads = 2
+seq_q = 13
+seq_kv = 21
+head_dim = 20
+---
+name = "odd-softmax"
+op = "softmax"
+[options]
+causal = true
+[sizes.small]
+rows = 39
+cols = 17
+queries = 13
+---
+name = "odd-conv"
+op = "conv2d"
+[sizes.small]
+height = 5
+width = 7
+in_channels = 12
+out_channels = 10
+---
+name = "odd-mlp"
+op = "swiglu_mlp"
+[sizes.small]
+tokens = 7
+hidden = 36
+intermediate = 50
+---
+name = "odd-moe"
+op = "moe"
+[sizes.small]
+tokens = 9
+hidden = 28
+ffn = 22
+experts = 3
+top_k = 2
+"#;
+
+#[test]
+fn random_schedules_of_shapes_no_power_of_two_divides_run_correct_with_guarded_tiles() {
+    let mut m = measurer();
+    let limits = m.gpu().unwrap().limits;
+    let mut rng = Rng::new(333);
+    let mut guarded = 0;
+    for text in ODD_SHAPES.split("---") {
+        let w = Workload::from_toml(text, "odd shapes").unwrap();
+        let op = w.op("small").unwrap();
+        let mut schedules = vec![Schedule::naive(&op), Schedule::default_for(&op, &limits)];
+        schedules.extend((0..10).map(|_| random_schedule(&op, &limits, &mut rng)));
+        for schedule in schedules {
+            let p = lower(&op, &schedule, &limits).unwrap_or_else(|e| panic!("{}: {e}", w.name));
+            guarded += p.dispatches.iter().filter(|d| d.wgsl.contains("bounds-guarded")).count();
+            let r = m.measure(&op, &p, rng.next_u64()).unwrap_or_else(|e| panic!("{}: {e}", w.name));
+            assert!(r.check.passed, "{}: {:?}\n{}", w.name, r.check.reason, schedule.to_json());
+        }
+    }
+    assert!(guarded >= 40, "only {guarded} guarded kernels drawn");
+}
+
 #[test]
 fn timing_reports_a_positive_median_and_its_method() {
     let op = small("matmul-256");

@@ -70,10 +70,11 @@ impl<D, S> Decision<D, S> {
         }
     }
 
-    /// The allowed values in words (`1, 2, 4, ..., 256`).
+    /// The allowed values in words: a run of powers of two shortened (`1, 2, 4, ..., 256`), any other list
+    /// in full.
     pub fn values_text(&self) -> String {
         let words: Vec<String> = self.values.iter().map(|v| self.word(*v)).collect();
-        if words.len() > 5 {
+        if words.len() > 5 && self.values.windows(2).all(|w| w[1] == 2 * w[0]) {
             format!("{}, {}, {}, ..., {}", words[0], words[1], words[2], words[words.len() - 1])
         } else {
             words.join(", ")
@@ -91,6 +92,15 @@ pub trait Sketch: Copy + PartialEq + Sized + 'static {
     fn fits(spec: &Self::Spec, d: &Self, limits: &DeviceLimits) -> Result<(), String>;
 }
 
+/// A tile of `value` along an extent of `size`: at most the size rounded up to a power of two (a tile that
+/// does not divide its extent is bounds-guarded; a larger one would only compute padding).
+fn within(label: &str, value: u32, extent: &str, size: usize) -> Result<(), String> {
+    let most = size.next_power_of_two();
+    require(value as usize <= most, || {
+        format!("{label}={value} exceeds {extent}={size} rounded up to a power of two ({most})")
+    })
+}
+
 fn ok() -> Result<(), String> {
     Ok(())
 }
@@ -104,6 +114,9 @@ fn require(condition: bool, why: impl FnOnce() -> String) -> Result<(), String> 
 }
 
 const POW2_TO_256: &[u32] = &[1, 2, 4, 8, 16, 32, 64, 128, 256];
+/// Workgroup tiles: powers of two and three times powers of two, so an extent like 333 finds a tile that
+/// wastes little (48: 7 tiles cover 336) where the powers of two waste more (32: 352, 64: 384).
+const TILE_SIZES: &[u32] = &[1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256];
 const POW2_TO_64: &[u32] = &[1, 2, 4, 8, 16, 32, 64];
 const POW2_TO_16: &[u32] = &[1, 2, 4, 8, 16];
 const OFF_ON: &[u32] = &[0, 1];
@@ -114,22 +127,22 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
     Decision {
         name: "tile m",
         label: "BM",
-        values: POW2_TO_256,
+        values: TILE_SIZES,
         words: None,
         meaning: "workgroup tile of output rows",
-        rule_text: "divides M",
-        rule: |s, d, _| require(s.m % d.bm as usize == 0, || format!("BM={} does not divide M={}", d.bm, s.m)),
+        rule_text: "at most M rounded up to a power of two",
+        rule: |s, d, _| within("BM", d.bm, "M", s.m),
         get: |d| d.bm,
         set: |d, v| d.bm = v,
     },
     Decision {
         name: "tile n",
         label: "BN",
-        values: POW2_TO_256,
+        values: TILE_SIZES,
         words: None,
         meaning: "workgroup tile of output columns",
-        rule_text: "divides N",
-        rule: |s, d, _| require(s.n % d.bn as usize == 0, || format!("BN={} does not divide N={}", d.bn, s.n)),
+        rule_text: "at most N rounded up to a power of two",
+        rule: |s, d, _| within("BN", d.bn, "N", s.n),
         get: |d| d.bn,
         set: |d, v| d.bn = v,
     },
@@ -164,8 +177,8 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
         values: POW2_TO_64,
         words: None,
         meaning: "reduction steps per outer iteration (the depth of a staged tile)",
-        rule_text: "divides K",
-        rule: |s, d, _| require(s.k % d.bk as usize == 0, || format!("BK={} does not divide K={}", d.bk, s.k)),
+        rule_text: "at most K rounded up to a power of two",
+        rule: |s, d, _| within("BK", d.bk, "K", s.k),
         get: |d| d.bk,
         set: |d, v| d.bk = v,
     },
@@ -186,7 +199,7 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
         values: &[1, 4],
         words: None,
         meaning: "load width along each operand's contiguous dimension",
-        rule_text: "4 needs unroll and the operands' contiguous sizes to be multiples of 4",
+        rule_text: "4 needs unroll, TN and the operands' contiguous sizes to be multiples of 4",
         rule: |s, d, _| {
             if d.vector != 4 {
                 return ok();
@@ -200,7 +213,8 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
             } else {
                 require(d.tn % 4 == 0 && s.b.batch_stride % 4 == 0, || {
                     format!("vector=4 needs TN to be a multiple of 4 (TN={})", d.tn)
-                })
+                })?;
+                require(s.n % 4 == 0, || format!("operand B cannot be read 4-wide along N={}", s.n))
             }
         },
         get: |d| d.vector,
@@ -247,10 +261,12 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
         values: POW2_TO_16,
         words: None,
         meaning: "split the reduction across workgroups, summed by a second pass (1 = off)",
-        rule_text: "BK*split_k divides K",
+        rule_text: "at most K/BK rounded up",
         rule: |s, d, limits| {
-            let depth = d.bk * d.split_k;
-            require(s.k % depth as usize == 0, || format!("BK*split_k={depth} does not divide K={}", s.k))?;
+            let steps = s.k.div_ceil(d.bk as usize);
+            require(d.split_k as usize <= steps, || {
+                format!("split_k={} exceeds the {steps} BK steps of K={}", d.split_k, s.k)
+            })?;
             if d.split_k == 1 {
                 return ok();
             }
@@ -273,9 +289,9 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
         values: &[0, 2, 4, 8, 16],
         words: None,
         meaning: "workgroup order in groups of V tile rows walked column-first (0 = row-major)",
-        rule_text: "0 or divides the tile rows M/BM",
+        rule_text: "0 or divides the tile rows M/BM (rounded up)",
         rule: |s, d, _| {
-            let rows = s.m / d.bm as usize;
+            let rows = s.m.div_ceil(d.bm as usize);
             require(d.swizzle == 0 || rows % d.swizzle as usize == 0, || {
                 format!("swizzle={} does not divide the {rows} tile rows", d.swizzle)
             })
@@ -298,7 +314,7 @@ impl Sketch for GemmDecisions {
         let shared =
             4 * (if d.stage_a { d.bm * (d.bk + d.pad) } else { 0 } + if d.stage_b { d.bk * (d.bn + d.pad) } else { 0 });
         memory_fits(shared, limits)?;
-        let tiles = ((s.m / d.bm as usize) as u64, (s.n / d.bn as usize) as u64);
+        let tiles = (s.m.div_ceil(d.bm as usize) as u64, s.n.div_ceil(d.bn as usize) as u64);
         let grid = if d.swizzle > 0 { [tiles.0 * tiles.1, 1] } else { [tiles.1, tiles.0] };
         let z = s.batch as u64 * d.split_k as u64;
         let max = limits.max_workgroups_per_dimension as u64;
@@ -331,12 +347,8 @@ pub static SOFTMAX: [Decision<SoftmaxDecisions, SoftmaxSpec>; 2] = [
         values: POW2_TO_256,
         words: None,
         meaning: "softmax rows per workgroup",
-        rule_text: "divides the rows",
-        rule: |s, d, _| {
-            require(s.rows % d.rows_per_workgroup as usize == 0, || {
-                format!("rows_per_workgroup={} does not divide {} rows", d.rows_per_workgroup, s.rows)
-            })
-        },
+        rule_text: "at most the rows rounded up to a power of two",
+        rule: |s, d, _| within("rows_per_workgroup", d.rows_per_workgroup, "rows", s.rows),
         get: |d| d.rows_per_workgroup,
         set: |d, v| d.rows_per_workgroup = v,
     },
@@ -353,7 +365,7 @@ impl Sketch for SoftmaxDecisions {
         let invocations = d.threads_per_row * d.rows_per_workgroup;
         workgroup_fits(invocations, 1, limits)?;
         memory_fits(invocations * 4, limits)?;
-        dispatch_fits((s.rows / d.rows_per_workgroup as usize) as u64, limits)
+        dispatch_fits(s.rows.div_ceil(d.rows_per_workgroup as usize) as u64, limits)
     }
 }
 
@@ -546,7 +558,10 @@ mod tests {
     fn the_vocabulary_has_a_line_per_decision() {
         let v = vocabulary();
         assert_eq!(v.lines().count(), GEMM.len() + SOFTMAX.len() + MAP.len() + 1);
-        assert!(v.contains("- KERNEL: tile m V - workgroup tile of output rows (V: 1, 2, 4, ..., 256; divides M)"));
+        assert!(v.contains(
+            "- KERNEL: tile m V - workgroup tile of output rows (V: 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256; \
+             at most M rounded up to a power of two)"
+        ));
         assert!(v.contains("- KERNEL: stage a global|shared - "));
     }
 }

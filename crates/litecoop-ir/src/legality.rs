@@ -1,8 +1,8 @@
 //! Legality: whether a schedule can run a workload on a device, and why not.
 //!
-//! Every decision's allowed values and rule live in its row of [`crate::decision`]: tiles divide the shapes
-//! they tile (the emitted code has no bounds guards in matrix products), vector loads need aligned,
-//! contiguous operands; each sketch's fit (workgroup size, workgroup memory, dispatch size) is checked
+//! Every decision's allowed values and rule live in its row of [`crate::decision`]: a tile may be any
+//! listed size up to its extent rounded up to a power of two (code generation bounds-guards the extents a
+//! tile does not divide, and only those), vector loads need aligned, contiguous operands; each sketch's fit (workgroup size, workgroup memory, dispatch size) is checked
 //! against the device, and every buffer must fit one binding. A schedule that passes becomes a
 //! [`CheckedSchedule`], the only thing code generation accepts.
 

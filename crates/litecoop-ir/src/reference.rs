@@ -199,3 +199,77 @@ fn moe(o: &MoeOp, x: &[f64], w: &[Vec<f64>; 3], route_weights: &[f64]) -> Vec<f6
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    //! The references against values worked by hand.
+    use super::*;
+
+    fn close(got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() < 1e-12, "element {i}: {g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn a_batched_product_with_bias_and_one_with_transposed_b() {
+        // [1 2; 3 4] [5 6; 7 8] = [19 22; 43 50], plus bias [1, -1]; second batch: identity times [1 2; 3 4].
+        let o = MatmulOp { batch: 2, m: 2, n: 2, k: 2, transpose_b: false, epilogue: Epilogue::Bias };
+        let a = [1.0, 2.0, 3.0, 4.0, 1.0, 0.0, 0.0, 1.0];
+        let b = [5.0, 6.0, 7.0, 8.0, 1.0, 2.0, 3.0, 4.0];
+        close(&matmul(&o, &a, &b, Some(&[1.0, -1.0])), &[20.0, 21.0, 44.0, 49.0, 2.0, 1.0, 4.0, 3.0]);
+        // B stored n x k: row j of B is column j of the product's right operand.
+        let o = MatmulOp { batch: 1, m: 1, n: 2, k: 3, transpose_b: true, epilogue: Epilogue::Scale { factor: 2.0 } };
+        close(&matmul(&o, &[1.0, 2.0, 3.0], &[1.0, 1.0, 1.0, 0.0, 1.0, 0.0], None), &[12.0, 4.0]);
+    }
+
+    #[test]
+    fn a_causal_softmax_masks_the_keys_after_each_query() {
+        // 2 queries over 3 keys: query 0 sees keys 0..=1, query 1 all three; equal logits share evenly.
+        let o = SoftmaxOp { rows: 2, cols: 3, queries: 2, causal: true, scale: 1.0 };
+        close(&softmax(&o, &[0.0; 6]), &[0.5, 0.5, 0.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0]);
+        // ln 3 against 0: weights 3/4 and 1/4.
+        let o = SoftmaxOp { rows: 1, cols: 2, queries: 1, causal: false, scale: 1.0 };
+        close(&softmax(&o, &[3f64.ln(), 0.0]), &[0.75, 0.25]);
+    }
+
+    #[test]
+    fn attention_averages_values_by_their_scores_and_shares_kv_heads() {
+        // head_dim 1, scale 1: two heads share one KV head; keys 0 and ln 3 (query 1) weigh values 4 and 8
+        // as 1/4 and 3/4 -> 7. The first query of a causal block of 2 over 2 keys sees key 0 only -> 4.
+        let o = AttentionOp { batch: 1, heads: 2, kv_heads: 1, seq_q: 2, seq_kv: 2, head_dim: 1, causal: true };
+        assert_eq!(o.scale(), 1.0);
+        let q = [1.0, 1.0, 1.0, 1.0];
+        let k = [0.0, 3f64.ln()];
+        let v = [4.0, 8.0];
+        close(&attention(&o, &q, &k, &v), &[4.0, 7.0, 4.0, 7.0]);
+    }
+
+    #[test]
+    fn a_3x3_convolution_pads_with_zeros() {
+        // One channel in and out, all-ones 3x3 filter over a 2x3 image of ones: each output counts the
+        // image pixels under its window (corners 4, edge middles 6).
+        let o = Conv2dOp { batch: 1, height: 2, width: 3, in_channels: 1, out_channels: 1 };
+        close(&conv2d(&o, &[1.0; 6], &[1.0; 9]), &[4.0, 6.0, 4.0, 4.0, 6.0, 4.0]);
+    }
+
+    #[test]
+    fn a_swiglu_mlp_and_a_routed_mixture_of_experts() {
+        // hidden 1, inner 1: down(silu(2 * 1) * (2 * 3)) * 0.5 = silu(2) * 3.
+        let o = MlpOp { tokens: 1, hidden: 1, intermediate: 1 };
+        close(&mlp(&o, &[2.0], &[1.0], &[3.0], &[0.5]), &[silu(2.0) * 3.0]);
+        // Every token's top_k routes are combined with their weights, whichever experts they reach.
+        let o = MoeOp { tokens: 2, hidden: 1, ffn: 1, experts: 2, top_k: 2 };
+        let w = [vec![1.0, 1.0], vec![1.0, 2.0], vec![1.0, 1.0]];
+        let route_weights = [0.25, 0.75, 0.5, 0.5];
+        let expert = |x: f64, e: usize| silu(x) * x * [1.0, 2.0][e];
+        let want: Vec<f64> = (0..2)
+            .map(|t| {
+                let x = [1.0, -1.0][t];
+                (0..2).map(|j| route_weights[t * 2 + j] * expert(x, o.expert_of(t, j))).sum()
+            })
+            .collect();
+        close(&moe(&o, &[1.0, -1.0], &w, &route_weights), &want);
+    }
+}

@@ -72,6 +72,10 @@ impl GemmDecisions {
             (16, 16, 4, 4),
             (8, 16, 2, 4),
             (8, 8, 2, 2),
+            // Few rows (an LM head over a handful of tokens, decoding): 64 invocations along N.
+            (4, 256, 4, 4),
+            (2, 256, 2, 4),
+            (1, 256, 1, 4),
         ] {
             for vector in [4, 1] {
                 out.push(GemmDecisions {

@@ -273,9 +273,12 @@ mod tests {
     fn a_value_outside_its_table_is_illegal_and_says_which() {
         let op = matmul(Epilogue::None);
         let limits = DeviceLimits::webgpu_default();
-        let t: Transformation = "matmul: tile m 48".parse().unwrap();
+        let t: Transformation = "matmul: tile m 40".parse().unwrap();
         let e = t.apply_checked(&op, &Schedule::naive(&op), &limits).unwrap_err();
-        assert_eq!(e.reason, "BM=48 must be one of 1, 2, 4, ..., 256");
+        assert_eq!(e.reason, "BM=40 must be one of 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256");
+        let t: Transformation = "matmul: tile k 48".parse().unwrap();
+        let e = t.apply_checked(&op, &Schedule::naive(&op), &limits).unwrap_err();
+        assert_eq!(e.reason, "BK=48 must be one of 1, 2, 4, ..., 64");
     }
 
     #[test]

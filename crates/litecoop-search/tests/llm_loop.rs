@@ -109,8 +109,9 @@ fn litecoop_seed(dir: &Path, models: Vec<Box<dyn LanguageModel>>, budget: usize,
     tune(Start::New(run(dir, strategy, seed, budget)), &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap()
 }
 
-/// A seed whose 24-sample run has course alterations with these stand-ins (seeds 0, 1, 7, 8, 9, 11 have some).
-const SEED_WITH_CORRECTIONS: u64 = 0;
+/// A seed whose 24-sample run has course alterations with these stand-ins (of seeds 0..20, 1, 3 and 15 have
+/// some since the workgroup tiles gained 3 x 2^k sizes; the menu, and so the stand-ins' answers, changed).
+const SEED_WITH_CORRECTIONS: u64 = 3;
 
 #[test]
 fn litecoop_accounting_adds_up_and_every_child_comes_from_the_bucket() {

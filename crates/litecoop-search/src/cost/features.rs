@@ -85,7 +85,10 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
     match *kernel {
         CheckedKernel::Gemm(s, d) => {
             let products = f(s.batch) * f(s.m) * f(s.n);
-            let macs = products * f(s.k);
+            // Guarded tiles compute their padding too: the work is that of the padded extents.
+            let padded = |size: usize, tile: u32| f(size.div_ceil(tile as usize) * tile as usize);
+            let depth = d.bk * d.split_k;
+            let macs = f(s.batch) * padded(s.m, d.bm) * padded(s.n, d.bn) * padded(s.k, depth);
             let a = macs * 4.0 / f(if d.stage_a { d.bn } else { d.tn } as usize);
             let b = macs * 4.0 / f(if d.stage_b { d.bm } else { d.tm } as usize);
             let epilogue = match s.epilogue {
@@ -102,7 +105,7 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
                 read: a + b + epilogue,
                 written: products * 4.0 * split,
                 loads: (a + b) / 4.0 / f(d.vector as usize) + epilogue / 4.0,
-                workgroups: f(s.batch) * split * f(s.m / d.bm as usize) * f(s.n / d.bn as usize),
+                workgroups: f(s.batch) * split * f(s.m.div_ceil(d.bm as usize)) * f(s.n.div_ceil(d.bn as usize)),
                 invocations: f(((d.bm / d.tm) * (d.bn / d.tn)) as usize),
                 registers: f((d.tm * d.tn + d.tm + d.tn * d.vector) as usize),
                 shared: f(shared as usize),
