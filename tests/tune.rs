@@ -122,7 +122,7 @@ fn plan_from_export(dir: &Path) -> (Op, LaunchPlan) {
                 "input" => BufferRole::RandomInput,
                 "output" => BufferRole::Output,
                 "scratch" => BufferRole::Scratch,
-                _ => BufferRole::IndexInput(serde_json::from_value(b["data"].clone()).unwrap()),
+                _ => BufferRole::IndexInput(serde_json::from_value(b["name"].clone()).unwrap()),
             },
         })
         .collect();

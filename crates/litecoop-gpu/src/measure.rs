@@ -170,7 +170,7 @@ impl Measurer {
             }
         }
         let program = Program::lower(op, false);
-        let data = generate(&program, seed);
+        let data = generate(op, &program, seed);
         let outputs = reference::outputs(op, &program, &data);
         let inputs = program.buffers.iter().zip(data).filter_map(|(b, d)| d.map(|d| (b.name.clone(), d))).collect();
         let r = Arc::new(Reference { inputs, outputs });

@@ -1,5 +1,6 @@
 //! Host-side buffer contents: seeded random inputs, poisoned outputs.
 
+use crate::op::Op;
 use crate::program::{BufferRole, Program};
 use crate::rng::Rng;
 
@@ -39,7 +40,8 @@ impl HostData {
 /// Fresh inputs for a program: `Some(data)` for each input buffer (uniform in [-1, 1) for random inputs,
 /// [0.05, 1) for routing weights, the workload's indices for index buffers), `None` for buffers the kernels
 /// write. Each buffer draws from its own stream, so inputs do not shift when a schedule adds scratch buffers.
-pub fn generate(program: &Program, seed: u64) -> Vec<Option<HostData>> {
+/// `program` is a lowering of `op`, which owns the index tables.
+pub fn generate(op: &Op, program: &Program, seed: u64) -> Vec<Option<HostData>> {
     program
         .buffers
         .iter()
@@ -52,7 +54,10 @@ pub fn generate(program: &Program, seed: u64) -> Vec<Option<HostData>> {
                 BufferRole::PositiveInput => {
                     Some(HostData::F32((0..b.len).map(|_| (0.05 + 0.95 * rng.next_f64()) as f32).collect()))
                 }
-                BufferRole::IndexInput(v) => Some(HostData::U32(v.clone())),
+                BufferRole::IndexInput(table) => Some(HostData::U32(
+                    op.index_table(*table)
+                        .unwrap_or_else(|| panic!("`{}` is an index buffer, but {op:?} has no index tables", b.name)),
+                )),
                 BufferRole::Scratch | BufferRole::Output => None,
             }
         })

@@ -136,6 +136,50 @@ impl MoeOp {
     pub fn expert_of(&self, t: usize, j: usize) -> usize {
         (t * self.top_k + j) % self.experts
     }
+
+    /// One of the routing tables: route `j` of token `t` goes to expert [`MoeOp::expert_of`], taking that
+    /// expert's next free slot. Computed from the operator wherever it is needed, so the tables have one
+    /// owner (the workload) and never travel with programs, launch plans or worker requests.
+    pub fn table(&self, which: IndexTable) -> Vec<u32> {
+        let cap = self.capacity();
+        let mut expert_rows = vec![0u32; self.experts * cap];
+        let mut route_rows = vec![0u32; self.tokens * self.top_k];
+        let mut filled = vec![0usize; self.experts];
+        for tok in 0..self.tokens {
+            for j in 0..self.top_k {
+                let ex = self.expert_of(tok, j);
+                let slot = filled[ex];
+                filled[ex] += 1;
+                expert_rows[ex * cap + slot] = tok as u32;
+                route_rows[tok * self.top_k + j] = (ex * cap + slot) as u32;
+            }
+        }
+        match which {
+            IndexTable::ExpertRows => expert_rows,
+            IndexTable::RouteRows => route_rows,
+        }
+    }
+}
+
+/// A table of indices that a workload defines (the routing of a mixture of experts). Its serde name is the
+/// name of the buffer that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexTable {
+    /// For each expert, the token in each of its [`MoeOp::capacity`] slots (`experts x capacity`).
+    ExpertRows,
+    /// For each (token, route), the row of the expert outputs that holds it (`tokens x top_k`).
+    RouteRows,
+}
+
+impl IndexTable {
+    /// The name of the buffer that holds the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexTable::ExpertRows => "expert_rows",
+            IndexTable::RouteRows => "route_rows",
+        }
+    }
 }
 
 /// One operator at concrete dimensions.
@@ -157,6 +201,15 @@ pub enum Op {
 }
 
 impl Op {
+    /// The contents of an index table of this operator; `None` when it has no such table (only a mixture of
+    /// experts has routing tables).
+    pub fn index_table(&self, which: IndexTable) -> Option<Vec<u32>> {
+        match self {
+            Op::Moe(o) => Some(o.table(which)),
+            _ => None,
+        }
+    }
+
     /// Floating-point operations of the computation (multiply-add = 2), the basis of GFLOP/s.
     pub fn flops(&self) -> f64 {
         let f = |x: usize| x as f64;
@@ -195,5 +248,35 @@ impl Op {
             Op::SwigluMlp(_) => "swiglu_mlp",
             Op::Moe(_) => "moe",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three tokens, two routes each, three experts of capacity two, worked by hand: token 0 goes to experts
+    /// 0 and 1, token 1 to 2 and 0, token 2 to 1 and 2.
+    #[test]
+    fn routing_tables_worked_by_hand() {
+        let o = MoeOp { tokens: 3, hidden: 4, ffn: 4, experts: 3, top_k: 2 };
+        let experts = o.table(IndexTable::ExpertRows);
+        let routes = o.table(IndexTable::RouteRows);
+        assert_eq!(experts, [0, 1, 0, 2, 1, 2]);
+        assert_eq!(routes, [0, 2, 4, 1, 3, 5]);
+        for t in 0..3 {
+            for j in 0..2 {
+                assert_eq!(experts[routes[t * 2 + j] as usize], t as u32, "route {j} of token {t} finds its token");
+            }
+        }
+        assert_eq!(Op::Moe(o).index_table(IndexTable::RouteRows), Some(routes));
+        assert_eq!(
+            Op::SwigluMlp(MlpOp { tokens: 2, hidden: 4, intermediate: 8 }).index_table(IndexTable::ExpertRows),
+            None
+        );
+        assert_eq!(
+            serde_json::to_string(&IndexTable::ExpertRows).unwrap(),
+            format!("\"{}\"", IndexTable::ExpertRows.name())
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! or an elementwise map. The program depends on one program-level decision, whether epilogues are fused
 //! into the producing matrix product or run as their own elementwise kernel.
 
-use crate::op::{Epilogue, Op};
+use crate::op::{Epilogue, IndexTable, Op};
 use serde::{Deserialize, Serialize};
 
 /// Index of a buffer in [`Program::buffers`].
@@ -28,8 +28,9 @@ pub enum BufferRole {
     RandomInput,
     /// Random floats in [0.05, 1), used as routing weights.
     PositiveInput,
-    /// Fixed indices that the workload defines (MoE routing tables).
-    IndexInput(Vec<u32>),
+    /// Fixed indices that the workload defines (MoE routing tables), made from the operator with the other
+    /// inputs ([`Op::index_table`]).
+    IndexInput(IndexTable),
     /// Written by one kernel, read by a later one; poisoned before a run.
     Scratch,
     /// A result checked against the reference; poisoned before a run.
@@ -378,26 +379,12 @@ impl Program {
             }
             Op::Moe(o) => {
                 let (t, h, f, e, cap) = (o.tokens, o.hidden, o.ffn, o.experts, o.capacity());
-                // Balanced routing: route j of token t goes to expert (t * top_k + j) % experts, taking
-                // the next free slot of that expert.
-                let mut expert_rows = vec![0u32; e * cap];
-                let mut route_rows = vec![0u32; t * o.top_k];
-                let mut filled = vec![0usize; e];
-                for tok in 0..t {
-                    for j in 0..o.top_k {
-                        let ex = o.expert_of(tok, j);
-                        let slot = filled[ex];
-                        filled[ex] += 1;
-                        expert_rows[ex * cap + slot] = tok as u32;
-                        route_rows[tok * o.top_k + j] = (ex * cap + slot) as u32;
-                    }
-                }
                 let x = p.buf("x", t * h, BufferRole::RandomInput);
-                let rows = p.buf_u32("expert_rows", expert_rows);
+                let rows = p.index_buf(IndexTable::ExpertRows, e * cap);
                 let wg = p.buf("w_gate", e * h * f, BufferRole::RandomInput);
                 let wu = p.buf("w_up", e * h * f, BufferRole::RandomInput);
                 let wd = p.buf("w_down", e * f * h, BufferRole::RandomInput);
-                let route = p.buf_u32("route_rows", route_rows);
+                let route = p.index_buf(IndexTable::RouteRows, t * o.top_k);
                 let weights = p.buf("route_weights", t * o.top_k, BufferRole::PositiveInput);
                 let a_x = OperandA::Gathered { buf: x, rows };
                 let b = |buf| OperandB { buf, batch_stride: h * f, batch_div: 1, transposed: false };
@@ -441,9 +428,9 @@ impl Builder {
         self.buffers.len() - 1
     }
 
-    fn buf_u32(&mut self, name: &str, data: Vec<u32>) -> BufferId {
-        let len = data.len();
-        self.buffers.push(BufferDecl { name: name.into(), len, elem: Elem::U32, role: BufferRole::IndexInput(data) });
+    fn index_buf(&mut self, table: IndexTable, len: usize) -> BufferId {
+        let (name, role) = (table.name().into(), BufferRole::IndexInput(table));
+        self.buffers.push(BufferDecl { name, len, elem: Elem::U32, role });
         self.buffers.len() - 1
     }
 

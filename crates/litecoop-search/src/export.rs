@@ -173,7 +173,7 @@ pub fn export(run_dir: &Path, out: &Path) -> Result<Manifest, ExportError> {
             let (role, data) = match &b.role {
                 BufferRole::Output => ("output", None),
                 BufferRole::Scratch => ("scratch", None),
-                BufferRole::IndexInput(data) => ("index", Some(data.clone())),
+                BufferRole::IndexInput(table) => ("index", header.request.op.index_table(*table)),
                 _ => ("input", None),
             };
             ManifestBuffer {
