@@ -8,12 +8,12 @@
 //! globally with the file's base (1 000 000). Embeddings are scaled by `sqrt(hidden)`; the output reuses
 //! them. GGUF norm weights already include Gemma's `1 +` offset.
 
+use crate::attention::{attention, mask};
 use crate::checkpoint::Checkpoint;
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
 use crate::layers::{
-    attention, gelu_tanh_mul, last_position, load_qtensor, mask, Linear, MultiLinear, RmsNorm, Rope, TokenEmbedding,
-    WeightFormat,
+    gelu_tanh_mul, last_position, load_qtensor, Linear, MultiLinear, RmsNorm, Rope, TokenEmbedding, WeightFormat,
 };
 use candle_core::{Module, Result, Tensor};
 use candle_nn::Embedding;

@@ -1,5 +1,5 @@
-//! Building blocks shared by the architectures: quantized linear layers, RMS norm, rotary tables,
-//! masked grouped-query attention.
+//! Building blocks shared by the architectures: quantized linear layers, token embeddings, RMS norm, rotary
+//! tables and the vectorised elementwise functions (attention is in [`crate::attention`]).
 
 use crate::gguf::Gguf;
 use crate::q4_1::Q41Matrix;
@@ -301,116 +301,6 @@ impl Rope {
     }
 }
 
-/// Additive mask `[len, past + len]` for queries at positions `past..past+len`: future keys are masked, and
-/// with a window keys `window` or more positions behind the query too.
-pub fn mask(past: usize, len: usize, window: Option<usize>) -> Result<Option<Tensor>> {
-    let total = past + len;
-    let needed = len > 1 || window.is_some_and(|w| total > w);
-    if !needed {
-        return Ok(None);
-    }
-    let mut m = vec![0f32; len * total];
-    for i in 0..len {
-        let q = past + i;
-        for k in 0..total {
-            let masked = k > q || window.is_some_and(|w| q - k >= w); // `k <= q` here
-            if masked {
-                m[i * total + k] = f32::NEG_INFINITY;
-            }
-        }
-    }
-    Ok(Some(Tensor::from_vec(m, (len, total), &Device::Cpu)?))
-}
-
-/// `softmax(q k^T * scale + mask) v` with grouped-query heads: q `[1, heads, len, d]`, k and v
-/// `[1, kv_heads, total, d]`; returns `[1, len, heads * d]`.
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scale: f64) -> Result<Tensor> {
-    let (_, heads, len, d) = q.dims4()?;
-    if len == 1 {
-        return attention_one_query(q, k, v, mask, scale as f32);
-    }
-    let kv_heads = k.dim(1)?;
-    let group = heads / kv_heads;
-    // Fold the query heads of a group into rows so K and V are used as they are: [1, kv, group*len, d].
-    let q = q.reshape((1, kv_heads, group * len, d))?;
-    let scores = (q.matmul(&k.t()?)? * scale)?; // [1, kv, group*len, total]
-    let scores = match mask {
-        None => scores,
-        Some(m) => {
-            let total = m.dim(1)?;
-            let s = scores.reshape((1, kv_heads, group, len, total))?;
-            s.broadcast_add(m)?.reshape((1, kv_heads, group * len, total))?
-        }
-    };
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-    let out = probs.matmul(v)?; // [1, kv, group*len, d]
-    out.reshape((1, heads, len, d))?.transpose(1, 2)?.reshape((1, len, heads * d))
-}
-
-/// [`attention`] of a single query position (every decode step), read in place from the key and value
-/// storage: `heads x total` dot products of `head_dim`, a problem so small that Candle's batched GEMM runs it
-/// on one thread. `perf record` of `litecoop models bench -m smollm2-135m --prompt-tokens 16
-/// --decode-tokens 400`: the GEMM microkernel took 18% of the samples before, attention 2% after.
-fn attention_one_query(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>, scale: f32) -> Result<Tensor> {
-    let (_, heads, _, d) = q.dims4()?;
-    let (_, kv_heads, total, _) = k.dims4()?;
-    let group = heads / kv_heads;
-    let qs = q.flatten_all()?.to_vec1::<f32>()?;
-    let mask = match mask {
-        Some(m) => Some(m.flatten_all()?.to_vec1::<f32>()?),
-        None => None,
-    };
-    let (k, v) = (k.contiguous()?, v.contiguous()?);
-    let (k_storage, k_layout) = k.storage_and_layout();
-    let (v_storage, v_layout) = v.storage_and_layout();
-    let (candle_core::Storage::Cpu(k_cpu), candle_core::Storage::Cpu(v_cpu)) = (&*k_storage, &*v_storage) else {
-        candle_core::bail!("single-query attention runs on the CPU");
-    };
-    let n = kv_heads * total * d;
-    let ks = &k_cpu.as_slice::<f32>()?[k_layout.start_offset()..k_layout.start_offset() + n];
-    let vs = &v_cpu.as_slice::<f32>()?[v_layout.start_offset()..v_layout.start_offset() + n];
-    let mut out = vec![0f32; heads * d];
-    let mut scores = vec![0f32; total];
-    for h in 0..heads {
-        let kv = h / group;
-        let qh = &qs[h * d..(h + 1) * d];
-        let keys = &ks[kv * total * d..(kv + 1) * total * d];
-        for (j, key) in keys.chunks_exact(d).enumerate() {
-            scores[j] = dot(qh, key) * scale + mask.as_ref().map_or(0.0, |m| m[j]);
-        }
-        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for s in scores.iter_mut() {
-            *s = exp2_poly((*s - max) * std::f32::consts::LOG2_E);
-            sum += *s;
-        }
-        let o = &mut out[h * d..(h + 1) * d];
-        let values = &vs[kv * total * d..(kv + 1) * total * d];
-        for (p, value) in scores.iter().zip(values.chunks_exact(d)) {
-            let p = p / sum;
-            for (oi, vi) in o.iter_mut().zip(value) {
-                *oi += p * vi;
-            }
-        }
-    }
-    Tensor::from_vec(out, (1, 1, heads * d), q.device())
-}
-
-/// Dot product in 16 independent lanes, so it vectorises.
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..LANES {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 /// `log(sum(exp(logits)))`, so that a token's log-probability is `logit - log_normalizer`.
 ///
 /// Written so the compiler vectorises it (16 lanes, no branches): a large vocabulary costs a few tens of
@@ -497,86 +387,6 @@ pub fn silu(x: &Tensor) -> Result<Tensor> {
     candle_nn::ops::silu(x)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Hybrid layers whose widths are not multiples of 256 (padded for the packed kernels) and whose widths
-    /// are (the file's K-quant used as is) give the f32 product within 8-bit noise, for prompts and for
-    /// single rows alike.
-    #[test]
-    fn hybrid_layers_match_the_f32_product() {
-        let dev = Device::Cpu;
-        for (n, k, dtype) in [(96, 576, GgmlDType::Q8_0), (64, 512, GgmlDType::Q4K), (48, 640, GgmlDType::Q4_1)] {
-            let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
-            let q = QTensor::quantize(&w, dtype).unwrap();
-            let exact = q.dequantize(&dev).unwrap();
-            let hybrid = Linear::from_qtensor(q, WeightFormat::Hybrid).unwrap();
-            for rows in [1, DENSE_MIN_ROWS + 3] {
-                let x = Tensor::randn(0f32, 1.0, (1, rows, k), &dev).unwrap();
-                let want = x.broadcast_matmul(&exact.t().unwrap()).unwrap();
-                let got = hybrid.forward(&x).unwrap();
-                assert_eq!(got.dims(), want.dims());
-                let err = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-                let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-                assert!(err < 0.02 * scale, "{dtype:?} [{n}, {k}] x {rows} rows: error {err} of {scale}");
-            }
-        }
-    }
-
-    #[test]
-    fn single_query_attention_matches_the_batched_path() {
-        let dev = Device::Cpu;
-        let (heads, kv_heads, total, d) = (9, 3, 37, 64);
-        let q = Tensor::randn(0f32, 1.0, (1, heads, 1, d), &dev).unwrap();
-        let k = Tensor::randn(0f32, 1.0, (1, kv_heads, total, d), &dev).unwrap();
-        let v = Tensor::randn(0f32, 1.0, (1, kv_heads, total, d), &dev).unwrap();
-        // A sliding-window mask hiding the first 5 keys, as Gemma's local layers use while decoding.
-        let mask = mask(total - 1, 1, Some(total - 5)).unwrap().unwrap();
-        for m in [None, Some(&mask)] {
-            let got = attention(&q, &k, &v, m, 0.125).unwrap();
-            // The batched path, forced by giving the same query twice.
-            let q2 = Tensor::cat(&[&q, &q], 2).unwrap();
-            let m2 = m.map(|m| Tensor::cat(&[m, m], 0).unwrap());
-            let want = attention(&q2, &k, &v, m2.as_ref(), 0.125).unwrap().narrow(1, 0, 1).unwrap();
-            let diff = (got - want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
-            assert!(diff.to_scalar::<f32>().unwrap() < 1e-5);
-        }
-    }
-
-    #[test]
-    fn vectorised_gelu_matches_candle() {
-        let xs: Vec<f32> = (0..4001).map(|i| (i as f32 - 2000.0) / 150.0).collect(); // -13.3 .. 13.3
-        let ups: Vec<f32> = (0..4001).map(|i| 1.0 + (i % 7) as f32 * 0.25).collect();
-        let x = Tensor::from_vec(xs.clone(), (1, 4001), &candle_core::Device::Cpu).unwrap();
-        let up = Tensor::from_vec(ups, (1, 4001), &candle_core::Device::Cpu).unwrap();
-        let want: Vec<f32> = (x.gelu().unwrap() * &up).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        let got: Vec<f32> = gelu_tanh_mul(&x, &up).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-        for ((g, w), x) in got.iter().zip(&want).zip(&xs) {
-            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "x={x}: {g} vs {w}");
-        }
-    }
-
-    #[test]
-    fn fast_normalizer_matches_the_exact_one() {
-        let mut seed = 1u64;
-        let logits: Vec<f32> = (0..262_147)
-            .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((seed >> 40) as f32 / (1u64 << 24) as f32) * 40.0 - 20.0
-            })
-            .collect();
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        let exact = logits.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln() + max;
-        assert!((log_normalizer(&logits) as f64 - exact).abs() < 1e-4, "{} vs {exact}", log_normalizer(&logits));
-        for y in [-0.0f32, -0.5, -1.0, -3.7, -20.0, -125.9] {
-            let rel = (exp2_poly(y) as f64 / 2f64.powf(y as f64) - 1.0).abs();
-            assert!(rel < 1e-6, "2^{y}: relative error {rel}");
-        }
-        assert_eq!(exp2_poly(-1000.0), exp2_poly(-126.0));
-    }
-}
-
 /// Several linear layers reading the same input (q/k/v, gate/up). In the formats whose weights are Q8_0, Q4_1
 /// or f32 they are fused into one matrix, which is numerically identical (rows are quantized independently)
 /// and saves operations per token; as stored, mixed quantization types stay separate.
@@ -636,5 +446,65 @@ impl MultiLinear {
             }
             None => self.parts.iter().map(|l| l.forward(x)).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hybrid layers whose widths are not multiples of 256 (padded for the packed kernels) and whose widths
+    /// are (the file's K-quant used as is) give the f32 product within 8-bit noise, for prompts and for
+    /// single rows alike.
+    #[test]
+    fn hybrid_layers_match_the_f32_product() {
+        let dev = Device::Cpu;
+        for (n, k, dtype) in [(96, 576, GgmlDType::Q8_0), (64, 512, GgmlDType::Q4K), (48, 640, GgmlDType::Q4_1)] {
+            let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
+            let q = QTensor::quantize(&w, dtype).unwrap();
+            let exact = q.dequantize(&dev).unwrap();
+            let hybrid = Linear::from_qtensor(q, WeightFormat::Hybrid).unwrap();
+            for rows in [1, DENSE_MIN_ROWS + 3] {
+                let x = Tensor::randn(0f32, 1.0, (1, rows, k), &dev).unwrap();
+                let want = x.broadcast_matmul(&exact.t().unwrap()).unwrap();
+                let got = hybrid.forward(&x).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                let err = (got - &want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(err < 0.02 * scale, "{dtype:?} [{n}, {k}] x {rows} rows: error {err} of {scale}");
+            }
+        }
+    }
+
+    #[test]
+    fn vectorised_gelu_matches_candle() {
+        let xs: Vec<f32> = (0..4001).map(|i| (i as f32 - 2000.0) / 150.0).collect(); // -13.3 .. 13.3
+        let ups: Vec<f32> = (0..4001).map(|i| 1.0 + (i % 7) as f32 * 0.25).collect();
+        let x = Tensor::from_vec(xs.clone(), (1, 4001), &candle_core::Device::Cpu).unwrap();
+        let up = Tensor::from_vec(ups, (1, 4001), &candle_core::Device::Cpu).unwrap();
+        let want: Vec<f32> = (x.gelu().unwrap() * &up).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let got: Vec<f32> = gelu_tanh_mul(&x, &up).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        for ((g, w), x) in got.iter().zip(&want).zip(&xs) {
+            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "x={x}: {g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn fast_normalizer_matches_the_exact_one() {
+        let mut seed = 1u64;
+        let logits: Vec<f32> = (0..262_147)
+            .map(|_| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((seed >> 40) as f32 / (1u64 << 24) as f32) * 40.0 - 20.0
+            })
+            .collect();
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let exact = logits.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln() + max;
+        assert!((log_normalizer(&logits) as f64 - exact).abs() < 1e-4, "{} vs {exact}", log_normalizer(&logits));
+        for y in [-0.0f32, -0.5, -1.0, -3.7, -20.0, -125.9] {
+            let rel = (exp2_poly(y) as f64 / 2f64.powf(y as f64) - 1.0).abs();
+            assert!(rel < 1e-6, "2^{y}: relative error {rel}");
+        }
+        assert_eq!(exp2_poly(-1000.0), exp2_poly(-126.0));
     }
 }

@@ -2,11 +2,13 @@
 //!
 //! The in-process LLM engine of LiteCoOp, on Candle. It knows nothing of kernels. It reads the model
 //! manifest ([`manifest`]), opens GGUF files defensively ([`gguf`]), rebuilds their tokenizers from the
-//! metadata ([`tokenizer`]) and runs them ([`model`]): our own llama ([`llama`]) and Gemma 3 ([`gemma3`]) forward passes over an
-//! explicit, immutable KV state ([`kv`]) that forks for free. A per-model radix tree of prompt prefixes
-//! ([`prefix_cache`]) lets prompts reuse the KV of what they share; [`engine`] ties a model to its cache and
-//! accounts for every call; [`choice`] decodes answers constrained to a set of allowed strings.
+//! metadata ([`tokenizer`]) and runs them ([`model`]): our own llama ([`llama`]) and Gemma 3 ([`gemma3`])
+//! forward passes, built from shared [`layers`] and [`attention`], over an explicit, immutable KV state
+//! ([`kv`]) that forks for free. A per-model radix tree of prompt prefixes ([`prefix_cache`]) lets prompts
+//! reuse the KV of what they share; [`engine`] ties a model to its cache and accounts for every call;
+//! [`choice`] decodes answers constrained to a set of allowed strings.
 
+pub mod attention;
 pub mod checkpoint;
 pub mod choice;
 pub mod engine;

@@ -7,12 +7,12 @@
 //! - qwen3: no biases; queries and keys are RMS-normalised per head before rotation; the head width comes from
 //!   `attention.key_length` (q may be wider than the model); NeoX rotation.
 
+use crate::attention::{attention, mask};
 use crate::checkpoint::Checkpoint;
 use crate::gguf::Gguf;
 use crate::kv::{KvBlock, KvState};
 use crate::layers::{
-    attention, last_position, load_f32, load_qtensor, mask, silu, Linear, MultiLinear, RmsNorm, Rope, TokenEmbedding,
-    WeightFormat,
+    last_position, load_f32, load_qtensor, silu, Linear, MultiLinear, RmsNorm, Rope, TokenEmbedding, WeightFormat,
 };
 use candle_core::{Module, Result, Tensor};
 use candle_nn::Embedding;

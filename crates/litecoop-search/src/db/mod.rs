@@ -7,125 +7,19 @@ use crate::outcome::{Failure, FailureKind, Outcome, Source};
 use litecoop_ir::hash::content_hash;
 use litecoop_ir::op::Op;
 use litecoop_ir::schedule::Schedule;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use thiserror::Error;
 
-/// Why the database could not be used.
-#[derive(Debug, Error)]
-pub enum DbError {
-    /// Another process holds a lock for longer than the busy timeout.
-    #[error("tuning database {} is locked by another process (waited {waited_s} s); wait for it or use --db to pick another file", path.display())]
-    Locked {
-        /// The file.
-        path: PathBuf,
-        /// Seconds waited.
-        waited_s: u64,
-    },
-    /// The file is not a SQLite database, or is damaged.
-    #[error("tuning database {} is corrupt or not a database ({message}); move it away to start a new one", path.display())]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// SQLite's message.
-        message: String,
-    },
-    /// Its directory could not be created.
-    #[error("cannot create the directory of tuning database {}: {source}", path.display())]
-    Io {
-        /// The database file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Anything else SQLite reports.
-    #[error("tuning database {}: {source}", path.display())]
-    Sqlite {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: rusqlite::Error,
-    },
-}
+mod error;
 
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use error::classify;
+pub use error::DbError;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS devices (
-    id INTEGER PRIMARY KEY,
-    fingerprint TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    driver TEXT NOT NULL,
-    backend TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS workloads (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL,
-    size TEXT NOT NULL,
-    op_hash TEXT NOT NULL UNIQUE,
-    op_json TEXT NOT NULL,
-    flops REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS schedules (
-    id INTEGER PRIMARY KEY,
-    workload_id INTEGER NOT NULL REFERENCES workloads(id),
-    hash TEXT NOT NULL,
-    json TEXT NOT NULL,
-    UNIQUE (workload_id, hash)
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    workload_id INTEGER NOT NULL REFERENCES workloads(id),
-    device_id INTEGER NOT NULL REFERENCES devices(id),
-    strategy TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    budget INTEGER NOT NULL,
-    dir TEXT NOT NULL,
-    started TEXT NOT NULL,
-    finished TEXT,
-    baseline_latency_ms REAL,
-    best_latency_ms REAL,
-    samples INTEGER
-);
-CREATE TABLE IF NOT EXISTS measurements (
-    id INTEGER PRIMARY KEY,
-    schedule_id INTEGER NOT NULL REFERENCES schedules(id),
-    device_id INTEGER NOT NULL REFERENCES devices(id),
-    run_id TEXT REFERENCES runs(id),
-    latency_ms REAL,
-    spread_pct REAL,
-    timing_method TEXT,
-    timing_samples INTEGER,
-    max_rel_err REAL,
-    failure_kind TEXT,
-    failure TEXT,
-    wgsl_hash TEXT,
-    codegen_ms REAL NOT NULL,
-    compile_ms REAL NOT NULL,
-    measure_ms REAL NOT NULL,
-    input_seed INTEGER NOT NULL,
-    settings TEXT
-);
-CREATE TABLE IF NOT EXISTS run_models (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    model TEXT NOT NULL,
-    parameters INTEGER NOT NULL,
-    calls INTEGER NOT NULL,
-    correction_calls INTEGER NOT NULL,
-    errors INTEGER NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    cached_tokens INTEGER NOT NULL,
-    prefilled_tokens INTEGER NOT NULL,
-    decoded_tokens INTEGER NOT NULL,
-    seconds REAL NOT NULL,
-    flops REAL NOT NULL,
-    children INTEGER NOT NULL,
-    hits INTEGER NOT NULL,
-    PRIMARY KEY (run_id, model)
-);
-CREATE INDEX IF NOT EXISTS measurements_by_schedule ON measurements (schedule_id, device_id);
-";
+/// How long to wait for another process's lock before giving up.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = include_str!("schema.sql");
 
 /// An open tuning database.
 pub struct TuningDb {
@@ -545,18 +439,6 @@ impl TuningDb {
             });
         }
         Ok(out)
-    }
-}
-
-fn classify(path: &Path, e: rusqlite::Error) -> DbError {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            DbError::Locked { path: path.to_path_buf(), waited_s: BUSY_TIMEOUT.as_secs() }
-        }
-        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-            DbError::Corrupt { path: path.to_path_buf(), message: e.to_string() }
-        }
-        _ => DbError::Sqlite { path: path.to_path_buf(), source: e },
     }
 }
 
