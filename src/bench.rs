@@ -4,7 +4,7 @@
 
 use crate::models::ManifestArg;
 use crate::table::Table;
-use crate::tune::{execute, stop_flag, TuneArgs};
+use crate::tune::{execute, stop_flag, CostModelName, StrategyName, TuneArgs};
 use crate::workloads::{find, WorkloadSource};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
@@ -15,6 +15,7 @@ use litecoop_bench::results::{merge, BenchMeasure, CellRecord, Results};
 use litecoop_bench::{blas, write_outputs};
 use litecoop_gpu::settings::MeasureSettings;
 use litecoop_ir::op::Op;
+use litecoop_search::cost::CostModelKind;
 use litecoop_search::runlog::{read_header, SUMMARY_FILE};
 use litecoop_search::summary::Summary;
 use litecoop_search::tuner::Progress;
@@ -182,34 +183,67 @@ impl RunArgs {
     }
 
     /// The `litecoop tune` arguments of a new run of `cell` in `dir`.
-    fn new_run(&self, matrix: &Matrix, cell: &Cell, dir: &Path) -> Vec<String> {
-        let mut a: Vec<String> = vec!["--workload".into(), cell.workload.clone(), "--size".into(), matrix.size.clone()];
-        a.extend(cell.strategy.tune_args());
-        a.extend(["--budget".into(), matrix.budget.to_string(), "--seed".into(), cell.seed.to_string()]);
-        a.extend(["--run-dir".into(), dir.display().to_string()]);
-        a.extend(self.timing.command_line());
-        a.extend(["--kernels-dir".into(), self.source.kernels_dir.display().to_string()]);
-        a.extend(self.common());
+    fn new_run(&self, matrix: &Matrix, cell: &Cell, dir: &Path) -> TuneArgs {
+        let mut a = TuneArgs {
+            workload: cell.workload.clone(),
+            size: matrix.size.clone(),
+            budget: Some(matrix.budget),
+            seed: cell.seed,
+            run_dir: Some(dir.to_path_buf()),
+            measure: self.timing.clone(),
+            source: self.source.clone(),
+            ..TuneArgs::default()
+        };
+        select(&mut a, &cell.strategy);
+        self.common(&mut a);
         a
     }
 
-    /// Arguments shared by new and resumed runs: database, adapter, manifest.
-    fn common(&self) -> Vec<String> {
-        let mut a = Vec::new();
-        match (&self.db, self.no_db) {
-            (_, true) => a.push("--no-db".into()),
-            (Some(db), false) => a.extend(["--db".into(), db.display().to_string()]),
-            (None, false) => a.extend(["--db".into(), "runs/tuning.sqlite".into()]),
-        }
-        if !self.reuse {
-            // Every cell on its own: nothing reused, and no cost model learns from earlier cells.
-            a.extend(["--remeasure".into(), "--no-warm-start".into()]);
-        }
-        if let Some(adapter) = &self.adapter {
-            a.extend(["--adapter".into(), adapter.clone()]);
-        }
-        a.extend(["--manifest".into(), self.manifest.manifest.display().to_string()]);
+    /// The `litecoop tune` arguments that resume the run in `dir` up to `budget`.
+    fn resumed_run(&self, dir: &Path, budget: usize) -> TuneArgs {
+        let mut a = TuneArgs { resume: Some(dir.to_path_buf()), budget: Some(budget), ..TuneArgs::default() };
+        self.common(&mut a);
         a
+    }
+
+    /// Settings shared by new and resumed runs: database, adapter, manifest.
+    fn common(&self, a: &mut TuneArgs) {
+        a.no_db = self.no_db;
+        a.db = match (&self.db, self.no_db) {
+            (_, true) => None,
+            (Some(db), false) => Some(db.clone()),
+            (None, false) => Some("runs/tuning.sqlite".into()),
+        };
+        // Without --reuse every cell is on its own: nothing reused, and no cost model learns from earlier cells.
+        a.remeasure = !self.reuse;
+        a.no_warm_start = !self.reuse;
+        a.adapter = self.adapter.clone();
+        a.manifest = self.manifest.clone();
+    }
+}
+
+/// Selects a bench strategy (with its models and cost model) in `litecoop tune`'s arguments.
+fn select(a: &mut TuneArgs, strategy: &StrategySpec) {
+    a.strategy = match strategy {
+        StrategySpec::Random { .. } => StrategyName::Random,
+        StrategySpec::Evolutionary { .. } => StrategyName::Evolutionary,
+        StrategySpec::Mcts { .. } => StrategyName::Mcts,
+        StrategySpec::LlmMcts { model } => {
+            a.model = model.clone();
+            StrategyName::LlmMcts
+        }
+        StrategySpec::Litecoop { models } => {
+            a.models = models.clone();
+            StrategyName::Litecoop
+        }
+    };
+    if let Some(spec) = strategy.written_cost_model() {
+        a.cost_model = Some(match spec.kind() {
+            CostModelKind::None => CostModelName::None,
+            CostModelKind::Knn => CostModelName::Knn,
+            CostModelKind::Mlp => CostModelName::Mlp,
+        });
+        a.warmup = spec.warmup();
     }
 }
 
@@ -217,8 +251,8 @@ impl RunArgs {
 enum Plan {
     /// Finished earlier: its summary.
     Done(Box<Summary>),
-    /// Run these `tune` arguments (a new run or a resumption).
-    Run(Vec<String>),
+    /// Run with these arguments (a new run or a resumption).
+    Run(Box<TuneArgs>),
 }
 
 /// A finished run's summary, if its directory holds one that covers `budget`.
@@ -230,7 +264,7 @@ fn finished(dir: &Path, budget: usize) -> Option<Summary> {
 
 fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: &Path) -> anyhow::Result<Plan> {
     if !dir.join(litecoop_search::runlog::HEADER_FILE).is_file() {
-        return Ok(Plan::Run(args.new_run(matrix, cell, dir)));
+        return Ok(Plan::Run(Box::new(args.new_run(matrix, cell, dir))));
     }
     let header = read_header(dir)?;
     let r = &header.request;
@@ -264,11 +298,10 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
     if let Some(s) = finished(dir, matrix.budget) {
         return Ok(Plan::Done(Box::new(s)));
     }
-    let mut a = vec!["--resume".into(), dir.display().to_string(), "--budget".into(), matrix.budget.to_string()];
-    a.extend(args.common());
-    Ok(Plan::Run(a))
+    Ok(Plan::Run(Box::new(args.resumed_run(dir, matrix.budget))))
 }
 
+/// `litecoop tune` with `args`, quoted for a POSIX shell.
 fn shell_words(args: &[String]) -> String {
     let quote = |a: &String| {
         if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:+,=".contains(c)) {
@@ -318,13 +351,12 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         }
         let key = cell.key(&matrix.size);
         let dir = runs_dir.join(&key);
-        let command = shell_words(&args.new_run(&matrix, cell, &dir));
+        let command = shell_words(&args.new_run(&matrix, cell, &dir).command_line());
         let (workload_name, _) = &workloads[&cell.workload];
         bar.set_message(key.clone());
         let outcome = plan(&args, &matrix, cell, workload_name, &dir).and_then(|p| match p {
             Plan::Done(s) => Ok(*s),
             Plan::Run(tune_args) => {
-                let tune_args = TuneArgs::from_command_line(&tune_args)?;
                 let mut on_progress = |p: &Progress| {
                     bar.set_message(format!("{key}: {}/{} best {:.2}x", p.samples, p.budget, p.best_speedup));
                 };
@@ -437,4 +469,79 @@ fn report(results: &Results, json: &Path, html: &Path, as_json: bool) -> anyhow:
     println!("what each column means: the report's Definitions, or `litecoop bench --help`");
     println!("results  {}\nreport   {}", json.display(), html.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// `litecoop bench` run arguments alone.
+    #[derive(Parser)]
+    struct BenchLine {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn bench(args: &[&str]) -> RunArgs {
+        BenchLine::try_parse_from(std::iter::once("litecoop bench").chain(args.iter().copied())).unwrap().run
+    }
+
+    /// Every cell of a matrix with each kind of strategy runs with typed arguments whose printed command
+    /// parses back to exactly those arguments: a cell is its printed command.
+    #[test]
+    fn a_cell_runs_exactly_its_printed_command() {
+        let strategies =
+            "random,evolutionary:none,evolutionary:tvm,mcts:knn,llm-mcts:gemma3-270m,litecoop:a+hf:x/y:z.gguf";
+        let lines: [&[&str]; 3] = [
+            &["--strategies", strategies, "--seeds", "2", "--budget", "7"],
+            &["--strategies", strategies, "--no-db", "--reuse", "--adapter", "1", "--size", "paper"],
+            &[
+                "--strategies",
+                strategies,
+                "--db",
+                "my db.sqlite",
+                "--warmup-ms",
+                "0",
+                "--host-timing",
+                "--kernels-dir",
+                "k",
+            ],
+        ];
+        for line in lines {
+            let args = bench(line);
+            let matrix = args.matrix();
+            for cell in matrix.cells() {
+                for run in
+                    [args.new_run(&matrix, &cell, Path::new("out/runs/x y")), args.resumed_run(Path::new("d"), 9)]
+                {
+                    let words = run.command_line();
+                    assert_eq!(TuneArgs::from_command_line(&words).unwrap(), run, "{}", shell_words(&words));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strategies_select_their_models_and_cost_models() {
+        let args = bench(&["--strategies", "evolutionary:tvm,mcts,llm-mcts:m,litecoop:a+b"]);
+        let matrix = args.matrix();
+        let runs: Vec<TuneArgs> = matrix.cells().iter().map(|c| args.new_run(&matrix, c, Path::new("d"))).collect();
+        assert_eq!(
+            (runs[0].strategy, runs[0].cost_model, runs[0].warmup),
+            (StrategyName::Evolutionary, Some(CostModelName::Mlp), 100)
+        );
+        assert_eq!((runs[3].strategy, runs[3].cost_model), (StrategyName::Mcts, None), "mcts keeps tune's default");
+        assert_eq!((runs[6].strategy, runs[6].model.as_str()), (StrategyName::LlmMcts, "m"));
+        assert_eq!(
+            (runs[9].strategy, runs[9].models.clone()),
+            (StrategyName::Litecoop, vec!["a".to_string(), "b".into()])
+        );
+        assert!(runs.iter().all(|r| r.remeasure && r.no_warm_start), "cells start cold without --reuse");
+        assert_eq!(runs[0].db.as_deref(), Some(Path::new("runs/tuning.sqlite")));
+        assert_eq!(
+            shell_words(&runs[9].command_line()).split(' ').take(6).collect::<Vec<_>>(),
+            ["litecoop", "tune", "--workload", "matmul-512", "--size", "small"]
+        );
+    }
 }

@@ -8,6 +8,7 @@ mod db;
 mod devices;
 mod export;
 mod models;
+mod report;
 mod run;
 mod table;
 mod tune;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// Where the manifest is.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Debug, PartialEq)]
 pub struct ManifestArg {
     /// The model manifest; weights are looked up beside it (or in `LITECOOP_MODELS`).
     #[arg(long, value_name = "FILE", default_value = "models/models.toml", global = true)]

@@ -2,7 +2,6 @@
 //! shared tuning database and an end-of-run table.
 
 use crate::models::ManifestArg;
-use crate::table::Table;
 use crate::workloads::{find, WorkloadSource};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
@@ -11,7 +10,6 @@ use litecoop_gpu::device::{choose, list_adapters, AdapterSummary};
 use litecoop_search::cost::{auto_kind, CostModelConfig, CostModelKind, AUTO_MIN_ROWS, DEFAULT_SCREEN};
 use litecoop_search::db::TuningDb;
 use litecoop_search::llm::engine_model::DEFAULT_TEMPERATURE;
-use litecoop_search::llm::ledger::{KvCacheReport, LlmReport};
 use litecoop_search::measure::GpuMeasure;
 use litecoop_search::runlog::{read_header, MeasureSettings, RunRequest};
 use litecoop_search::store::MeasurementStore;
@@ -25,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The search strategies.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StrategyName {
     /// LiteCoOp: a bucket of models (--models) on one tree; each proposal also names the model that expands
     /// the child; model-aware UCT favours small models; the largest corrects small-model regressions.
@@ -41,7 +39,7 @@ pub enum StrategyName {
 }
 
 /// The cost models `--cost-model` offers.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CostModelName {
     /// mlp when the tuning database holds at least 100 correct measurements on this device under these
     /// timing settings to warm-start it, else none.
@@ -65,7 +63,7 @@ impl CostModelName {
 }
 
 /// How MCTS summarises a subtree.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BackupName {
     /// Best speedup in the subtree.
     Max,
@@ -74,7 +72,7 @@ pub enum BackupName {
 }
 
 /// Arguments of `litecoop tune`.
-#[derive(Args)]
+#[derive(Args, Debug, PartialEq)]
 #[command(after_long_help = "\
 Every candidate is lowered to WGSL, checked on fresh random inputs against a float64 reference, and only then
 timed; the naive schedule is measured first and again after 8, 24, 56, ... candidates, and every reported
@@ -105,125 +103,125 @@ Examples:
 pub struct TuneArgs {
     /// Workload name (see `litecoop workloads list`) or path to a workload TOML file.
     #[arg(long, short, default_value = "matmul-512")]
-    workload: String,
+    pub(crate) workload: String,
     /// Size preset: `small` for CPU adapters such as lavapipe, `paper` for real GPUs.
     #[arg(long, default_value = "small")]
-    size: String,
+    pub(crate) size: String,
     /// Search strategy.
     #[arg(long, short, value_enum, default_value_t = StrategyName::Litecoop)]
-    strategy: StrategyName,
+    pub(crate) strategy: StrategyName,
     /// Candidates to evaluate (the naive baseline is measured in addition) [default: 32].
     #[arg(long, short)]
-    budget: Option<usize>,
+    pub(crate) budget: Option<usize>,
     /// Seed of every random choice (the candidate sequence is a function of it and the measured times).
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Adapter index or part of its name (see `litecoop devices`); default: the best adapter.
     #[arg(long)]
-    adapter: Option<String>,
+    pub(crate) adapter: Option<String>,
     /// Continue the run in this directory (killed, or to raise its budget with --budget).
     #[arg(long, value_name = "RUN_DIR")]
-    resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
     /// Directory that receives run directories.
     #[arg(long, default_value = "runs", value_name = "DIR")]
-    runs_dir: PathBuf,
+    pub(crate) runs_dir: PathBuf,
     /// Exact directory for this run (default: RUNS_DIR/<workload>-<strategy>-s<seed>-<time>).
     #[arg(long, value_name = "DIR")]
-    run_dir: Option<PathBuf>,
+    pub(crate) run_dir: Option<PathBuf>,
     /// Tuning database shared across runs [default: RUNS_DIR/tuning.sqlite].
     #[arg(long, value_name = "FILE")]
-    db: Option<PathBuf>,
+    pub(crate) db: Option<PathBuf>,
     /// Neither read nor write the tuning database.
     #[arg(long, conflicts_with = "db")]
-    no_db: bool,
+    pub(crate) no_db: bool,
     /// Measure schedules again even when the database knows them on this device.
     #[arg(long)]
-    remeasure: bool,
+    pub(crate) remeasure: bool,
     #[command(flatten)]
-    measure: MeasureSettings,
+    pub(crate) measure: MeasureSettings,
     /// Tree strategies: children per node.
     #[arg(long, default_value_t = 2, help_heading = "MCTS")]
-    children: usize,
+    pub(crate) children: usize,
     /// Tree strategies: progressive widening exponent (a node with N visits may have ceil(N^ALPHA)
     /// children) instead of a fixed --children.
     #[arg(long, value_name = "ALPHA", help_heading = "MCTS")]
-    widening: Option<f64>,
+    pub(crate) widening: Option<f64>,
     /// Tree strategies: deepest node that may be expanded.
     #[arg(long, default_value_t = 16, help_heading = "MCTS")]
-    max_depth: usize,
+    pub(crate) max_depth: usize,
     /// Tree strategies: UCT exploration constant C.
     #[arg(long, default_value_t = 1.41, help_heading = "MCTS")]
-    exploration: f64,
+    pub(crate) exploration: f64,
     /// Tree strategies: a child's value for UCT: the best speedup in its subtree (max) or the mean (mean),
     /// each divided by the best speedup seen so far.
     #[arg(long, value_enum, default_value_t = BackupName::Max, help_heading = "MCTS")]
-    backup: BackupName,
+    pub(crate) backup: BackupName,
     /// Tree strategies: failed children after which a node is not expanded again.
     #[arg(long, default_value_t = 3, help_heading = "MCTS")]
-    max_failures: usize,
+    pub(crate) max_failures: usize,
     /// litecoop: the bucket of models, comma-separated (manifest names, .gguf paths or hf:OWNER/REPO:FILE).
     #[arg(long, value_delimiter = ',', default_value = "smollm2-135m,gemma3-270m", help_heading = "LLM")]
-    models: Vec<String>,
+    pub(crate) models: Vec<String>,
     /// llm-mcts: the one model.
     #[arg(long, default_value = "gemma3-270m", help_heading = "LLM")]
-    model: String,
+    pub(crate) model: String,
     /// litecoop: weight of model smallness in model-aware UCT, in [0, 1].
     #[arg(long, default_value_t = DEFAULT_LAMBDA, help_heading = "LLM")]
-    lambda: f64,
+    pub(crate) lambda: f64,
     /// litecoop: ask the largest model to correct on every K-th consecutive small-model regression (0: never).
     #[arg(long, value_name = "K", default_value_t = DEFAULT_COURSE_EVERY, help_heading = "LLM")]
-    course_every: usize,
+    pub(crate) course_every: usize,
     /// litecoop: while the largest model's share of calls is below this fraction, it must expand next.
     #[arg(long, value_name = "FRACTION", help_heading = "LLM")]
-    min_largest_share: Option<f64>,
+    pub(crate) min_largest_share: Option<f64>,
     /// Transformations a model may chain in one call (it may stop earlier with `done`).
     #[arg(long, default_value_t = 1, help_heading = "LLM")]
-    steps_per_call: usize,
+    pub(crate) steps_per_call: usize,
     /// Expand nodes shallower than this at random (the published Reasoning Compiler code uses 2).
     #[arg(long, value_name = "DEPTH", default_value_t = 0, help_heading = "LLM")]
-    llm_from_depth: usize,
+    pub(crate) llm_from_depth: usize,
     /// Softmax temperature of the models' constrained answers (0: always their most likely answer).
     #[arg(long, default_value_t = DEFAULT_TEMPERATURE, help_heading = "LLM")]
-    temperature: f32,
+    pub(crate) temperature: f32,
     /// Most KV-cache bytes each model's prefix cache keeps for reuse (e.g. 256MiB, 2GiB; 0 keeps none):
     /// beyond it the least recently used prompt prefixes are dropped and recomputed when needed again.
     #[arg(long, value_name = "BYTES", default_value = crate::bucket::DEFAULT_KV_BUDGET,
           value_parser = crate::bucket::parse_bytes, help_heading = "LLM")]
-    kv_budget: usize,
+    pub(crate) kv_budget: usize,
     #[command(flatten)]
-    manifest: ManifestArg,
+    pub(crate) manifest: ManifestArg,
     /// A learned cost model that scores --screen candidates for every one measured and measures the one it
     /// ranks highest; it learns from the first measured sample and from the tuning database's measurements
     /// on this device. With llm-mcts and litecoop the model is asked once per expansion and its menu
     /// probabilities become a prior weighed against the cost model (weight learned online). Default: auto
     /// for random, evolutionary and mcts; none for the LLM strategies.
     #[arg(long, value_enum, help_heading = "Cost model")]
-    cost_model: Option<CostModelName>,
+    pub(crate) cost_model: Option<CostModelName>,
     /// Let the cost model score at random until N candidates were measured (TVM MetaSchedule's setting,
     /// N = 100, to compare with it; the model still learns meanwhile).
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Cost model")]
-    warmup: usize,
+    pub(crate) warmup: usize,
     /// Start the cost model from nothing instead of the tuning database's measurements on this device.
     #[arg(long, help_heading = "Cost model")]
-    no_warm_start: bool,
+    pub(crate) no_warm_start: bool,
     /// Candidates the cost model scores per measured candidate.
     #[arg(long, default_value_t = DEFAULT_SCREEN as u64, value_parser = clap::value_parser!(u64).range(1..=4096),
           help_heading = "Cost model")]
-    screen: u64,
+    pub(crate) screen: u64,
     /// evolutionary: schedules per generation and parents kept.
     #[arg(long, default_value_t = 16, help_heading = "Evolutionary")]
-    population: usize,
+    pub(crate) population: usize,
     /// evolutionary: probability that a child is mutated rather than carried over.
     #[arg(long, default_value_t = 0.85, help_heading = "Evolutionary")]
-    mutation_prob: f64,
+    pub(crate) mutation_prob: f64,
     /// evolutionary: probability that a slot gets a fresh random schedule.
     #[arg(long, default_value_t = 0.05, help_heading = "Evolutionary")]
-    epsilon: f64,
+    pub(crate) epsilon: f64,
     /// Print one JSON object (the run summary) instead of the table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     #[command(flatten)]
-    source: WorkloadSource,
+    pub(crate) source: WorkloadSource,
 }
 
 const DEFAULT_BUDGET: usize = 32;
@@ -242,6 +240,91 @@ impl TuneArgs {
         use clap::Parser;
         let all = std::iter::once("litecoop tune".to_string()).chain(args.iter().cloned());
         Ok(TuneCommandLine::try_parse_from(all).map_err(|e| anyhow::anyhow!("{e}"))?.args)
+    }
+
+    /// The command line (without `litecoop tune`) that gives these arguments back through
+    /// [`TuneArgs::from_command_line`]: what identifies a run (workload, size, strategy, seed) and the
+    /// measurement settings always, every other argument where it differs from its default. Bench prints it
+    /// for each cell it runs.
+    pub fn command_line(&self) -> Vec<String> {
+        let d = TuneArgs::default();
+        let mut a = Vec::new();
+        let mut value = |name: &str, differs: bool, text: String| {
+            if differs {
+                a.extend([format!("--{name}"), text]);
+            }
+        };
+        let path = |p: &Path| p.display().to_string();
+        value("workload", true, self.workload.clone());
+        value("size", true, self.size.clone());
+        value("strategy", true, value_name(&self.strategy));
+        if let Some(b) = self.budget {
+            value("budget", true, b.to_string());
+        }
+        value("seed", true, self.seed.to_string());
+        if let Some(x) = &self.adapter {
+            value("adapter", true, x.clone());
+        }
+        if let Some(x) = &self.resume {
+            value("resume", true, path(x));
+        }
+        value("runs-dir", self.runs_dir != d.runs_dir, path(&self.runs_dir));
+        if let Some(x) = &self.run_dir {
+            value("run-dir", true, path(x));
+        }
+        if let Some(x) = &self.db {
+            value("db", true, path(x));
+        }
+        value("children", self.children != d.children, self.children.to_string());
+        if let Some(x) = self.widening {
+            value("widening", true, x.to_string());
+        }
+        value("max-depth", self.max_depth != d.max_depth, self.max_depth.to_string());
+        value("exploration", self.exploration != d.exploration, self.exploration.to_string());
+        value("backup", self.backup != d.backup, value_name(&self.backup));
+        value("max-failures", self.max_failures != d.max_failures, self.max_failures.to_string());
+        value("models", self.models != d.models, self.models.join(","));
+        value("model", self.model != d.model, self.model.clone());
+        value("lambda", self.lambda != d.lambda, self.lambda.to_string());
+        value("course-every", self.course_every != d.course_every, self.course_every.to_string());
+        if let Some(x) = self.min_largest_share {
+            value("min-largest-share", true, x.to_string());
+        }
+        value("steps-per-call", self.steps_per_call != d.steps_per_call, self.steps_per_call.to_string());
+        value("llm-from-depth", self.llm_from_depth != d.llm_from_depth, self.llm_from_depth.to_string());
+        value("temperature", self.temperature != d.temperature, self.temperature.to_string());
+        value("kv-budget", self.kv_budget != d.kv_budget, self.kv_budget.to_string());
+        value("manifest", self.manifest != d.manifest, path(&self.manifest.manifest));
+        if let Some(x) = self.cost_model {
+            value("cost-model", true, value_name(&x));
+        }
+        value("warmup", self.warmup != d.warmup, self.warmup.to_string());
+        value("screen", self.screen != d.screen, self.screen.to_string());
+        value("population", self.population != d.population, self.population.to_string());
+        value("mutation-prob", self.mutation_prob != d.mutation_prob, self.mutation_prob.to_string());
+        value("epsilon", self.epsilon != d.epsilon, self.epsilon.to_string());
+        value("kernels-dir", self.source != d.source, path(&self.source.kernels_dir));
+        a.extend(self.measure.command_line());
+        let switches = [
+            ("no-db", self.no_db),
+            ("remeasure", self.remeasure),
+            ("no-warm-start", self.no_warm_start),
+            ("json", self.json),
+        ];
+        a.extend(switches.iter().filter(|(_, on)| *on).map(|(name, _)| format!("--{name}")));
+        a
+    }
+}
+
+/// How a command line spells a value of a `ValueEnum`.
+fn value_name(v: &impl ValueEnum) -> String {
+    v.to_possible_value().expect("every variant is offered").get_name().to_string()
+}
+
+impl Default for TuneArgs {
+    /// `litecoop tune` with no arguments.
+    fn default() -> TuneArgs {
+        TuneArgs::from_command_line(&[]).expect("the defaults parse")
     }
 }
 
@@ -349,7 +432,7 @@ pub fn main(args: TuneArgs) -> anyhow::Result<i32> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
-        print!("{}", render(&summary, db.as_deref()));
+        print!("{}", crate::report::render(&summary, db.as_deref()));
     }
     Ok(0)
 }
@@ -463,171 +546,4 @@ pub fn execute(
 fn gpu_measure(adapter: &AdapterSummary, settings: &MeasureSettings) -> anyhow::Result<GpuMeasure> {
     let (command, hard_limit) = crate::run::worker_command(adapter, settings.timeout())?;
     Ok(GpuMeasure::new(adapter, command, settings.clone(), hard_limit))
-}
-
-/// A one-line plot of the best speedup after each sample.
-fn sparkline(values: &[f64]) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)));
-    // At most 64 columns: each shows the last sample of its stretch.
-    let step = values.len().div_ceil(64).max(1);
-    values
-        .chunks(step)
-        .map(|c| {
-            let v = *c.last().expect("non-empty chunk");
-            let x = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
-            BARS[((x * 7.0).round() as usize).min(7)]
-        })
-        .collect()
-}
-
-/// The language models' part of the report: one row per model, then the bucket's figures and notes.
-fn render_llm(llm: &LlmReport, kv: Option<&KvCacheReport>) -> String {
-    let mut t = Table::new(&[
-        "model",
-        "params",
-        "calls",
-        "corrections",
-        "prompt tok",
-        "cached",
-        "prefilled",
-        "decoded",
-        "seconds",
-        "GFLOP",
-        "hits",
-        "errors",
-    ]);
-    for (name, m) in &llm.models {
-        t.row(vec![
-            if m.failed { format!("{name} (failed)") } else { name.clone() },
-            format!("{:.0}M", m.parameters as f64 / 1e6),
-            m.calls.to_string(),
-            m.correction_calls.to_string(),
-            m.cost.prompt_tokens.to_string(),
-            m.cost.cached_tokens.to_string(),
-            m.cost.prefilled_tokens.to_string(),
-            m.cost.decoded_tokens.to_string(),
-            format!("{:.1}", m.cost.seconds),
-            format!("{:.1}", m.cost.flops / 1e9),
-            format!("{}/{}", m.hits, m.children),
-            m.errors.to_string(),
-        ]);
-    }
-    let mut out = t.render();
-    let mut line = format!("llm          largest model {} has {:.0}% of calls", llm.largest, llm.largest_share * 100.0);
-    if let Some(kv) = kv {
-        line.push_str(&format!(
-            "; KV reuse {:.0}% ({} of {} prompt tokens from the cache)",
-            kv.reuse_ratio * 100.0,
-            kv.cached_tokens,
-            kv.prompt_tokens
-        ));
-    }
-    out.push_str(&line);
-    out.push('\n');
-    out.push_str(&format!(
-        "             course alterations {} ({} won); invalid proposals {}; random expansions {}\n",
-        llm.course_alterations, llm.course_alteration_wins, llm.invalid_proposals, llm.random_expansions
-    ));
-    for note in &llm.notes {
-        out.push_str(&format!("note         {note}\n"));
-    }
-    out
-}
-
-/// The end-of-run report.
-pub fn render(s: &Summary, db: Option<&Path>) -> String {
-    let mut out = String::new();
-    out.push_str(&format!("run        {}\n", s.run_dir));
-    out.push_str(&format!("device     {} [{}]\n", s.device.name, s.device.backend));
-    out.push_str(&format!("workload   {} ({})\n", s.workload, s.size));
-    let mut counts = format!("{} samples: {} measured, {} from the database", s.samples, s.measured, s.reused);
-    if s.duplicates > 0 {
-        counts.push_str(&format!(", {} repeated proposals skipped", s.duplicates));
-    }
-    out.push_str(&format!("strategy   {}, seed {}, {counts}\n", s.strategy, s.seed));
-    if s.failures > 0 {
-        let kinds: Vec<String> = s.failures_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        out.push_str(&format!("failures   {} ({})\n", s.failures, kinds.join(", ")));
-    }
-    if s.exhausted {
-        out.push_str("note       the strategy ran out of new schedules before the budget was spent\n");
-    }
-    if s.interrupted {
-        out.push_str(&format!(
-            "note       interrupted after {} of {} samples; continue with: litecoop tune --resume {}\n",
-            s.samples, s.budget, s.run_dir
-        ));
-    }
-    out.push('\n');
-    let mut t = Table::new(&["", "latency ms", "GFLOP/s", "speedup", "sample"]);
-    t.row(vec![
-        "naive".into(),
-        format!("{:.4}", s.baseline_latency_ms),
-        format!("{:.2}", s.baseline_gflops),
-        "1.00x".into(),
-        "0".into(),
-    ]);
-    t.row(vec![
-        "best".into(),
-        format!("{:.4}", s.best_latency_ms),
-        format!("{:.2}", s.best_gflops),
-        format!("{:.2}x", s.best_speedup),
-        s.samples_to_best.to_string(),
-    ]);
-    out.push_str(&t.render());
-    out.push('\n');
-    if s.baseline_runs_ms.len() > 1 {
-        let runs: Vec<String> = s.baseline_runs_ms.iter().map(|ms| format!("{ms:.4}")).collect();
-        out.push_str(&format!("naive        median of {} measurements: {} ms\n", runs.len(), runs.join(", ")));
-    }
-    if !s.best_so_far.is_empty() {
-        out.push_str(&format!(
-            "best so far  {}  ({:.2}x after sample 1 .. {:.2}x after {})\n",
-            sparkline(&s.best_so_far),
-            s.best_so_far[0],
-            s.best_speedup,
-            s.samples
-        ));
-    }
-    if !s.best_path.is_empty() {
-        out.push_str(&format!("best path    {}\n", s.best_path.join(" | ")));
-    }
-    out.push_str(&format!("best schedule {}\n", s.best_schedule.describe()));
-    let methods: Vec<String> = s.timing_methods.iter().map(|(m, n)| format!("{m} ({n})")).collect();
-    out.push_str(&format!(
-        "timing       median of repeated runs on one clock, {} (candidates: {}); every new best checked twice\n",
-        if s.clock.is_empty() { "unrecorded" } else { &s.clock },
-        methods.join(", ")
-    ));
-    if let Some(c) = &s.cost_model {
-        let tau = c.rank_tau.map_or("n/a".to_string(), |t| format!("{t:.2}"));
-        out.push_str(&format!(
-            "cost model   {}: {:.1} scored per measured; online rank tau {tau} over {} predictions; {} warm-start rows{}\n",
-            c.kind,
-            c.scored_per_measured,
-            c.predictions_checked,
-            c.warm_start_rows,
-            c.prior_weight.map_or(String::new(), |w| format!("; LLM prior weight {w:.2}"))
-        ));
-    }
-    if let Some(llm) = &s.llm {
-        out.push('\n');
-        out.push_str(&render_llm(llm, s.kv_cache.as_ref()));
-        out.push('\n');
-    }
-    let llm_time = if s.llm.is_some() { format!("LLM {:.1} s, ", s.time.llm_s) } else { String::new() };
-    out.push_str(&format!(
-        "time         {llm_time}codegen+compile {:.1} s, measurement {:.1} s, search {:.2} s{} (this session {:.1} s)\n",
-        s.time.codegen_compile_s,
-        s.time.measurement_s,
-        s.time.search_s,
-        if s.cost_model.is_some() { format!(" (cost model {:.2} s)", s.time.cost_model_s) } else { String::new() },
-        s.time.session_s
-    ));
-    if let Some(db) = db {
-        out.push_str(&format!("database     {}\n", db.display()));
-    }
-    out.push_str(&format!("export       litecoop export --run {} --out <dir>\n", s.run_dir));
-    out
 }

@@ -11,7 +11,7 @@ use litecoop_ir::workload::Workload;
 use std::path::{Path, PathBuf};
 
 /// Where workloads are looked up.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Debug, PartialEq)]
 pub struct WorkloadSource {
     /// Directory of workload TOML files searched before the built-in ones.
     #[arg(long, value_name = "DIR", default_value = "kernels", global = true)]

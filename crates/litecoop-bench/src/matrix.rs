@@ -145,23 +145,6 @@ impl StrategySpec {
         self.written_cost_model().map_or(0, CostModelSpec::warmup)
     }
 
-    /// The `litecoop tune` arguments that select it.
-    pub fn tune_args(&self) -> Vec<String> {
-        let mut args = vec!["--strategy".to_string(), self.name().to_string()];
-        match self {
-            StrategySpec::LlmMcts { model } => args.extend(["--model".to_string(), model.clone()]),
-            StrategySpec::Litecoop { models } => args.extend(["--models".to_string(), models.join(",")]),
-            _ => {}
-        }
-        if let Some(spec) = self.written_cost_model() {
-            args.extend(["--cost-model".to_string(), spec.kind().name().to_string()]);
-            if spec.warmup() > 0 {
-                args.extend(["--warmup".to_string(), spec.warmup().to_string()]);
-            }
-        }
-        args
-    }
-
     /// A form of the label that is safe in a directory name.
     pub fn file_label(&self) -> String {
         self.to_string()
@@ -418,16 +401,9 @@ mod tests {
             "litecoop: a + b ".parse::<StrategySpec>().unwrap(),
             StrategySpec::Litecoop { models: vec!["a".into(), "b".into()] }
         );
-        assert_eq!(
-            "evolutionary:none".parse::<StrategySpec>().unwrap().tune_args(),
-            ["--strategy", "evolutionary", "--cost-model", "none"]
-        );
         assert_eq!("mcts".parse::<StrategySpec>().unwrap().cost_model(), None);
         assert_eq!("mcts:knn".parse::<StrategySpec>().unwrap().cost_model(), Some(CostModelKind::Knn));
-        assert_eq!(
-            "evolutionary:tvm".parse::<StrategySpec>().unwrap().tune_args(),
-            ["--strategy", "evolutionary", "--cost-model", "mlp", "--warmup", "100"]
-        );
+        assert_eq!("evolutionary:tvm".parse::<StrategySpec>().unwrap().warmup(), 100);
         for bad in
             ["llm-mcts", "llm-mcts:a+b", "litecoop", "litecoop:", "litecoop:a+a", "mcts:a", "mcts:knn+mlp", "greedy"]
         {
@@ -435,7 +411,7 @@ mod tests {
         }
         let spec: StrategySpec = "litecoop:a+hf:x/y:z.gguf".parse().unwrap();
         assert_eq!(spec.file_label(), "litecoop-a+hf-x-y-z.gguf");
-        assert_eq!(spec.tune_args(), ["--strategy", "litecoop", "--models", "a,hf:x/y:z.gguf"]);
+        assert_eq!(spec.models(), ["a", "hf:x/y:z.gguf"]);
     }
 
     #[test]
