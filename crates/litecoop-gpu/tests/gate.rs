@@ -36,7 +36,10 @@ fn plan(m: &mut Measurer, op: &Op, schedule: &Schedule) -> LaunchPlan {
 
 #[test]
 fn naive_and_default_schedules_of_every_workload_are_correct() {
-    let mut m = measurer();
+    // Every one of these must be judged, so the limit is generous: on a Zen 3 CPU, lavapipe running the
+    // other tests beside it, a naive kernel of the small sizes outlived 30 s.
+    let settings = MeasureSettings { timeout_s: 300.0, ..check_only() };
+    let mut m = Measurer::new(None, settings).unwrap();
     for w in workloads() {
         let op = w.op("small").unwrap();
         let limits = m.gpu().unwrap().limits;
@@ -205,7 +208,7 @@ op = "moe"
 tokens = 9
 hidden = 28
 ffn = 22
-experts = 3
+experts = 4
 top_k = 2
 "#;
 

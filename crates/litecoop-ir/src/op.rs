@@ -111,7 +111,8 @@ pub struct MlpOp {
 }
 
 /// Routed mixture of experts: each token goes to `top_k` experts, each a SwiGLU MLP; outputs are
-/// combined with the routing weights. Routing is deterministic and balanced (an input, not learned).
+/// combined with the routing weights. Routing is deterministic and round-robin (an input, not learned):
+/// experts receive equal loads when `tokens * top_k` divides by `experts`, else loads one apart.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MoeOp {
     /// Tokens routed.
@@ -127,12 +128,14 @@ pub struct MoeOp {
 }
 
 impl MoeOp {
-    /// Tokens each expert receives (routing is balanced, so this is exact).
+    /// Slots per expert: the most tokens any expert receives. An expert that receives fewer has padding
+    /// slots at the end, which read token 0 and whose outputs no route reads (the padded capacity of MoE
+    /// serving kernels).
     pub fn capacity(&self) -> usize {
-        self.tokens * self.top_k / self.experts
+        (self.tokens * self.top_k).div_ceil(self.experts)
     }
-    /// The expert of the `j`-th route of token `t`: consecutive routes land on distinct experts and
-    /// every expert receives exactly [`MoeOp::capacity`] tokens.
+    /// The expert of the `j`-th route of token `t`: consecutive routes land on distinct experts (as long
+    /// as `top_k <= experts`) and every expert receives [`MoeOp::capacity`] tokens or one fewer.
     pub fn expert_of(&self, t: usize, j: usize) -> usize {
         (t * self.top_k + j) % self.experts
     }
@@ -278,5 +281,14 @@ mod tests {
             serde_json::to_string(&IndexTable::ExpertRows).unwrap(),
             format!("\"{}\"", IndexTable::ExpertRows.name())
         );
+    }
+    /// Three tokens, one route each, two experts: expert 0 gets tokens 0 and 2, expert 1 gets token 1 and a
+    /// padding slot (token 0, read by no route).
+    #[test]
+    fn uneven_loads_pad_the_lighter_experts() {
+        let o = MoeOp { tokens: 3, hidden: 4, ffn: 4, experts: 2, top_k: 1 };
+        assert_eq!(o.capacity(), 2);
+        assert_eq!(o.table(IndexTable::ExpertRows), [0, 2, 1, 0]);
+        assert_eq!(o.table(IndexTable::RouteRows), [0, 2, 1]);
     }
 }
