@@ -1,5 +1,7 @@
-//! The elementwise sketch: WORKGROUP_SIZE invocations, each handling ITEMS consecutive elements written out
-//! straight-line, with a bounds guard on each.
+//! The elementwise sketch: WORKGROUP_SIZE invocations, each handling ITEMS elements written out
+//! straight-line, with a bounds guard on each: ITEMS consecutive elements, or (strided) one in each stretch of
+//! WORKGROUP_SIZE elements of its workgroup's ITEMS stretches, so neighbouring invocations touch neighbouring
+//! addresses.
 
 use crate::wgsl::{bind_epilogue, epilogue_expr, grid, Bindings, MATH};
 use crate::{Dispatch, LaunchPlan};
@@ -53,13 +55,27 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &MapSpec, d: &Ma
     };
     let _ = writeln!(
         w,
-        "@compute @workgroup_size({})\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {{\n    let first = ({invocation}) * {}u;",
-        d.workgroup_size, d.items
+        "@compute @workgroup_size({})\nfn main(@builtin(global_invocation_id) gid: vec3<u32>) {{",
+        d.workgroup_size
     );
+    // The element of item k: first + k * step.
+    let step = if d.strided {
+        let (size, items) = (d.workgroup_size, d.items);
+        let _ = writeln!(
+            w,
+            "    let invocation = {invocation};\n    let first = invocation / {size}u * {}u + invocation % {size}u;",
+            size * items
+        );
+        size
+    } else {
+        let _ = writeln!(w, "    let first = ({invocation}) * {}u;", d.items);
+        1
+    };
     for item in 0..d.items {
         let _ = writeln!(
             w,
-            "    {{\n        let i = first + {item}u;\n        if (i < LEN) {{\n            {body}\n        }}\n    }}"
+            "    {{\n        let i = first + {}u;\n        if (i < LEN) {{\n            {body}\n        }}\n    }}",
+            item * step
         );
     }
     w.push_str("}\n");

@@ -233,6 +233,34 @@ fn random_schedules_of_shapes_no_power_of_two_divides_run_correct_with_guarded_t
     assert!(guarded >= 40, "only {guarded} guarded kernels drawn");
 }
 
+/// Strided elementwise items (each invocation takes one element per workgroup-wide stretch) compute the same
+/// as consecutive ones, on lengths that no stretch divides: the SwiGLU of an MLP, the combine of a MoE with
+/// uneven loads, separate bias and GELU epilogues of batched and transposed products.
+#[test]
+fn strided_elementwise_items_run_correct() {
+    use litecoop_ir::schedule::KernelDecisions;
+    let mut m = measurer();
+    let limits = m.gpu().unwrap().limits;
+    for name in ["odd-mlp", "odd-moe", "odd-matmul", "odd-matmul-nt"] {
+        let text = ODD_SHAPES.split("---").find(|t| t.contains(&format!("name = \"{name}\""))).unwrap();
+        let op = Workload::from_toml(text, "odd shapes").unwrap().op("small").unwrap();
+        for (size, items) in [(32, 4), (64, 8), (128, 2)] {
+            let mut schedule = Schedule::naive(&op);
+            let mut strided = 0;
+            for d in schedule.kernels.values_mut() {
+                if let KernelDecisions::Map(d) = d {
+                    (d.workgroup_size, d.items, d.strided) = (size, items, true);
+                    strided += 1;
+                }
+            }
+            assert!(strided > 0, "{op:?} has no elementwise kernel");
+            let p = lower(&op, &schedule, &limits).unwrap();
+            let r = m.measure(&op, &p, 5).unwrap();
+            assert!(r.check.passed, "{op:?} {size}x{items}: {:?}", r.check.reason);
+        }
+    }
+}
+
 #[test]
 fn timing_reports_a_positive_median_and_its_method() {
     let op = small("matmul-256");

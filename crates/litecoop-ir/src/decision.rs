@@ -370,7 +370,7 @@ impl Sketch for SoftmaxDecisions {
 }
 
 /// The elementwise sketch's decisions.
-pub static MAP: [Decision<MapDecisions, MapSpec>; 2] = [
+pub static MAP: [Decision<MapDecisions, MapSpec>; 3] = [
     Decision {
         name: "workgroup",
         label: "workgroup_size",
@@ -387,11 +387,23 @@ pub static MAP: [Decision<MapDecisions, MapSpec>; 2] = [
         label: "items",
         values: &[1, 2, 4, 8],
         words: None,
-        meaning: "consecutive elements per elementwise invocation",
+        meaning: "elements per elementwise invocation",
         rule_text: "",
         rule: |_, _, _| ok(),
         get: |d| d.items,
         set: |d, v| d.items = v,
+    },
+    Decision {
+        name: "item order",
+        label: "strided",
+        values: OFF_ON,
+        words: Some(["consecutive", "strided"]),
+        meaning: "an elementwise invocation's items: consecutive elements, or one per workgroup-wide stretch so \
+                  neighbouring invocations touch neighbouring addresses",
+        rule_text: "strided only with more than one item",
+        rule: |_, d, _| require(!d.strided || d.items > 1, || "strided needs items > 1".to_string()),
+        get: |d| d.strided as u32,
+        set: |d, v| d.strided = v == 1,
     },
 ];
 

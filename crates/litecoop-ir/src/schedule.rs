@@ -122,14 +122,19 @@ impl SoftmaxDecisions {
 pub struct MapDecisions {
     /// Invocations per workgroup.
     pub workgroup_size: u32,
-    /// Consecutive elements per invocation, written out straight-line.
+    /// Elements per invocation, written out straight-line.
     pub items: u32,
+    /// Which elements an invocation handles: `false`, `items` consecutive ones; `true`, one in each stretch
+    /// of `workgroup_size`, so neighbouring invocations touch neighbouring addresses (coalesced on GPUs).
+    /// Absent from schedules written before it existed, which read as `false` and keep their JSON.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strided: bool,
 }
 
 impl MapDecisions {
     /// One element per invocation, 64 invocations per workgroup.
     pub fn naive(_spec: &MapSpec) -> MapDecisions {
-        MapDecisions { workgroup_size: 64, items: 1 }
+        MapDecisions { workgroup_size: 64, items: 1, strided: false }
     }
 }
 
@@ -193,7 +198,9 @@ impl Schedule {
                         KernelDecisions::Softmax(SoftmaxDecisions { threads_per_row: t, rows_per_workgroup: rows })
                     })
                     .collect(),
-                KernelSpec::Map(_) => vec![KernelDecisions::Map(MapDecisions { workgroup_size: 64, items: 4 })],
+                KernelSpec::Map(_) => {
+                    vec![KernelDecisions::Map(MapDecisions { workgroup_size: 64, items: 4, strided: false })]
+                }
             };
             for candidate in candidates {
                 let mut trial = schedule.clone();
@@ -267,5 +274,17 @@ mod tests {
         assert!(Schedule::from_json(&typo).unwrap_err().to_string().contains("tile_m"));
         let extra = s.to_json().replacen('{', "{\"fuse\":true,", 1);
         assert!(Schedule::from_json(&extra).unwrap_err().to_string().contains("fuse"));
+    }
+
+    /// Elementwise decisions written before `strided` existed read as consecutive and keep their JSON (so
+    /// their schedule hashes, the database's keys, do not change).
+    #[test]
+    fn map_decisions_without_strided_keep_their_json() {
+        let old = r#"{"workgroup_size":64,"items":4}"#;
+        let d: MapDecisions = serde_json::from_str(old).unwrap();
+        assert!(!d.strided);
+        assert_eq!(serde_json::to_string(&d).unwrap(), old);
+        let strided = MapDecisions { strided: true, ..d };
+        assert_eq!(serde_json::to_string(&strided).unwrap(), r#"{"workgroup_size":64,"items":4,"strided":true}"#);
     }
 }
