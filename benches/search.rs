@@ -13,7 +13,7 @@ use litecoop_search::llm::prompt::RunFacts;
 use litecoop_search::outcome::{FailureKind, Outcome};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::MctsConfig;
-use litecoop_search::strategy::{Candidate, Feedback, Space, Strategy, StrategyConfig};
+use litecoop_search::strategy::{Candidate, Feedback, Space, StartFrom, Strategy, StrategyConfig};
 use std::hint::black_box;
 use std::path::Path;
 
@@ -69,7 +69,7 @@ fn search(c: &mut Criterion) {
             };
             let fresh = || {
                 let facts = RunFacts::new(&w.name, op, "synthetic".into(), limits);
-                let mut strategy = config.build(1, &naive, Vec::new(), facts, None).unwrap();
+                let mut strategy = config.build(1, &naive, StartFrom::Naive, Vec::new(), facts, None).unwrap();
                 let root = Candidate::drawn(naive.clone(), "baseline");
                 strategy.observe(&root, Feedback { outcome: &synthetic(&naive), speedup: 1.0, duplicate: false });
                 for _ in 0..64 {

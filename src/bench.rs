@@ -4,7 +4,7 @@
 
 use crate::models::ManifestArg;
 use crate::table::Table;
-use crate::tune::{execute, stop_flag, CostModelName, StrategyName, TuneArgs};
+use crate::tune::{execute, stop_flag, CostModelName, StartName, StrategyName, TuneArgs};
 use crate::workloads::{find, WorkloadSource};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
@@ -96,6 +96,10 @@ struct RunArgs {
     /// Candidates per run [default: 32; paper preset: 64].
     #[arg(long, short)]
     budget: Option<usize>,
+    /// The schedule every search starts from: the hand-written default (measured as each run's first
+    /// candidate) or, to reproduce the published systems' setting, the naive schedule.
+    #[arg(long, value_enum, default_value_t = StartName::Default)]
+    start: StartName,
     /// Size preset of every workload: `small` for CPU adapters such as lavapipe, `paper` for real GPUs.
     #[arg(long, default_value = "small")]
     size: String,
@@ -189,6 +193,7 @@ impl RunArgs {
             size: matrix.size.clone(),
             budget: Some(matrix.budget),
             seed: cell.seed,
+            start: self.start,
             run_dir: Some(dir.to_path_buf()),
             measure: self.timing.clone(),
             source: self.source.clone(),
@@ -495,7 +500,18 @@ mod tests {
             "random,evolutionary:none,evolutionary:tvm,mcts:knn,llm-mcts:gemma3-270m,litecoop:a+hf:x/y:z.gguf";
         let lines: [&[&str]; 3] = [
             &["--strategies", strategies, "--seeds", "2", "--budget", "7"],
-            &["--strategies", strategies, "--no-db", "--reuse", "--adapter", "1", "--size", "paper"],
+            &[
+                "--strategies",
+                strategies,
+                "--no-db",
+                "--reuse",
+                "--adapter",
+                "1",
+                "--size",
+                "paper",
+                "--start",
+                "naive",
+            ],
             &[
                 "--strategies",
                 strategies,
@@ -539,6 +555,10 @@ mod tests {
         );
         assert!(runs.iter().all(|r| r.remeasure && r.no_warm_start), "cells start cold without --reuse");
         assert_eq!(runs[0].db.as_deref(), Some(Path::new("runs/tuning.sqlite")));
+        assert!(runs.iter().all(|r| r.start == StartName::Default), "searches start from the default");
+        let naive = bench(&["--start", "naive"]);
+        let m = naive.matrix();
+        assert!(m.cells().iter().all(|c| naive.new_run(&m, c, Path::new("d")).start == StartName::Naive));
         assert_eq!(
             shell_words(&runs[9].command_line()).split(' ').take(6).collect::<Vec<_>>(),
             ["litecoop", "tune", "--workload", "matmul-512", "--size", "small"]

@@ -109,6 +109,15 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
         "1.00x".into(),
         "0".into(),
     ]);
+    if let Some(ms) = s.default_latency_ms {
+        t.row(vec![
+            "default (start)".into(),
+            format!("{ms:.4}"),
+            format!("{:.2}", s.baseline_gflops * s.baseline_latency_ms / ms),
+            format!("{:.2}x", s.baseline_latency_ms / ms),
+            "1".into(),
+        ]);
+    }
     t.row(vec![
         "best".into(),
         format!("{:.4}", s.best_latency_ms),
@@ -129,6 +138,12 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
             s.best_so_far[0],
             s.best_speedup,
             s.samples
+        ));
+    }
+    if let Some(ms) = s.default_latency_ms {
+        out.push_str(&format!(
+            "vs default   the best is {:.2}x the hand-written default, where the search started\n",
+            ms / s.best_latency_ms
         ));
     }
     if !s.best_path.is_empty() {

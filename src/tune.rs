@@ -16,7 +16,7 @@ use litecoop_search::store::MeasurementStore;
 use litecoop_search::strategy::collaboration::{LlmSearchConfig, DEFAULT_COURSE_EVERY, DEFAULT_LAMBDA};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
 use litecoop_search::strategy::mcts::{Backup, MctsConfig};
-use litecoop_search::strategy::StrategyConfig;
+use litecoop_search::strategy::{StartFrom, StrategyConfig};
 use litecoop_search::summary::Summary;
 use litecoop_search::tuner::{tune, NewRun, Options, Progress, Start};
 use std::path::{Path, PathBuf};
@@ -71,6 +71,25 @@ pub enum BackupName {
     Mean,
 }
 
+/// Where a search starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StartName {
+    /// The hand-written default schedule (`litecoop run --schedule default`), measured as the first
+    /// candidate; the search refines it.
+    Default,
+    /// The naive schedule, as the published systems start.
+    Naive,
+}
+
+impl From<StartName> for StartFrom {
+    fn from(name: StartName) -> StartFrom {
+        match name {
+            StartName::Default => StartFrom::Default,
+            StartName::Naive => StartFrom::Naive,
+        }
+    }
+}
+
 /// Arguments of `litecoop tune`.
 #[derive(Args, Debug, PartialEq)]
 #[command(after_long_help = "\
@@ -116,6 +135,11 @@ pub struct TuneArgs {
     /// Seed of every random choice (the candidate sequence is a function of it and the measured times).
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
+    /// The schedule the search starts from: `default` measures the hand-written default as the first
+    /// candidate (a tree's root, evolutionary's first parent), so tuning never ends slower than it; `naive`
+    /// starts from the naive schedule, as the published systems do.
+    #[arg(long, value_enum, default_value_t = StartName::Default)]
+    pub(crate) start: StartName,
     /// Adapter index or part of its name (see `litecoop devices`); default: the best adapter.
     #[arg(long)]
     pub(crate) adapter: Option<String>,
@@ -279,6 +303,7 @@ impl TuneArgs {
         if let Some(x) = self.widening {
             value("widening", true, x.to_string());
         }
+        value("start", self.start != d.start, value_name(&self.start));
         value("max-depth", self.max_depth != d.max_depth, self.max_depth.to_string());
         value("exploration", self.exploration != d.exploration, self.exploration.to_string());
         value("backup", self.backup != d.backup, value_name(&self.backup));
@@ -509,6 +534,7 @@ pub fn execute(
                 measure: args.measure.clone(),
                 cost_model: args.cost_model(&strategy, learnable),
                 rebaseline: true,
+                start: args.start.into(),
             };
             if args.cost_model.is_none_or(|c| c == CostModelName::Auto) && strategy.screens_by_default() && !quiet {
                 let rows = learnable.unwrap_or(0);

@@ -55,9 +55,17 @@ fn litecoop_with_both_real_models_proposes_only_legal_steps_and_accounts_for_eve
     let mut per_model = std::collections::BTreeMap::<String, u64>::new();
     // The naive baseline is measured again after 8 candidates (a `baseline` line, made by no model).
     assert_eq!(log.iter().filter(|e| e["kind"] == "baseline").count(), 2);
-    for e in log.iter().filter(|e| e["kind"] == "candidate") {
+    // The search starts from the hand-written default: measured first, then the tree's root.
+    let candidates: Vec<&serde_json::Value> = log.iter().filter(|e| e["kind"] == "candidate").collect();
+    let root = Schedule::default_for(&op, &limits);
+    assert_eq!(
+        (candidates[0]["proposer"].as_str(), candidates[0]["hash"].as_str()),
+        (Some("default"), Some(&*root.fingerprint()))
+    );
+    assert_eq!(candidates[0]["correct"], true);
+    for e in &candidates[1..] {
         assert!(MODELS.contains(&e["proposer"].as_str().unwrap()), "{e}");
-        let mut schedule = Schedule::naive(&op);
+        let mut schedule = root.clone();
         for step in e["path"].as_array().unwrap() {
             let t: Transformation = step.as_str().unwrap().parse().unwrap();
             schedule = t.apply_checked(&op, &schedule, &limits).unwrap_or_else(|i| panic!("{step}: {i}"));
@@ -141,7 +149,7 @@ fn model_choices_and_missing_models_say_what_to_do() {
     assert!(text(&o).contains("same search as llm-mcts"), "{}", text(&o));
     assert!(text(&o).contains("smollm2-135m") && text(&o).contains("KV reuse"), "{}", text(&o));
 
-    // llm-mcts with one model.
+    // llm-mcts with one model: sample 1 is the hand-written default (the start), sample 2 the model's.
     let o = litecoop(
         &[
             &["tune", "-s", "llm-mcts", "--model", "smollm2-135m", "--json", "--run-dir", s(&dir.join("e"))][..],
@@ -150,6 +158,6 @@ fn model_choices_and_missing_models_say_what_to_do() {
         .concat(),
     );
     let v = json(&o);
-    assert_eq!(v["llm"]["models"]["smollm2-135m"]["calls"], 2);
+    assert_eq!(v["llm"]["models"]["smollm2-135m"]["calls"], 1);
     assert_eq!(v["llm"]["largest_share"], 1.0);
 }

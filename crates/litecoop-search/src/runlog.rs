@@ -49,6 +49,9 @@ pub struct RunRequest {
     /// median of its measurements (absent, false, in logs of runs that measured it once).
     #[serde(default)]
     pub rebaseline: bool,
+    /// The schedule the search starts from (absent, naive, in logs of runs before the choice existed).
+    #[serde(default)]
+    pub start: crate::strategy::StartFrom,
 }
 
 /// `run.json`: the request plus what identifies the run and its device.

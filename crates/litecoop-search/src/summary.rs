@@ -76,6 +76,13 @@ pub struct Summary {
     pub baseline_gflops: f64,
     /// Sample number (1-based) of the best schedule; 0 when it is the baseline.
     pub samples_to_best: usize,
+    /// Where the search started (absent, naive, in summaries written before the choice existed).
+    #[serde(default)]
+    pub start: crate::strategy::StartFrom,
+    /// The hand-written default schedule's latency, when the run measured it as its start (`None` when it
+    /// started from the naive schedule or the default failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_latency_ms: Option<f64>,
     /// The best schedule.
     pub best_schedule: Schedule,
     /// Its hash.

@@ -12,7 +12,7 @@ use litecoop_search::db::TuningDb;
 use litecoop_search::measure::{outcome_of, wgsl_hash, DeviceInfo, Measure};
 use litecoop_search::outcome::{FailureKind, Outcome};
 use litecoop_search::runlog::{read_entries, EntryKind, MeasureSettings, RunRequest};
-use litecoop_search::strategy::StrategyConfig;
+use litecoop_search::strategy::{StartFrom, StrategyConfig};
 use litecoop_search::tuner::{tune, NewRun, Options, Start};
 use std::collections::BTreeMap;
 
@@ -96,6 +96,7 @@ fn no_candidate_with_a_planted_bug_becomes_the_best_or_enters_the_database_as_co
         measure: settings.clone(),
         cost_model: CostModelConfig::default(),
         rebaseline: false,
+        start: StartFrom::Naive,
     };
     let dir = tmp.path().join("run");
     let start = Start::New(Box::new(NewRun { dir: dir.clone(), id: "planted".into(), request }));

@@ -34,12 +34,22 @@ pub struct RunFacts {
     pub models: Vec<(String, u64)>,
     /// The answer also names the model that expands the new schedule (LiteCoOp).
     pub choose_next_model: bool,
+    /// What the tree's root is called in prompts (`naive`, `hand-written default`).
+    pub root: String,
 }
 
 impl RunFacts {
     /// The facts of a run; the strategy fills in the models when it is built.
     pub fn new(workload: &str, op: Op, device: String, limits: DeviceLimits) -> RunFacts {
-        RunFacts { workload: workload.to_string(), op, device, limits, models: Vec::new(), choose_next_model: false }
+        RunFacts {
+            workload: workload.to_string(),
+            op,
+            device,
+            limits,
+            models: Vec::new(),
+            choose_next_model: false,
+            root: "naive".into(),
+        }
     }
 }
 
@@ -90,7 +100,7 @@ pub fn instructions(facts: &RunFacts) -> String {
         ));
     }
     s.push_str("Answer with the letter of one transformation from the list of the current schedule.\n");
-    s.push_str("Path from the naive schedule:\n");
+    s.push_str(&format!("Path from the {} schedule:\n", facts.root));
     s
 }
 
@@ -185,10 +195,11 @@ pub fn correction_part(regression: &Step, parent_speedup: Option<f64>) -> String
 }
 
 /// A prompt from its parts.
-pub fn assemble(instructions: &str, path: &[Step], node: String, statistics: String) -> Prompt {
+/// `root` names the tree's root as the instructions do (`naive`).
+pub fn assemble(instructions: &str, root: &str, path: &[Step], node: String, statistics: String) -> Prompt {
     let mut context: Vec<String> = path.iter().enumerate().map(|(i, s)| step_line(i + 1, s)).collect();
     if path.is_empty() {
-        context.push("(none yet: this is the naive schedule)\n".into());
+        context.push(format!("(none yet: this is the {root} schedule)\n"));
     }
     context.push(node);
     context.push(statistics);
@@ -227,8 +238,8 @@ mod tests {
             proposer: p.into(),
             speedup: Some(s),
         };
-        let parent = assemble("i\n", &[step("a", 1.5)], "n\n".into(), "s\n".into());
-        let child = assemble("i\n", &[step("a", 1.5), step("b", 2.0)], "n2\n".into(), "s\n".into());
+        let parent = assemble("i\n", "naive", &[step("a", 1.5)], "n\n".into(), "s\n".into());
+        let child = assemble("i\n", "naive", &[step("a", 1.5), step("b", 2.0)], "n2\n".into(), "s\n".into());
         assert_eq!(parent.context[0], child.context[0]);
         assert!(child.context[1].starts_with("2. matmul: tile m 32 (by b) -> 2.00x"));
         assert!(parent.context.iter().chain(&child.context).all(|s| s.ends_with('\n')));

@@ -109,6 +109,7 @@ impl LlmProposer {
         let listing = menu.listing(&texts);
         let mut prompt = prompt::assemble(
             &self.instructions,
+            &self.facts.root,
             e.path,
             prompt::node_part(e.schedule, e.speedup, &listing),
             statistics,

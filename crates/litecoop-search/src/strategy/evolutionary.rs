@@ -1,7 +1,9 @@
 //! `evolutionary`: TVM MetaSchedule-style evolutionary search, without a learned cost model (every candidate
 //! is measured, so the measured speedup is the fitness).
 //!
-//! - Generation 0: `population` random legal schedules.
+//! - Generation 0: `population` random legal schedules; or, when the run started from the hand-written
+//!   default (`--start default`, measured before the search), children of the schedules measured so far
+//!   drawn as in any later generation, so the search refines the default from its first candidate.
 //! - Each later generation: the parents are the best `population` schedules measured so far (elitism; failed
 //!   ones have fitness 0 and are never parents while any schedule succeeded). For each of `population` slots:
 //!   with probability `epsilon` (epsilon-greedy) a fresh random schedule; otherwise a parent drawn with
@@ -55,6 +57,8 @@ pub struct Evolutionary {
     generation: usize,
     /// The cost model and the pool size per measured candidate.
     screen: Option<(CostModel, usize)>,
+    /// Generation 0 breeds from the measured start instead of drawing at random.
+    from_start: bool,
 }
 
 impl Evolutionary {
@@ -68,7 +72,14 @@ impl Evolutionary {
             known: HashMap::new(),
             generation: 0,
             screen,
+            from_start: false,
         }
+    }
+
+    /// The same search, breeding generation 0 from the schedules it was shown before its first candidate (the
+    /// naive baseline and the measured start) rather than drawing it at random.
+    pub fn breeding_from_the_start(self) -> Evolutionary {
+        Evolutionary { from_start: true, ..self }
     }
 
     fn parents(&self) -> Vec<(String, Schedule, f64)> {
@@ -174,7 +185,8 @@ impl Evolutionary {
         let mut fresh = HashSet::new();
         let parents = self.parents();
         for _ in 0..self.config.population.max(1) {
-            let random = parents.is_empty() || self.generation == 0 || self.rng.next_f64() < self.config.epsilon;
+            let first_random = self.generation == 0 && !self.from_start;
+            let random = parents.is_empty() || first_random || self.rng.next_f64() < self.config.epsilon;
             let candidate = if random {
                 Candidate::drawn(random_schedule(space.op, space.limits, &mut self.rng), "random")
             } else {

@@ -51,7 +51,7 @@ pub struct Mcts<P: ExpansionPolicy> {
 }
 
 impl Mcts<RandomExpansion> {
-    /// A tree rooted at `root` (the naive schedule), expanded by `proposer` under plain UCT.
+    /// A tree rooted at `root` (the run's start), expanded by `proposer` under plain UCT.
     pub fn new(config: MctsConfig, root: Schedule, proposer: Box<dyn Proposer>) -> Mcts<RandomExpansion> {
         Mcts::with_policy(Tree::new(config, root), proposer, RandomExpansion)
     }
@@ -299,7 +299,8 @@ impl<P: ExpansionPolicy> Strategy for Mcts<P> {
         let ok = feedback.outcome.is_ok();
         let reward = if ok { feedback.speedup } else { 0.0 };
         let Some(pending) = self.pending.take() else {
-            // The baseline: the root's own measurement.
+            // The root's own measurement (the naive baseline or the measured start); other schedules measured
+            // outside the tree (the baseline when the tree starts from the default) are not its business.
             if candidate.hash == self.tree.nodes[0].hash && self.tree.nodes[0].reward.is_none() {
                 self.tree.measure_root(reward, !ok);
             }

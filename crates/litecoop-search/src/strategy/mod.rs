@@ -33,7 +33,7 @@ pub struct Candidate {
     pub schedule: Schedule,
     /// Its canonical hash.
     pub hash: String,
-    /// Transformations from the naive schedule (tree strategies) or from the parent (mutations); empty for
+    /// Transformations from the tree's root (tree strategies) or from the parent (mutations); empty for
     /// schedules drawn at random.
     pub path: Vec<Transformation>,
     /// Hash of the schedule it was derived from, if any.
@@ -56,6 +56,40 @@ impl Candidate {
             calls: Vec::new(),
         }
     }
+}
+
+/// The schedule a search starts from: the root of a tree search and the first parent of an evolutionary one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum StartFrom {
+    /// The naive schedule, as the published systems start (the absent value in run logs before `start`).
+    #[default]
+    Naive,
+    /// The hand-written default schedule ([`Schedule::default_for`]), measured as the run's first candidate:
+    /// the search refines it, and a run never ends slower than it. A start that fails on the device falls
+    /// back to the naive schedule.
+    Default,
+}
+
+impl StartFrom {
+    /// The starting schedule on a device.
+    pub fn schedule(self, op: &Op, limits: &DeviceLimits) -> Schedule {
+        match self {
+            StartFrom::Naive => Schedule::naive(op),
+            StartFrom::Default => Schedule::default_for(op, limits),
+        }
+    }
+
+    /// How prompts name it (`Path from the naive schedule:`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            StartFrom::Naive => "naive",
+            StartFrom::Default => "hand-written default",
+        }
+    }
+
+    /// Who the run log names as the proposer of the starting schedule.
+    pub const PROPOSER: &'static str = "default";
 }
 
 /// What the tuner tells a strategy about a candidate.
@@ -143,14 +177,17 @@ impl StrategyConfig {
         self.models().is_empty()
     }
 
-    /// A fresh strategy; all its random choices flow from `seed`. `naive` is the baseline schedule (the root
-    /// of a tree search). LLM-guided strategies take their models (in the order of [`StrategyConfig::models`])
+    /// A fresh strategy; all its random choices flow from `seed`. `root` is the measured schedule the search
+    /// starts from, which `start` names (the naive baseline, or the hand-written default when it was measured
+    /// correct): the root of a tree search; evolutionary search breeds its first generation from it (and the
+    /// naive schedule) instead of drawing it at random. LLM-guided strategies take their models (in the order of [`StrategyConfig::models`])
     /// and the run's facts (`facts.models` and `facts.choose_next_model` are filled in here). With a cost
     /// `model`, the strategy scores `screen` candidates per measured one.
     pub fn build(
         &self,
         seed: u64,
-        naive: &Schedule,
+        root: &Schedule,
+        start: StartFrom,
         models: Vec<Box<dyn LanguageModel>>,
         mut facts: RunFacts,
         cost: Option<(CostModel, usize)>,
@@ -160,10 +197,13 @@ impl StrategyConfig {
                 Some((model, width)) => Box::new(random::RandomSearch::screened(seed, model, width)),
                 None => Box::new(random::RandomSearch::new(seed)),
             },
-            StrategyConfig::Evolutionary(c) => Box::new(evolutionary::Evolutionary::new(c.clone(), seed, cost)),
+            StrategyConfig::Evolutionary(c) => {
+                let search = evolutionary::Evolutionary::new(c.clone(), seed, cost);
+                Box::new(if start == StartFrom::Naive { search } else { search.breeding_from_the_start() })
+            }
             StrategyConfig::Mcts(c) => {
                 let proposer = Box::new(crate::proposer::RandomProposer::new(seed ^ 0x6d63_7473));
-                let tree = mcts::Mcts::new(c.clone(), naive.clone(), proposer);
+                let tree = mcts::Mcts::new(c.clone(), root.clone(), proposer);
                 match cost {
                     Some((model, width)) => Box::new(tree.with_screen(Box::new(screen::CostScreen::new(model, width)))),
                     None => Box::new(tree),
@@ -182,6 +222,7 @@ impl StrategyConfig {
                 let bucket = matches!(self, StrategyConfig::Litecoop(_));
                 facts.models = sizes.clone();
                 facts.choose_next_model = bucket && models.len() > 1;
+                facts.root = start.describe().to_string();
                 let settings = LlmSettings {
                     steps_per_call: c.steps_per_call.max(1),
                     llm_from_depth: c.llm_from_depth,
@@ -196,7 +237,7 @@ impl StrategyConfig {
                 });
                 let proposer = LlmProposer::new(models, facts, settings);
                 let tree =
-                    mcts::Mcts::with_models(c.mcts.clone(), naive.clone(), Box::new(proposer), &sizes, collaboration);
+                    mcts::Mcts::with_models(c.mcts.clone(), root.clone(), Box::new(proposer), &sizes, collaboration);
                 match cost {
                     Some((model, width)) => Box::new(tree.with_screen(Box::new(screen::CostScreen::new(model, width)))),
                     None => Box::new(tree),

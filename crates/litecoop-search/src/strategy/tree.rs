@@ -2,7 +2,7 @@
 //! and backup. Nothing here knows who expands a node; that is the expansion policy's business
 //! ([`super::expansion`]).
 //!
-//! - The root is the naive schedule. A node is a measured schedule; an edge is the transformation(s) a
+//! - The root is the run's start: the naive schedule, or the hand-written default (`--start default`). A node is a measured schedule; an edge is the transformation(s) a
 //!   proposer chose there.
 //! - Value: each node's reward is its **measured** speedup over the naive baseline (`baseline / latency`, 0
 //!   if it failed). Backpropagation keeps, for every node, the visits, the sum and the maximum of the
@@ -148,7 +148,7 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// A tree holding only `root` (the naive schedule), not yet measured.
+    /// A tree holding only `root` (the run's start), not yet measured.
     pub fn new(config: MctsConfig, root: Schedule) -> Tree {
         let node = Node::new(root, None, 0, None, None);
         let known = HashSet::from([node.hash.clone()]);

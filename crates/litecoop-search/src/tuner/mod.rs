@@ -11,7 +11,7 @@ use crate::outcome::Source;
 use crate::proposer::ProposeError;
 use crate::runlog::{CostModelBasis, Entry, EntryKind, RunHeader, RunLog, RunLogError, RunRequest, FORMAT};
 use crate::store::MeasurementStore;
-use crate::strategy::{BuildError, Candidate, Feedback, Space};
+use crate::strategy::{BuildError, Candidate, Feedback, Space, StartFrom};
 use crate::summary::{Summary, TimeSplit};
 use litecoop_gpu::measure::{FALLBACK_NO_TIMESTAMPS, FALLBACK_REQUESTED};
 use litecoop_ir::legality::check;
@@ -217,8 +217,6 @@ pub fn tune(
         }
         _ => None,
     };
-    let mut strategy = header.request.strategy.build(header.request.seed, &naive, options.models, facts, cost)?;
-    strategy.replay(logged.iter().flat_map(|e| e.llm_calls.iter().cloned()).collect());
     let llm_seconds = |s: &dyn crate::strategy::Strategy| s.ledger().map_or(0.0, |l| l.seconds());
     let mut search_s = 0.0;
 
@@ -310,8 +308,39 @@ pub fn tune(
     state.push(entry);
     let rebaseline = header.request.rebaseline;
     progress(&state.progress(header.request.budget));
+
+    // The start, when it is not the naive schedule: measured as the first candidate, so the search refines it
+    // and the run never ends slower than it. One that fails leaves the search to start from the naive one.
+    let mut start = header.request.start;
+    let start_schedule = start.schedule(&op, &limits);
+    let mut root = naive.clone();
+    let mut measured_start = None;
+    if start_schedule != naive && header.request.budget > 0 {
+        let candidate = Candidate::drawn(start_schedule, StartFrom::PROPOSER);
+        let entry = evaluate(&candidate, Vec::new(), EntryKind::Candidate, &mut state)?;
+        if entry.correct {
+            root = candidate.schedule.clone();
+        } else {
+            start = StartFrom::Naive;
+        }
+        measured_start = Some((candidate, state.entries.len()));
+        state.push(entry);
+        progress(&state.progress(header.request.budget));
+    } else {
+        start = StartFrom::Naive;
+    }
+
+    let mut strategy = header.request.strategy.build(header.request.seed, &root, start, options.models, facts, cost)?;
+    strategy.replay(logged.iter().flat_map(|e| e.llm_calls.iter().cloned()).collect());
     let t = Instant::now();
     strategy.observe(&baseline, Feedback { outcome: &state.entries[0].outcome, speedup: 1.0, duplicate: false });
+    if let Some((candidate, at)) = &measured_start {
+        let entry = &state.entries[*at];
+        strategy.observe(
+            candidate,
+            Feedback { outcome: &entry.outcome, speedup: entry.speedup.unwrap_or(0.0), duplicate: false },
+        );
+    }
     search_s += t.elapsed().as_secs_f64();
 
     let mut duplicates_in_a_row = 0;
@@ -515,6 +544,11 @@ impl State {
             best_gflops: gflops(best_ms),
             baseline_gflops: gflops(baseline),
             samples_to_best: candidates.iter().take_while(|e| e.index <= best.index).count(),
+            start: header.request.start,
+            default_latency_ms: candidates
+                .first()
+                .filter(|e| e.proposer == StartFrom::PROPOSER)
+                .and_then(|e| e.outcome.latency_ms),
             baseline_runs_ms: self
                 .entries
                 .iter()

@@ -9,7 +9,7 @@ use litecoop_search::cost::CostModelConfig;
 use litecoop_search::measure::{wgsl_hash, DeviceInfo, Measure};
 use litecoop_search::outcome::{FailureKind, Outcome};
 use litecoop_search::runlog::{MeasureSettings, RunRequest};
-use litecoop_search::strategy::StrategyConfig;
+use litecoop_search::strategy::{StartFrom, StrategyConfig};
 use litecoop_search::tuner::NewRun;
 use std::path::Path;
 
@@ -27,6 +27,8 @@ pub struct FakeMeasure {
     /// Schedules with this reduction tile (`bk`; the naive schedule's is 1) are timed with the host clock, as if
     /// the device's timestamps had failed on them.
     pub timestamps_fail_on_bk: Option<u32>,
+    /// The schedule with this hash computes a wrong result.
+    pub wrong: Option<String>,
 }
 
 impl FakeMeasure {
@@ -44,6 +46,7 @@ impl FakeMeasure {
             wrong_on_other_inputs: None,
             clock: "host",
             timestamps_fail_on_bk: None,
+            wrong: None,
         }
     }
 }
@@ -72,7 +75,7 @@ impl FakeMeasure {
     fn outcome(&self, op: &Op, schedule: &Schedule, seed: u64) -> Outcome {
         let wgsl = litecoop_codegen::lower(op, schedule, &self.device.limits).ok().map(|p| wgsl_hash(&p));
         let KernelDecisions::Gemm(g) = schedule.kernels["matmul"] else { panic!("matmul only") };
-        if g.split_k == 4 {
+        if g.split_k == 4 || self.wrong.as_deref() == Some(&*schedule.fingerprint()) {
             let mut o = Outcome::failed(FailureKind::Wrong, "split 4 is wrong here".into(), seed);
             o.wgsl_hash = wgsl;
             return o;
@@ -120,6 +123,7 @@ pub fn screened_run(
             measure: MeasureSettings { min_window_ms: 1, min_reps: 1, timeout_s: 1.0, ..MeasureSettings::default() },
             cost_model,
             rebaseline: false,
+            start: StartFrom::Naive,
         },
     })
 }
