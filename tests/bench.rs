@@ -113,7 +113,8 @@ fn a_tiny_matrix_in_shards_merges_into_the_unsharded_result() {
     let llm = &rows[1]["llm"];
     let models: Vec<&str> = llm["models"].as_array().unwrap().iter().map(|x| x["model"].as_str().unwrap()).collect();
     assert_eq!(models, ["smollm2-135m", "gemma3-270m"]);
-    assert!(llm["calls"]["mean"].as_f64().unwrap() >= 6.0, "{llm}");
+    // Sample 1 of each run is the hand-written default (the start); the models proposed the other five.
+    assert!(llm["calls"]["mean"].as_f64().unwrap() >= 5.0, "{llm}");
     assert!(llm["flops"]["mean"].as_f64().unwrap() > 0.0);
     assert!(rows[1]["time"]["llm_s"]["mean"].as_f64().unwrap() > 0.0);
     assert_eq!(m["aggregate"][0]["rows"][1]["curve"]["mean"].as_array().unwrap().len(), 6);
