@@ -76,7 +76,8 @@ pub struct Summary {
     pub baseline_gflops: f64,
     /// Sample number (1-based) of the best schedule; 0 when it is the baseline.
     pub samples_to_best: usize,
-    /// Where the search started (absent, naive, in summaries written before the choice existed).
+    /// The start the run asked for (absent, naive, in summaries written before the choice existed); with
+    /// `default` but no `default_latency_ms` the default failed and the search started from naive.
     #[serde(default)]
     pub start: crate::strategy::StartFrom,
     /// The hand-written default schedule's latency, when the run measured it as its start (`None` when it

@@ -184,9 +184,9 @@ impl Evolutionary {
     fn breed(&mut self, space: Space) {
         let mut fresh = HashSet::new();
         let parents = self.parents();
+        let all_random = parents.is_empty() || (self.generation == 0 && !self.from_start);
         for _ in 0..self.config.population.max(1) {
-            let first_random = self.generation == 0 && !self.from_start;
-            let random = parents.is_empty() || first_random || self.rng.next_f64() < self.config.epsilon;
+            let random = all_random || self.rng.next_f64() < self.config.epsilon;
             let candidate = if random {
                 Candidate::drawn(random_schedule(space.op, space.limits, &mut self.rng), "random")
             } else {
