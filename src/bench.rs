@@ -4,7 +4,7 @@
 
 use crate::models::ManifestArg;
 use crate::table::Table;
-use crate::tune::{execute, stop_flag, CostModelName, StartName, StrategyName, TuneArgs};
+use crate::tune::{execute, stop_flag, CostModelName, StartName, StrategyName, TuneArgs, ValuesName};
 use crate::workloads::{find, WorkloadSource};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
@@ -17,6 +17,7 @@ use litecoop_gpu::settings::MeasureSettings;
 use litecoop_ir::op::Op;
 use litecoop_search::cost::CostModelKind;
 use litecoop_search::runlog::{read_header, SUMMARY_FILE};
+use litecoop_search::strategy::tree::NodeValues;
 use litecoop_search::summary::Summary;
 use litecoop_search::tuner::Progress;
 use std::collections::BTreeMap;
@@ -51,7 +52,7 @@ Scale out with --shard I/N (cell i goes to shard i mod N + 1) and combine with `
 Examples:
   litecoop bench                                   # matmul-512, 4 strategies, 3 seeds, 32 candidates
   litecoop bench --workloads matmul-512 --strategies random,mcts --seeds 2 --budget 6 --out /tmp/tiny
-  litecoop bench --preset paper                    # 5 workloads x 4 strategies x 10 seeds x 64 candidates
+  litecoop bench --preset paper                    # 5 workloads x 7 strategies x 10 seeds x 64 candidates
   litecoop bench --preset paper --seeds 2 --workloads llama4-scout-mlp,flux-conv"
 )]
 pub struct BenchArgs {
@@ -71,8 +72,9 @@ enum BenchCommand {
 /// A named matrix.
 #[derive(Clone, Copy, ValueEnum)]
 enum Preset {
-    /// The five serving layers of the paper, 10 seeds, evolutionary:none / evolutionary:mlp / mcts:mlp /
-    /// llm-mcts:gemma3-270m / litecoop:smollm2-135m+gemma3-270m, 64 candidates per run.
+    /// The five serving layers of the paper, 10 seeds, 64 candidates per run: evolutionary:none /
+    /// evolutionary:mlp / evolutionary:tvm (TVM MetaSchedule's setting) / mcts:mlp / mcts:mlp:predicted (the
+    /// published systems' setting) / llm-mcts:gemma3-270m:mlp / litecoop:smollm2-135m+gemma3-270m:mlp.
     Paper,
 }
 
@@ -84,9 +86,9 @@ struct RunArgs {
     /// Workloads, comma-separated [default: matmul-512].
     #[arg(long, value_delimiter = ',')]
     workloads: Option<Vec<String>>,
-    /// Strategies, comma-separated: random, evolutionary, mcts (each optionally `:none`, `:knn`, `:mlp` or
-    /// `:tvm` = mlp scoring at random for the first 100 samples, for its cost model; default mlp),
-    /// llm-mcts:MODEL, litecoop:M1+M2
+    /// Strategies, comma-separated: random, evolutionary, mcts, llm-mcts:MODEL, litecoop:M1+M2; each may
+    /// add `:none`, `:knn`, `:mlp` or `:tvm` (mlp scoring at random for the first 100 samples) for its cost
+    /// model, and the tree strategies `:predicted` for node values predicted by it (e.g. mcts:mlp:predicted)
     /// [default: evolutionary:none,evolutionary:mlp,mcts:mlp,llm-mcts:gemma3-270m,litecoop:smollm2-135m+gemma3-270m].
     #[arg(long, value_delimiter = ',')]
     strategies: Option<Vec<StrategySpec>>,
@@ -233,11 +235,11 @@ fn select(a: &mut TuneArgs, strategy: &StrategySpec) {
         StrategySpec::Random { .. } => StrategyName::Random,
         StrategySpec::Evolutionary { .. } => StrategyName::Evolutionary,
         StrategySpec::Mcts { .. } => StrategyName::Mcts,
-        StrategySpec::LlmMcts { model } => {
+        StrategySpec::LlmMcts { model, .. } => {
             a.model = model.clone();
             StrategyName::LlmMcts
         }
-        StrategySpec::Litecoop { models } => {
+        StrategySpec::Litecoop { models, .. } => {
             a.models = models.clone();
             StrategyName::Litecoop
         }
@@ -250,6 +252,10 @@ fn select(a: &mut TuneArgs, strategy: &StrategySpec) {
         });
         a.warmup = spec.warmup();
     }
+    a.values = match strategy.values() {
+        NodeValues::Measured => ValuesName::Measured,
+        NodeValues::Predicted => ValuesName::Predicted,
+    };
 }
 
 /// What to do with a cell's run directory.
@@ -279,6 +285,7 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
         && r.strategy.models() == cell.strategy.models().as_slice()
         && cell.strategy.cost_model().is_none_or(|k| k == r.cost_model.kind)
         && r.cost_model.warmup == cell.strategy.warmup()
+        && r.strategy.mcts().map(|c| c.values).unwrap_or_default() == cell.strategy.values()
         && r.seed == cell.seed;
     let m = &r.measure;
     if same && *m != args.timing {
@@ -540,7 +547,7 @@ mod tests {
 
     #[test]
     fn strategies_select_their_models_and_cost_models() {
-        let args = bench(&["--strategies", "evolutionary:tvm,mcts,llm-mcts:m,litecoop:a+b"]);
+        let args = bench(&["--strategies", "evolutionary:tvm,mcts,llm-mcts:m,litecoop:a+b,litecoop:a+b:knn:predicted"]);
         let matrix = args.matrix();
         let runs: Vec<TuneArgs> = matrix.cells().iter().map(|c| args.new_run(&matrix, c, Path::new("d"))).collect();
         assert_eq!(
@@ -553,6 +560,13 @@ mod tests {
             (runs[9].strategy, runs[9].models.clone()),
             (StrategyName::Litecoop, vec!["a".to_string(), "b".into()])
         );
+        assert_eq!(
+            (runs[12].strategy, runs[12].cost_model, runs[12].values),
+            (StrategyName::Litecoop, Some(CostModelName::Knn), ValuesName::Predicted)
+        );
+        assert!(runs[..12].iter().all(|r| r.values == ValuesName::Measured));
+        let words = shell_words(&runs[12].command_line());
+        assert!(words.contains("--values predicted") && words.contains("--cost-model knn"), "{words}");
         assert!(runs.iter().all(|r| r.remeasure && r.no_warm_start), "cells start cold without --reuse");
         assert_eq!(runs[0].db.as_deref(), Some(Path::new("runs/tuning.sqlite")));
         assert!(runs.iter().all(|r| r.start == StartName::Default), "searches start from the default");

@@ -86,7 +86,8 @@ pub fn render(s: &Summary, db: Option<&Path>) -> String {
     if s.duplicates > 0 {
         counts.push_str(&format!(", {} repeated proposals skipped", s.duplicates));
     }
-    out.push_str(&format!("strategy   {}, seed {}, {counts}\n", s.strategy, s.seed));
+    let values = if s.values.is_measured() { "" } else { " (node values predicted by the cost model)" };
+    out.push_str(&format!("strategy   {}{values}, seed {}, {counts}\n", s.strategy, s.seed));
     if s.failures > 0 {
         let kinds: Vec<String> = s.failures_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
         out.push_str(&format!("failures   {} ({})\n", s.failures, kinds.join(", ")));

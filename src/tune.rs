@@ -7,7 +7,9 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use litecoop_gpu::device::{choose, list_adapters, AdapterSummary};
-use litecoop_search::cost::{auto_kind, CostModelConfig, CostModelKind, AUTO_MIN_ROWS, DEFAULT_SCREEN};
+use litecoop_search::cost::{
+    auto_kind, CostModelConfig, CostModelKind, AUTO_COST_MODEL, AUTO_MIN_ROWS, DEFAULT_SCREEN,
+};
 use litecoop_search::db::TuningDb;
 use litecoop_search::llm::engine_model::DEFAULT_TEMPERATURE;
 use litecoop_search::measure::GpuMeasure;
@@ -15,7 +17,7 @@ use litecoop_search::runlog::{read_header, MeasureSettings, RunRequest};
 use litecoop_search::store::MeasurementStore;
 use litecoop_search::strategy::collaboration::{LlmSearchConfig, DEFAULT_COURSE_EVERY, DEFAULT_LAMBDA};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
-use litecoop_search::strategy::mcts::{Backup, MctsConfig};
+use litecoop_search::strategy::mcts::{Backup, MctsConfig, NodeValues};
 use litecoop_search::strategy::{StartFrom, StrategyConfig};
 use litecoop_search::summary::Summary;
 use litecoop_search::tuner::{tune, NewRun, Options, Progress, Start};
@@ -69,6 +71,17 @@ pub enum BackupName {
     Max,
     /// Mean speedup of the subtree.
     Mean,
+}
+
+/// Where the tree strategies' node values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValuesName {
+    /// Every expanded child is measured; its measured speedup is its value.
+    Measured,
+    /// The published systems' setting: each child's value is the cost model's predicted speedup, --screen
+    /// children are expanded per measured candidate and only the best-predicted unmeasured node is measured
+    /// (its measurement trains the model, not the tree).
+    Predicted,
 }
 
 /// Where a search starts.
@@ -180,6 +193,10 @@ pub struct TuneArgs {
     /// each divided by the best speedup seen so far.
     #[arg(long, value_enum, default_value_t = BackupName::Max, help_heading = "MCTS")]
     pub(crate) backup: BackupName,
+    /// Tree strategies: where node values come from. `predicted` needs a cost model: without --cost-model
+    /// it uses mlp (the LLM strategies included).
+    #[arg(long, value_enum, default_value_t = ValuesName::Measured, help_heading = "MCTS")]
+    pub(crate) values: ValuesName,
     /// Tree strategies: failed children after which a node is not expanded again.
     #[arg(long, default_value_t = 3, help_heading = "MCTS")]
     pub(crate) max_failures: usize,
@@ -307,6 +324,7 @@ impl TuneArgs {
         value("max-depth", self.max_depth != d.max_depth, self.max_depth.to_string());
         value("exploration", self.exploration != d.exploration, self.exploration.to_string());
         value("backup", self.backup != d.backup, value_name(&self.backup));
+        value("values", self.values != d.values, value_name(&self.values));
         value("max-failures", self.max_failures != d.max_failures, self.max_failures.to_string());
         value("models", self.models != d.models, self.models.join(","));
         value("model", self.model != d.model, self.model.clone());
@@ -368,6 +386,10 @@ impl TuneArgs {
                 BackupName::Max => Backup::Max,
                 BackupName::Mean => Backup::Mean,
             },
+            values: match self.values {
+                ValuesName::Measured => NodeValues::Measured,
+                ValuesName::Predicted => NodeValues::Predicted,
+            },
         })
     }
 
@@ -399,7 +421,12 @@ impl TuneArgs {
 
     /// The run's cost model; `learnable` is how many database rows a warm start would see (`None`: none).
     fn cost_model(&self, strategy: &StrategyConfig, learnable: Option<usize>) -> CostModelConfig {
+        let predicted = strategy.mcts().is_some_and(|c| c.values == NodeValues::Predicted);
         let kind = match self.cost_model {
+            None | Some(CostModelName::Auto) if predicted => match auto_kind(learnable) {
+                CostModelKind::None => AUTO_COST_MODEL,
+                kind => kind,
+            },
             Some(CostModelName::Auto) => auto_kind(learnable),
             Some(name) => name.kind(),
             None if strategy.screens_by_default() => auto_kind(learnable),
@@ -419,6 +446,9 @@ impl TuneArgs {
                 StrategyConfig::Litecoop(self.llm(models)?)
             }
             StrategyName::LlmMcts => StrategyConfig::LlmMcts(self.llm(vec![self.model.clone()])?),
+            StrategyName::Random | StrategyName::Evolutionary if self.values != ValuesName::Measured => {
+                bail!("--values applies to the tree strategies (mcts, llm-mcts, litecoop)")
+            }
             StrategyName::Random => StrategyConfig::Random,
             StrategyName::Evolutionary => {
                 if self.population == 0
@@ -536,7 +566,16 @@ pub fn execute(
                 rebaseline: true,
                 start: args.start.into(),
             };
-            if args.cost_model.is_none_or(|c| c == CostModelName::Auto) && strategy.screens_by_default() && !quiet {
+            let predicted = strategy.mcts().is_some_and(|c| c.values == NodeValues::Predicted);
+            if predicted && request.cost_model.kind == CostModelKind::None {
+                bail!("--values predicted needs a cost model: --cost-model knn or mlp (or leave it unset: mlp)");
+            }
+            if args.cost_model.is_none_or(|c| c == CostModelName::Auto) && predicted && !quiet {
+                eprintln!("cost model: {} (predicted node values need one)", request.cost_model.kind.name());
+            } else if args.cost_model.is_none_or(|c| c == CostModelName::Auto)
+                && strategy.screens_by_default()
+                && !quiet
+            {
                 let rows = learnable.unwrap_or(0);
                 eprintln!(
                     "cost model: {} ({rows} learnable measurements on this device under these settings; auto uses \

@@ -291,6 +291,21 @@ fn the_database_is_reused_across_runs_and_answers_db_best() {
     assert!(o.status.success() && text(&o).contains("GFLOP/s"), "{}", text(&o));
 }
 
+/// The published systems' setting on the device: node values predicted by the cost model (mlp when none is
+/// named), several children scored per measured one, every measured candidate reported as usual.
+#[test]
+fn predicted_node_values_measure_one_of_several_scored_children_on_the_device() {
+    let run = scratch("predicted").join("run");
+    let v = quick_tune(&run, &["-s", "mcts", "--values", "predicted", "--screen", "4", "--budget", "6"]);
+    assert_eq!(v["samples"], 6);
+    assert_eq!(v["cost_model"]["kind"], "mlp", "{v}");
+    assert!(v["cost_model"]["scored_per_measured"].as_f64().unwrap() > 2.0, "{v}");
+    assert!(v["best_speedup"].as_f64().unwrap() > 0.0, "{v}");
+    let header: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(header["strategy"]["values"], "predicted", "the run log records the setting");
+}
+
 #[test]
 fn bad_input_gets_a_clear_error() {
     let dir = scratch("bad");
@@ -309,6 +324,16 @@ fn bad_input_gets_a_clear_error() {
             "at least 1",
         ),
         (vec!["tune".into(), "--resume".into(), s(&dir).into()], "not a run directory"),
+        (
+            ["tune", "-s", "evolutionary", "--values", "predicted", "--no-db"].map(String::from).to_vec(),
+            "--values applies to the tree strategies",
+        ),
+        (
+            ["tune", "-s", "mcts", "--values", "predicted", "--cost-model", "none", "--no-db"]
+                .map(String::from)
+                .to_vec(),
+            "--values predicted needs a cost model",
+        ),
         (
             vec!["export".into(), "--run".into(), s(&dir).into(), "--out".into(), s(&dir.join("x")).into()],
             "not a run directory",

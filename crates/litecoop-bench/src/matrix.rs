@@ -2,6 +2,7 @@
 //! shards.
 
 use litecoop_search::cost::CostModelKind;
+use litecoop_search::strategy::tree::NodeValues;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -26,7 +27,9 @@ pub enum MatrixError {
     Empty(&'static str),
 }
 
-/// One strategy of the matrix, with the models it needs.
+/// One strategy of the matrix, with the models and cost model it needs. Written
+/// `NAME[:MODELS][:COST_MODEL][:predicted]`: `evolutionary:mlp`, `mcts:knn:predicted`,
+/// `litecoop:smollm2-135m+gemma3-270m:mlp`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum StrategySpec {
@@ -42,20 +45,30 @@ pub enum StrategySpec {
         /// The cost model; `None` for `litecoop tune`'s default.
         cost_model: Option<CostModelSpec>,
     },
-    /// MCTS expanded by random transformations: `mcts` or `mcts:COST_MODEL`.
+    /// MCTS expanded by random transformations: `mcts`, `mcts:COST_MODEL` or `mcts:COST_MODEL:predicted`.
     Mcts {
         /// The cost model; `None` for `litecoop tune`'s default.
         cost_model: Option<CostModelSpec>,
+        /// Where node values come from (`:predicted`: the published systems' setting).
+        values: NodeValues,
     },
-    /// MCTS expanded by one model (Reasoning Compiler): `llm-mcts:MODEL`.
+    /// MCTS expanded by one model (Reasoning Compiler): `llm-mcts:MODEL[:COST_MODEL][:predicted]`.
     LlmMcts {
         /// The model.
         model: String,
+        /// The cost model that screens the model's menu with its priors; `None`: none.
+        cost_model: Option<CostModelSpec>,
+        /// Where node values come from.
+        values: NodeValues,
     },
-    /// A bucket of models on one tree: `litecoop:M1+M2`.
+    /// A bucket of models on one tree: `litecoop:M1+M2[:COST_MODEL][:predicted]`.
     Litecoop {
         /// The bucket.
         models: Vec<String>,
+        /// The cost model that screens the models' menus with their priors; `None`: none.
+        cost_model: Option<CostModelSpec>,
+        /// Where node values come from.
+        values: NodeValues,
     },
 }
 
@@ -98,7 +111,21 @@ impl CostModelSpec {
             other => other.kind().name(),
         }
     }
+
+    /// The cost model a spec segment names, if it names one.
+    fn parse(segment: &str) -> Option<CostModelSpec> {
+        Some(match segment {
+            "none" => CostModelSpec::None,
+            "knn" => CostModelSpec::Knn,
+            "mlp" => CostModelSpec::Mlp,
+            "tvm" => CostModelSpec::Tvm,
+            _ => return None,
+        })
+    }
 }
+
+/// The segment that asks for predicted node values.
+const PREDICTED: &str = "predicted";
 
 impl StrategySpec {
     /// The strategy's name as `litecoop tune --strategy` spells it.
@@ -115,28 +142,40 @@ impl StrategySpec {
     /// The models it runs (none for the classic strategies).
     pub fn models(&self) -> Vec<String> {
         match self {
-            StrategySpec::LlmMcts { model } => vec![model.clone()],
-            StrategySpec::Litecoop { models } => models.clone(),
+            StrategySpec::LlmMcts { model, .. } => vec![model.clone()],
+            StrategySpec::Litecoop { models, .. } => models.clone(),
             _ => Vec::new(),
         }
     }
 
-    /// The cost model as written in the spec (`None`: `litecoop tune`'s default; always `None` for the LLM
-    /// strategies).
+    /// The cost model as written in the spec (`None`: not written).
     pub fn written_cost_model(&self) -> Option<CostModelSpec> {
         match self {
             StrategySpec::Random { cost_model }
             | StrategySpec::Evolutionary { cost_model }
-            | StrategySpec::Mcts { cost_model } => *cost_model,
-            _ => None,
+            | StrategySpec::Mcts { cost_model, .. }
+            | StrategySpec::LlmMcts { cost_model, .. }
+            | StrategySpec::Litecoop { cost_model, .. } => *cost_model,
         }
     }
 
-    /// The cost model its runs use: `None` when the spec leaves it to `litecoop tune` (auto).
-    pub fn cost_model(&self) -> Option<CostModelKind> {
+    /// Where its tree's node values come from (measured for the strategies without a tree).
+    pub fn values(&self) -> NodeValues {
         match self {
-            StrategySpec::LlmMcts { .. } | StrategySpec::Litecoop { .. } => Some(CostModelKind::None),
-            _ => self.written_cost_model().map(CostModelSpec::kind),
+            StrategySpec::Mcts { values, .. }
+            | StrategySpec::LlmMcts { values, .. }
+            | StrategySpec::Litecoop { values, .. } => *values,
+            _ => NodeValues::Measured,
+        }
+    }
+
+    /// The cost model its runs use: `None` when the spec leaves it to `litecoop tune` (auto for the classic
+    /// strategies, mlp with predicted values; the LLM strategies take none unless one is written).
+    pub fn cost_model(&self) -> Option<CostModelKind> {
+        match self.written_cost_model() {
+            Some(spec) => Some(spec.kind()),
+            None if !self.models().is_empty() && self.values().is_measured() => Some(CostModelKind::None),
+            None => None,
         }
     }
 
@@ -156,14 +195,18 @@ impl StrategySpec {
 
 impl fmt::Display for StrategySpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StrategySpec::LlmMcts { model } => write!(f, "llm-mcts:{model}"),
-            StrategySpec::Litecoop { models } => write!(f, "litecoop:{}", models.join("+")),
-            other => match other.written_cost_model() {
-                Some(spec) => write!(f, "{}:{}", other.name(), spec.name()),
-                None => f.write_str(other.name()),
-            },
+        f.write_str(self.name())?;
+        let models = self.models();
+        if !models.is_empty() {
+            write!(f, ":{}", models.join("+"))?;
         }
+        if let Some(spec) = self.written_cost_model() {
+            write!(f, ":{}", spec.name())?;
+        }
+        if !self.values().is_measured() {
+            write!(f, ":{PREDICTED}")?;
+        }
+        Ok(())
     }
 }
 
@@ -172,41 +215,56 @@ impl FromStr for StrategySpec {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = |why: &str| MatrixError::Strategy { spec: s.to_string(), why: why.to_string() };
-        let (name, models) = match s.trim().split_once(':') {
-            Some((n, m)) => (n.trim(), Some(m.trim())),
-            None => (s.trim(), None),
+        let mut parts: Vec<&str> = s.trim().split(':').map(str::trim).collect();
+        let name = parts.remove(0);
+        let llm = matches!(name, "llm-mcts" | "litecoop");
+        // From the end: `predicted`, then a cost model (model names may themselves hold `:`).
+        let values = if parts.last() == Some(&PREDICTED) {
+            parts.pop();
+            NodeValues::Predicted
+        } else {
+            NodeValues::Measured
         };
-        let models: Option<Vec<String>> =
-            models.map(|m| m.split('+').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect());
-        match (name, models) {
-            ("random" | "evolutionary" | "mcts", m) => {
-                let cost_model = match m.as_deref() {
-                    None => None,
-                    Some([kind]) => Some(match kind.as_str() {
-                        "none" => CostModelSpec::None,
-                        "knn" => CostModelSpec::Knn,
-                        "mlp" => CostModelSpec::Mlp,
-                        "tvm" => CostModelSpec::Tvm,
-                        _ => return Err(err("after `:` name a cost model: none, knn, mlp or tvm")),
-                    }),
-                    Some(_) => return Err(err("after `:` name one cost model: none, knn, mlp or tvm")),
-                };
+        let cost_model = match parts.last().and_then(|p| CostModelSpec::parse(p)) {
+            Some(spec) if !llm || parts.len() > 1 => {
+                parts.pop();
+                Some(spec)
+            }
+            _ => None,
+        };
+        let rest = parts.join(":");
+        if values == NodeValues::Predicted {
+            if !matches!(name, "mcts" | "llm-mcts" | "litecoop") {
+                return Err(err("`:predicted` applies to the tree strategies: mcts, llm-mcts, litecoop"));
+            }
+            if cost_model == Some(CostModelSpec::None) {
+                return Err(err("predicted node values need a cost model: knn, mlp or tvm"));
+            }
+        }
+        let models: Vec<String> = rest.split('+').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+        match name {
+            "random" | "evolutionary" | "mcts" => {
+                if !rest.is_empty() {
+                    return Err(err("after `:` name one cost model: none, knn, mlp or tvm"));
+                }
                 Ok(match name {
                     "random" => StrategySpec::Random { cost_model },
                     "evolutionary" => StrategySpec::Evolutionary { cost_model },
-                    _ => StrategySpec::Mcts { cost_model },
+                    _ => StrategySpec::Mcts { cost_model, values },
                 })
             }
-            ("llm-mcts", Some(m)) if m.len() == 1 => Ok(StrategySpec::LlmMcts { model: m[0].clone() }),
-            ("llm-mcts", _) => Err(err("name exactly one model, e.g. llm-mcts:gemma3-270m")),
-            ("litecoop", Some(m)) if !m.is_empty() => {
+            "llm-mcts" if models.len() == 1 => {
+                Ok(StrategySpec::LlmMcts { model: models[0].clone(), cost_model, values })
+            }
+            "llm-mcts" => Err(err("name exactly one model, e.g. llm-mcts:gemma3-270m")),
+            "litecoop" if !models.is_empty() => {
                 let mut seen = std::collections::HashSet::new();
-                if let Some(twice) = m.iter().find(|x| !seen.insert(x.as_str())) {
+                if let Some(twice) = models.iter().find(|x| !seen.insert(x.as_str())) {
                     return Err(err(&format!("model `{twice}` is named twice")));
                 }
-                Ok(StrategySpec::Litecoop { models: m })
+                Ok(StrategySpec::Litecoop { models, cost_model, values })
             }
-            ("litecoop", _) => Err(err("name its bucket, e.g. litecoop:smollm2-135m+gemma3-270m")),
+            "litecoop" => Err(err("name its bucket, e.g. litecoop:smollm2-135m+gemma3-270m")),
             _ => Err(err("expected random, evolutionary, mcts, llm-mcts:MODEL or litecoop:M1+M2")),
         }
     }
@@ -357,7 +415,7 @@ pub fn paper_preset(size: &str) -> Matrix {
             .map(String::from)
             .to_vec(),
         size: size.to_string(),
-        strategies: research_strategies(),
+        strategies: paper_strategies(),
         seeds: (0..10).collect(),
         budget: PAPER_BUDGET,
     }
@@ -365,14 +423,39 @@ pub fn paper_preset(size: &str) -> Matrix {
 
 /// The strategies that answer the research question with the shipped models: evolutionary search measuring
 /// every candidate and screening with the cost model, MCTS screening with it, the largest model alone
-/// (Reasoning Compiler) and the whole bucket (LiteCoOp).
+/// (Reasoning Compiler) and the whole bucket (LiteCoOp). `litecoop bench`'s default.
 pub fn research_strategies() -> Vec<StrategySpec> {
     vec![
         StrategySpec::Evolutionary { cost_model: Some(CostModelSpec::None) },
         StrategySpec::Evolutionary { cost_model: Some(CostModelSpec::Mlp) },
-        StrategySpec::Mcts { cost_model: Some(CostModelSpec::Mlp) },
-        StrategySpec::LlmMcts { model: "gemma3-270m".into() },
-        StrategySpec::Litecoop { models: vec!["smollm2-135m".into(), "gemma3-270m".into()] },
+        StrategySpec::Mcts { cost_model: Some(CostModelSpec::Mlp), values: NodeValues::Measured },
+        StrategySpec::LlmMcts { model: "gemma3-270m".into(), cost_model: None, values: NodeValues::Measured },
+        StrategySpec::Litecoop {
+            models: vec!["smollm2-135m".into(), "gemma3-270m".into()],
+            cost_model: None,
+            values: NodeValues::Measured,
+        },
+    ]
+}
+
+/// The paper preset's strategies: evolutionary search without and with the cost model, TVM MetaSchedule's
+/// setting (`evolutionary:tvm`), MCTS screening with the model, MCTS in the published systems' setting
+/// (node values predicted by the model: `mcts:mlp:predicted`), and the largest model alone and the whole
+/// bucket, each screening its menu priors with the model.
+pub fn paper_strategies() -> Vec<StrategySpec> {
+    let mlp = Some(CostModelSpec::Mlp);
+    vec![
+        StrategySpec::Evolutionary { cost_model: Some(CostModelSpec::None) },
+        StrategySpec::Evolutionary { cost_model: mlp },
+        StrategySpec::Evolutionary { cost_model: Some(CostModelSpec::Tvm) },
+        StrategySpec::Mcts { cost_model: mlp, values: NodeValues::Measured },
+        StrategySpec::Mcts { cost_model: mlp, values: NodeValues::Predicted },
+        StrategySpec::LlmMcts { model: "gemma3-270m".into(), cost_model: mlp, values: NodeValues::Measured },
+        StrategySpec::Litecoop {
+            models: vec!["smollm2-135m".into(), "gemma3-270m".into()],
+            cost_model: mlp,
+            values: NodeValues::Measured,
+        },
     ]
 }
 
@@ -394,19 +477,46 @@ mod tests {
             "evolutionary:tvm",
             "llm-mcts:gemma3-270m",
             "litecoop:smollm2-135m+gemma3-270m",
+            "mcts:mlp:predicted",
+            "mcts:predicted",
+            "llm-mcts:gemma3-270m:knn",
+            "litecoop:a+b:mlp:predicted",
+            "litecoop:a+hf:x/y:z.gguf:tvm",
         ] {
             assert_eq!(s.parse::<StrategySpec>().unwrap().to_string(), s);
         }
         assert_eq!(
             "litecoop: a + b ".parse::<StrategySpec>().unwrap(),
-            StrategySpec::Litecoop { models: vec!["a".into(), "b".into()] }
+            StrategySpec::Litecoop {
+                models: vec!["a".into(), "b".into()],
+                cost_model: None,
+                values: NodeValues::Measured
+            }
         );
+        let spec: StrategySpec = "litecoop:a+b:knn:predicted".parse().unwrap();
+        assert_eq!(
+            (spec.models(), spec.cost_model(), spec.values()),
+            (vec!["a".to_string(), "b".to_string()], Some(CostModelKind::Knn), NodeValues::Predicted)
+        );
+        assert_eq!("llm-mcts:m".parse::<StrategySpec>().unwrap().cost_model(), Some(CostModelKind::None));
+        assert_eq!("llm-mcts:m:predicted".parse::<StrategySpec>().unwrap().cost_model(), None, "tune's mlp");
+        assert_eq!("llm-mcts:mlp".parse::<StrategySpec>().unwrap().models(), ["mlp"], "a model may be named mlp");
         assert_eq!("mcts".parse::<StrategySpec>().unwrap().cost_model(), None);
         assert_eq!("mcts:knn".parse::<StrategySpec>().unwrap().cost_model(), Some(CostModelKind::Knn));
         assert_eq!("evolutionary:tvm".parse::<StrategySpec>().unwrap().warmup(), 100);
-        for bad in
-            ["llm-mcts", "llm-mcts:a+b", "litecoop", "litecoop:", "litecoop:a+a", "mcts:a", "mcts:knn+mlp", "greedy"]
-        {
+        for bad in [
+            "llm-mcts",
+            "llm-mcts:a+b",
+            "litecoop",
+            "litecoop:",
+            "litecoop:a+a",
+            "mcts:a",
+            "mcts:knn+mlp",
+            "greedy",
+            "evolutionary:mlp:predicted",
+            "mcts:none:predicted",
+            "llm-mcts:predicted",
+        ] {
             assert!(bad.parse::<StrategySpec>().is_err(), "{bad}");
         }
         let spec: StrategySpec = "litecoop:a+hf:x/y:z.gguf".parse().unwrap();
@@ -417,7 +527,7 @@ mod tests {
     #[test]
     fn shards_partition_the_matrix() {
         let m = paper_preset("small");
-        assert_eq!(m.cells().len(), 5 * 5 * 10);
+        assert_eq!(m.cells().len(), 5 * 7 * 10);
         for count in [1, 2, 3, 7, 10, 250] {
             let mut all: Vec<Cell> = (1..=count).flat_map(|i| Shard { index: i, count }.cells(&m)).collect();
             assert_eq!(all.len(), m.cells().len());
@@ -427,7 +537,7 @@ mod tests {
             assert_eq!(all, expected);
         }
         // Ten shards over ten seeds: each shard holds one seed of every (workload, strategy).
-        assert_eq!(Shard { index: 3, count: 10 }.cells(&m).len(), 25);
+        assert_eq!(Shard { index: 3, count: 10 }.cells(&m).len(), 35);
         assert_eq!("2/8".parse::<Shard>().unwrap(), Shard { index: 2, count: 8 });
         for bad in ["0/2", "3/2", "2", "a/b", "1/0"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
@@ -439,8 +549,11 @@ mod tests {
         let m = paper_preset("small");
         let keys: std::collections::HashSet<String> = m.cells().iter().map(|c| c.key("small")).collect();
         assert_eq!(keys.len(), m.cells().len());
-        let c =
-            Cell { workload: "my/dir/gemm.toml".into(), strategy: StrategySpec::Mcts { cost_model: None }, seed: 3 };
+        let c = Cell {
+            workload: "my/dir/gemm.toml".into(),
+            strategy: StrategySpec::Mcts { cost_model: None, values: NodeValues::Measured },
+            seed: 3,
+        };
         assert_eq!(c.key("paper"), "gemm-paper-mcts-s3");
         assert_eq!(m.models(), ["gemma3-270m", "smollm2-135m"]);
     }

@@ -17,7 +17,8 @@ pub struct Step {
     pub transformations: Vec<Transformation>,
     /// Who proposed them (`random`, a model name, ...).
     pub proposer: String,
-    /// Measured speedup over the naive baseline of the schedule this step produced (`None`: it failed).
+    /// Measured speedup over the naive baseline of the schedule this step produced (`None`: it failed); in a
+    /// tree with predicted values, the cost model's prediction.
     pub speedup: Option<f64>,
 }
 

@@ -40,6 +40,9 @@ pub struct Summary {
     pub size: String,
     /// Strategy name.
     pub strategy: String,
+    /// Where the tree strategies' node values came from (absent: measured, the default).
+    #[serde(default, skip_serializing_if = "crate::strategy::tree::NodeValues::is_measured")]
+    pub values: crate::strategy::tree::NodeValues,
     /// Seed.
     pub seed: u64,
     /// Candidates asked for.

@@ -8,7 +8,7 @@ use litecoop_search::cost::{CostModelConfig, CostModelKind};
 use litecoop_search::llm::{Cost, LanguageModel, Pick, Prompt, Role};
 use litecoop_search::runlog::{read_entries, LOG_FILE};
 use litecoop_search::strategy::collaboration::LlmSearchConfig;
-use litecoop_search::strategy::mcts::MctsConfig;
+use litecoop_search::strategy::mcts::{MctsConfig, NodeValues};
 use litecoop_search::strategy::StrategyConfig;
 use litecoop_search::summary::Summary;
 use litecoop_search::tuner::{tune, Options, Start};
@@ -369,6 +369,45 @@ fn litecoop_with_a_cost_model_screens_on_the_models_priors_and_resumes_exactly()
     std::fs::write(cut.join(LOG_FILE), text.lines().take(9).collect::<Vec<_>>().join("\n") + "\n").unwrap();
     let again = Rc::new(Cell::new(0));
     let opts = Options { models: with_priors(&again), ..Options::default() };
+    tune(Start::Resume { dir: cut.clone(), budget: None }, &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap();
+    let hashes = |d: &Path| read_entries(d).unwrap().into_iter().map(|e| e.hash).collect::<Vec<_>>();
+    assert_eq!(hashes(&cut), hashes(&full), "the resumed run diverged");
+    assert!(again.get() < live.get(), "logged calls were answered from the log");
+}
+
+/// With predicted node values (the published systems' setting) a round asks the models for `--screen`
+/// children, values them with the cost model and measures one: the log holds several calls per measured
+/// candidate, and a resumed run replays them without asking the models again.
+#[test]
+fn litecoop_with_predicted_values_asks_for_several_children_per_measurement_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = config(&["small", "large"]);
+    config.mcts.values = NodeValues::Predicted;
+    let strategy = StrategyConfig::Litecoop(config);
+    let cost = CostModelConfig { kind: CostModelKind::Knn, screen: 4, warm_start: true, warmup: 0 };
+    let full = tmp.path().join("full");
+    let live = Rc::new(Cell::new(0));
+    let opts = Options { models: bucket(&live), ..Options::default() };
+    let s = tune(
+        Start::New(screened_run(&full, strategy.clone(), 3, 10, cost)),
+        &mut FakeMeasure::new(),
+        opts,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(s.samples, 10);
+    let entries = read_entries(&full).unwrap();
+    let calls: usize = entries.iter().map(|e| e.llm_calls.len()).sum();
+    assert!(calls >= 3 * s.samples, "about four model calls per measured candidate: {calls}");
+    assert!(s.cost_model.as_ref().is_some_and(|r| r.scored_per_measured > 2.0));
+
+    let cut = tmp.path().join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    std::fs::copy(full.join("run.json"), cut.join("run.json")).unwrap();
+    let text = std::fs::read_to_string(full.join(LOG_FILE)).unwrap();
+    std::fs::write(cut.join(LOG_FILE), text.lines().take(6).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let again = Rc::new(Cell::new(0));
+    let opts = Options { models: bucket(&again), ..Options::default() };
     tune(Start::Resume { dir: cut.clone(), budget: None }, &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap();
     let hashes = |d: &Path| read_entries(d).unwrap().into_iter().map(|e| e.hash).collect::<Vec<_>>();
     assert_eq!(hashes(&cut), hashes(&full), "the resumed run diverged");

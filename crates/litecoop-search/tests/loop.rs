@@ -10,7 +10,7 @@ use litecoop_search::db::TuningDb;
 use litecoop_search::outcome::{FailureKind, Source};
 use litecoop_search::runlog::{read_entries, EntryKind, LOG_FILE};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
-use litecoop_search::strategy::mcts::{Backup, MctsConfig};
+use litecoop_search::strategy::mcts::{Backup, MctsConfig, NodeValues};
 use litecoop_search::strategy::StrategyConfig;
 use litecoop_search::tuner::{tune, Options, Start, TuneError};
 use std::collections::HashSet;
@@ -261,6 +261,10 @@ fn screened() -> Vec<(StrategyConfig, CostModelConfig)> {
         ),
         (StrategyConfig::Mcts(MctsConfig { children: 3, ..MctsConfig::default() }), model(CostModelKind::Knn)),
         (StrategyConfig::Mcts(MctsConfig::default()), model(CostModelKind::Mlp)),
+        (
+            StrategyConfig::Mcts(MctsConfig { values: NodeValues::Predicted, ..MctsConfig::default() }),
+            model(CostModelKind::Knn),
+        ),
     ]
 }
 

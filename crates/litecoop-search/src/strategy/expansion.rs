@@ -81,7 +81,7 @@ impl ModelExpansion {
         if let Some(c) = &collaboration {
             tree.nodes[0].actor = Some(c.largest.clone());
             ledger.note(format!(
-                "the first expansion (depth 1, from the naive schedule) is made by the largest model, `{}`",
+                "the first expansion (depth 1, from the root: the run's start) is made by the largest model, `{}`",
                 c.largest
             ));
             if models.len() == 1 {

@@ -16,6 +16,13 @@
 //! (the edge is marked tried); a failed child keeps value 0 and is never expanded. [`Strategy::observe`]
 //! adds the measured child, backs its reward up, and tells the policy.
 //!
+//! **Predicted values** ([`NodeValues::Predicted`], `--values predicted`): the published systems' setting. A
+//! round expands `screen.width()` children one after another (each a full select-and-expand, one proposal
+//! each), gives each the cost model's predicted speedup as its reward and backs that up like a measurement;
+//! then the best-predicted node of the whole tree that was not measured yet is handed out. Its measurement
+//! trains the cost model (and a failure closes the node) but does not change the tree's values. Model calls
+//! of the round are logged with that candidate.
+//!
 //! Measured on lavapipe with `litecoop tune -w matmul-512 -s mcts -b 32 --seed S --min-window-ms 30 --no-db
 //! [--backup mean]`, seeds 0-5: max backup reached 3.7x-8.5x over naive (mean 5.3x), mean backup 2.0x-4.6x.
 
@@ -23,7 +30,7 @@ use super::collaboration::Collaboration;
 use super::expansion::{ExpansionPolicy, ModelExpansion, RandomExpansion};
 use super::screen::{MeasureEach, Screen};
 use super::tree::Tree;
-pub use super::tree::{Backup, MctsConfig};
+pub use super::tree::{Backup, MctsConfig, NodeValues};
 use super::{Candidate, Feedback, Space, Strategy};
 use crate::cost::CostReport;
 use crate::llm::ledger::Ledger;
@@ -48,6 +55,8 @@ pub struct Mcts<P: ExpansionPolicy> {
     policy: P,
     screen: Box<dyn Screen>,
     pending: Option<Pending>,
+    /// With predicted values: the node handed out for measurement.
+    measuring: Option<usize>,
 }
 
 impl Mcts<RandomExpansion> {
@@ -76,7 +85,7 @@ impl Mcts<ModelExpansion> {
 impl<P: ExpansionPolicy> Mcts<P> {
     /// A search over `tree` with a proposer and a policy; every proposal is measured.
     pub fn with_policy(tree: Tree, proposer: Box<dyn Proposer>, policy: P) -> Mcts<P> {
-        Mcts { tree, proposer, policy, screen: Box::new(MeasureEach), pending: None }
+        Mcts { tree, proposer, policy, screen: Box::new(MeasureEach), pending: None, measuring: None }
     }
 
     /// Puts a screen between proposal and measurement.
@@ -277,10 +286,78 @@ impl<P: ExpansionPolicy> Mcts<P> {
     pub fn ledger(&self) -> Option<&Ledger> {
         self.policy.ledger()
     }
+
+    /// One round with predicted values: up to the screen's width of expansions, each child valued by the
+    /// cost model, then the best-predicted unmeasured node is handed out (`None` once the tree is closed and
+    /// every node was measured).
+    fn next_predicted(&mut self, space: Space) -> Result<Option<Candidate>, ProposeError> {
+        let mut calls: Vec<CallRecord> = Vec::new();
+        let mut added = 0;
+        while added < self.screen.width().max(1) {
+            let (id, role, corrects) = match self.policy.take_correction() {
+                Some((node, child)) => (node, Role::Correction, Some(child)),
+                None => match self.select() {
+                    Some(id) => (id, Role::Regular, None),
+                    None => break,
+                },
+            };
+            let legal = self.tree.untried(id, space);
+            if legal.is_empty() {
+                self.tree.nodes[id].exhausted = true;
+                continue;
+            }
+            let path = self.tree.path(id);
+            let mut proposal = self.ask(id, space, role, corrects, &path, &legal)?;
+            calls.append(&mut proposal.calls);
+            proposal.prior.clear();
+            let (candidate, mut pending) = self.child(id, space, &path, proposal, corrects);
+            if self.tree.knows(&candidate.hash) {
+                // A multi-step proposal that ended on a schedule already in the tree.
+                if corrects.is_some() {
+                    self.policy.correction_found_nothing();
+                }
+                continue;
+            }
+            let predicted = self.screen.predict(std::slice::from_ref(&candidate)).and_then(|p| p.first().copied());
+            let reward = predicted.filter(|p| p.is_finite()).map_or(0.0, f64::exp);
+            pending.step.speedup = Some(reward);
+            let child =
+                self.tree.add_child(pending.parent, candidate.schedule, pending.step, pending.actor, reward, false);
+            self.tree.nodes[child].unmeasured = true;
+            self.policy.after_child(&mut self.tree, pending.parent, child, pending.corrects);
+            added += 1;
+        }
+        let Some(id) = self.best_unmeasured() else { return Ok(None) };
+        let node = &self.tree.nodes[id];
+        let parent = node.parent.map(|p| self.tree.nodes[p].hash.clone());
+        self.measuring = Some(id);
+        Ok(Some(Candidate {
+            schedule: node.schedule.clone(),
+            hash: node.hash.clone(),
+            path: self.tree.path(id).into_iter().flat_map(|s| s.transformations).collect(),
+            parent,
+            proposer: node.step.as_ref().map(|s| s.proposer.clone()).unwrap_or_default(),
+            calls,
+        }))
+    }
+
+    /// The unmeasured node with the highest predicted reward (the earliest among equals), leaving out nodes
+    /// that lost a course alteration.
+    fn best_unmeasured(&self) -> Option<usize> {
+        let nodes = &self.tree.nodes;
+        let candidates = (0..nodes.len()).filter(|&i| nodes[i].unmeasured && !nodes[i].discarded);
+        candidates.fold(None, |best: Option<usize>, i| match best {
+            Some(b) if nodes[b].reward >= nodes[i].reward => Some(b),
+            _ => Some(i),
+        })
+    }
 }
 
 impl<P: ExpansionPolicy> Strategy for Mcts<P> {
     fn next(&mut self, space: Space) -> Result<Option<Candidate>, ProposeError> {
+        if self.tree.config.values == NodeValues::Predicted {
+            return self.next_predicted(space);
+        }
         if let Some((node, child)) = self.policy.take_correction() {
             if let Some(candidate) = self.expand(node, space, Role::Correction, Some(child))? {
                 return Ok(Some(candidate));
@@ -298,6 +375,14 @@ impl<P: ExpansionPolicy> Strategy for Mcts<P> {
         self.screen.observe(candidate, &feedback);
         let ok = feedback.outcome.is_ok();
         let reward = if ok { feedback.speedup } else { 0.0 };
+        if let Some(id) = self.measuring.take_if(|id| self.tree.nodes[*id].hash == candidate.hash) {
+            // Predicted values: the measurement taught the cost model; the tree keeps its prediction, but a
+            // schedule that failed is never expanded.
+            let node = &mut self.tree.nodes[id];
+            node.unmeasured = false;
+            node.failed |= !ok;
+            return;
+        }
         let Some(pending) = self.pending.take() else {
             // The root's own measurement (the naive baseline or the measured start); other schedules measured
             // outside the tree (the baseline when the tree starts from the default) are not its business.
@@ -571,5 +656,74 @@ mod tests {
         assert_eq!(m.tree.nodes[0].tried.len(), 1, "screened-out children stay untried at the node");
         m.observe(&c, Feedback { outcome: &ok(2.0), speedup: 2.0, duplicate: false });
         assert_eq!(m.tree.nodes.len(), 2, "only the measured child joins the tree");
+    }
+
+    /// Predicts a fixed made-up log-speedup per schedule (from its hash) and counts what it scored.
+    struct Oracle(Rc<RefCell<Vec<(String, f64)>>>);
+
+    impl Screen for Oracle {
+        fn width(&self) -> usize {
+            3
+        }
+
+        fn pick(&mut self, _space: Space, _candidates: &[Candidate], _priors: Option<&[f32]>) -> usize {
+            unreachable!("predicted values never gather several children of one node")
+        }
+
+        fn predict(&mut self, candidates: &[Candidate]) -> Option<Vec<f64>> {
+            let p: Vec<f64> = candidates
+                .iter()
+                .map(|c| (u64::from_str_radix(&c.hash[..8], 16).unwrap() % 1000) as f64 / 500.0)
+                .collect();
+            self.0.borrow_mut().extend(candidates.iter().zip(&p).map(|(c, p)| (c.hash.clone(), *p)));
+            Some(p)
+        }
+    }
+
+    #[test]
+    fn predicted_values_grow_the_tree_on_predictions_and_measure_the_best_predicted_node() {
+        let scored = Rc::new(RefCell::new(Vec::new()));
+        let op = op();
+        let limits = DeviceLimits::lavapipe();
+        let space = Space { op: &op, limits: &limits };
+        let config = MctsConfig { values: NodeValues::Predicted, ..MctsConfig::default() };
+        let proposer = Box::new(crate::proposer::RandomProposer::new(7));
+        let mut m = Mcts::new(config, Schedule::naive(&op), proposer).with_screen(Box::new(Oracle(scored.clone())));
+        baseline_of(&mut m);
+        let mut handed = Vec::new();
+        for round in 1..=4 {
+            let c = m.next(space).unwrap().expect("a candidate");
+            assert_eq!(scored.borrow().len(), 3 * round, "three children predicted per measured candidate");
+            assert_eq!(m.tree.nodes.len(), 1 + 3 * round, "every predicted child joins the tree unmeasured");
+            // The best prediction among the nodes not measured before this round.
+            let best = scored
+                .borrow()
+                .iter()
+                .filter(|(h, _)| !handed.contains(h))
+                .fold(None, |b: Option<&(String, f64)>, x| if b.is_some_and(|b| b.1 >= x.1) { b } else { Some(x) })
+                .unwrap()
+                .clone();
+            assert_eq!(c.hash, best.0, "round {round}: the best-predicted unmeasured node is measured");
+            let mut replayed = Schedule::naive(&op);
+            for t in &c.path {
+                replayed = t.apply(&op, &replayed).unwrap();
+            }
+            assert_eq!(replayed.fingerprint(), c.hash, "the path leads from the root to it");
+            let values: Vec<f64> = m.tree.nodes.iter().map(|n| n.best_in_subtree).collect();
+            let failed = round == 2;
+            let outcome = if failed { Outcome::failed(FailureKind::Wrong, "x".into(), 0) } else { ok(9.0) };
+            m.observe(&c, Feedback { outcome: &outcome, speedup: if failed { 0.0 } else { 9.0 }, duplicate: false });
+            let id = m.tree.nodes.iter().position(|n| n.hash == c.hash).unwrap();
+            assert!(!m.tree.nodes[id].unmeasured);
+            assert_eq!(m.tree.nodes[id].failed, failed, "a failure closes the node");
+            let after: Vec<f64> = m.tree.nodes.iter().map(|n| n.best_in_subtree).collect();
+            assert_eq!(values, after, "a measurement trains the model, not the tree's values");
+            handed.push(c.hash);
+        }
+    }
+
+    fn baseline_of<P: ExpansionPolicy>(m: &mut Mcts<P>) {
+        let root = Candidate::drawn(m.tree.nodes[0].schedule.clone(), "baseline");
+        m.observe(&root, Feedback { outcome: &ok(1.0), speedup: 1.0, duplicate: false });
     }
 }

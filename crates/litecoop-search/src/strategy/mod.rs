@@ -171,6 +171,15 @@ impl StrategyConfig {
         }
     }
 
+    /// The tree search's parameters (the tree strategies).
+    pub fn mcts(&self) -> Option<&mcts::MctsConfig> {
+        match self {
+            StrategyConfig::Mcts(c) => Some(c),
+            StrategyConfig::LlmMcts(c) | StrategyConfig::Litecoop(c) => Some(&c.mcts),
+            _ => None,
+        }
+    }
+
     /// Whether the strategy screens with a cost model unless told otherwise (the LLM strategies take one
     /// only when asked).
     pub fn screens_by_default(&self) -> bool {
@@ -192,6 +201,12 @@ impl StrategyConfig {
         mut facts: RunFacts,
         cost: Option<(CostModel, usize)>,
     ) -> Result<Box<dyn Strategy>, BuildError> {
+        if self.mcts().is_some_and(|c| c.values == tree::NodeValues::Predicted) && cost.is_none() {
+            return Err(BuildError(format!(
+                "{} with predicted node values needs a cost model (--cost-model knn or mlp)",
+                self.name()
+            )));
+        }
         Ok(match self {
             StrategyConfig::Random => match cost {
                 Some((model, width)) => Box::new(random::RandomSearch::screened(seed, model, width)),

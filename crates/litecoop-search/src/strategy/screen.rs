@@ -22,6 +22,11 @@ pub trait Screen {
     /// The index of the candidate to measure (`candidates` is never empty and holds distinct schedules);
     /// `priors`, when given, holds the proposer's probability of each.
     fn pick(&mut self, space: Space, candidates: &[Candidate], priors: Option<&[f32]>) -> usize;
+    /// Predicted log-speedups of `candidates` (minus infinity for one the model cannot score), or `None`
+    /// without a cost model.
+    fn predict(&mut self, _candidates: &[Candidate]) -> Option<Vec<f64>> {
+        None
+    }
     /// The outcome of a candidate the strategy was told about (the baseline included).
     fn observe(&mut self, _candidate: &Candidate, _feedback: &Feedback) {}
     /// The cost model's accounting, if the screen has one.
@@ -95,6 +100,11 @@ impl Screen for CostScreen {
             self.pending.insert(candidates[best].hash.clone(), (bonus[best], scores[best]));
         }
         best
+    }
+
+    fn predict(&mut self, candidates: &[Candidate]) -> Option<Vec<f64>> {
+        let named: Vec<(&str, &Schedule)> = candidates.iter().map(|c| (c.hash.as_str(), &c.schedule)).collect();
+        Some(self.model.score(&named))
     }
 
     fn observe(&mut self, candidate: &Candidate, feedback: &Feedback) {

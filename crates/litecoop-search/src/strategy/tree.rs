@@ -2,10 +2,11 @@
 //! and backup. Nothing here knows who expands a node; that is the expansion policy's business
 //! ([`super::expansion`]).
 //!
-//! - The root is the run's start: the naive schedule, or the hand-written default (`--start default`). A node is a measured schedule; an edge is the transformation(s) a
-//!   proposer chose there.
+//! - The root is the run's start: the naive schedule, or the hand-written default (`--start default`). A
+//!   node is a schedule; an edge is the transformation(s) a proposer chose there.
 //! - Value: each node's reward is its **measured** speedup over the naive baseline (`baseline / latency`, 0
-//!   if it failed). Backpropagation keeps, for every node, the visits, the sum and the maximum of the
+//!   if it failed), or with [`NodeValues::Predicted`] the speedup the cost model predicted when the node was
+//!   added (the published systems' setting; see [`super::mcts`]). Backpropagation keeps, for every node, the visits, the sum and the maximum of the
 //!   rewards in its subtree. Selection uses `Q = best reward in the child's subtree / best reward seen so
 //!   far` (max backup, the default: we look for one fast schedule, not a good average), or with
 //!   [`Backup::Mean`] `Q = mean reward / best reward seen so far`. Either way Q lies in [0, 1] and means
@@ -37,6 +38,25 @@ pub enum Backup {
     Mean,
 }
 
+/// Where the tree's node values come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeValues {
+    /// Every expanded child is measured and its measured speedup is its value (default).
+    #[default]
+    Measured,
+    /// A child's value is the cost model's predicted speedup; only the best-predicted children are measured
+    /// and their measurements train the model, not the tree (Reasoning Compiler's and LiteCoOp's setting).
+    Predicted,
+}
+
+impl NodeValues {
+    /// Whether this is the default, [`NodeValues::Measured`].
+    pub fn is_measured(&self) -> bool {
+        *self == NodeValues::Measured
+    }
+}
+
 /// Parameters of the tree search.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MctsConfig {
@@ -53,6 +73,9 @@ pub struct MctsConfig {
     pub max_failures: usize,
     /// How a child's value is summarised (default max).
     pub backup: Backup,
+    /// Where node values come from (default measured; absent from run logs written before it existed).
+    #[serde(default, skip_serializing_if = "NodeValues::is_measured")]
+    pub values: NodeValues,
 }
 
 impl Default for MctsConfig {
@@ -64,6 +87,7 @@ impl Default for MctsConfig {
             max_depth: 16,
             max_failures: 3,
             backup: Backup::Max,
+            values: NodeValues::Measured,
         }
     }
 }
@@ -85,10 +109,13 @@ pub struct Node {
     pub actor: Option<String>,
     /// Distance from the root.
     pub depth: usize,
-    /// Its own reward (measured speedup; 0 when failed); `None` until measured.
+    /// Its own reward (measured speedup, 0 when failed; or the predicted speedup, see [`NodeValues`]); `None`
+    /// until known.
     pub reward: Option<f64>,
     /// Whether its schedule failed.
     pub failed: bool,
+    /// Its reward is a prediction and it has not been measured yet ([`NodeValues::Predicted`]).
+    pub unmeasured: bool,
     /// Times its subtree was updated.
     pub visits: u32,
     /// Sum of the rewards backpropagated through it.
@@ -124,6 +151,7 @@ impl Node {
             depth,
             reward: None,
             failed: false,
+            unmeasured: false,
             visits: 0,
             value_sum: 0.0,
             best_in_subtree: 0.0,
@@ -253,6 +281,11 @@ impl Tree {
         steps
     }
 
+    /// Whether a schedule with this hash is in the tree.
+    pub fn knows(&self, hash: &str) -> bool {
+        self.known.contains(hash)
+    }
+
     /// Node `id`'s legal transformations that were not tried there and lead to a schedule not in the tree.
     pub fn untried(&self, id: usize, space: Space) -> Vec<Transformation> {
         let node = &self.nodes[id];
@@ -271,7 +304,8 @@ impl Tree {
         self.backpropagate(0, reward);
     }
 
-    /// Adds a measured child of `parent` and backs its reward up to the root; returns its id.
+    /// Adds a child of `parent` with its reward (measured, or predicted: see [`NodeValues`]) and backs the
+    /// reward up to the root; returns its id.
     pub fn add_child(
         &mut self,
         parent: usize,
