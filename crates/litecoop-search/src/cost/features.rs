@@ -18,7 +18,7 @@ use litecoop_ir::program::{GemmEpilogue, MapKind};
 use litecoop_ir::schedule::Schedule;
 
 /// Feature names, in vector order.
-pub const NAMES: [&str; 20] = [
+pub const NAMES: [&str; 21] = [
     "log2 flops",
     "log2 global bytes read",
     "log2 global bytes written",
@@ -39,6 +39,7 @@ pub const NAMES: [&str; 20] = [
     "log2 reduction tile (BK)",
     "workgroup swizzle (0/1)",
     "workgroup-memory padding (0/1)",
+    "strided item order (0/1: neighbouring invocations touch neighbouring elements)",
 ];
 
 /// Length of a feature vector.
@@ -78,6 +79,7 @@ struct Part {
     bk: f64,
     swizzle: f64,
     pad: f64,
+    strided: f64,
 }
 
 fn parts(kernel: &CheckedKernel) -> Vec<Part> {
@@ -117,6 +119,7 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
                 bk: f(d.bk as usize),
                 swizzle: f64::from(u8::from(d.swizzle > 0)),
                 pad: f64::from(u8::from(d.pad > 0)),
+                strided: 0.0,
             };
             if d.split_k == 1 {
                 return vec![product];
@@ -177,6 +180,7 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
                 unroll: f(d.items as usize),
                 outputs: f(d.items as usize),
                 vector: 1.0,
+                strided: f64::from(u8::from(d.strided)),
                 ..Part::default()
             }]
         }
@@ -224,6 +228,7 @@ fn combine(parts: &[Part], compute_units: u32) -> Features {
         log2p(mean(|p| p.bk)),
         mean(|p| p.swizzle) as f32,
         mean(|p| p.pad) as f32,
+        mean(|p| p.strided) as f32,
     ]
 }
 
@@ -301,6 +306,36 @@ mod tests {
         let y = features(&op, &with(&op, split), &limits, 8).unwrap();
         assert_eq!(y[13], 2.0, "the reduction pass is a second dispatch");
         assert!(close(y[12], (1.0f64 + 2.0 * 64.0 * 64.0 * 4.0 * 2.0).log2()), "partials written and read back");
+    }
+
+    /// A GELU product left unfused: its elementwise kernel's item order is the last feature, weighted by
+    /// that kernel's share of the FLOPs (8 per element of 64*64 against 2*64^3 for the product); nothing else
+    /// changes with it.
+    #[test]
+    fn the_item_order_of_elementwise_kernels_is_seen() {
+        let op = Op::Matmul(MatmulOp { batch: 1, m: 64, n: 64, k: 64, transpose_b: false, epilogue: Epilogue::Gelu });
+        let limits = DeviceLimits::lavapipe();
+        let mut consecutive = Schedule::naive(&op);
+        let mut maps = 0;
+        for d in consecutive.kernels.values_mut() {
+            if let KernelDecisions::Map(d) = d {
+                d.items = 4;
+                maps += 1;
+            }
+        }
+        assert_eq!(maps, 1, "the naive GELU product has one elementwise kernel");
+        let mut strided = consecutive.clone();
+        for d in strided.kernels.values_mut() {
+            if let KernelDecisions::Map(d) = d {
+                d.strided = true;
+            }
+        }
+        let x = features(&op, &consecutive, &limits, 8).unwrap();
+        let y = features(&op, &strided, &limits, 8).unwrap();
+        assert_eq!(x[..LEN - 1], y[..LEN - 1]);
+        assert_eq!(x[LEN - 1], 0.0);
+        let share = 8.0 * 4096.0 / (8.0 * 4096.0 + 2.0 * 262144.0);
+        assert!(close(y[LEN - 1], share), "{} vs {share}", y[LEN - 1]);
     }
 
     #[test]
