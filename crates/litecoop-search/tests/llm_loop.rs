@@ -362,17 +362,8 @@ fn litecoop_with_a_cost_model_screens_on_the_models_priors_and_resumes_exactly()
         assert!(["small", "large"].contains(&e.proposer.as_str()), "child by {}", e.proposer);
     }
 
-    let cut = tmp.path().join("cut");
-    std::fs::create_dir_all(&cut).unwrap();
-    std::fs::copy(full.join("run.json"), cut.join("run.json")).unwrap();
-    let text = std::fs::read_to_string(full.join(LOG_FILE)).unwrap();
-    std::fs::write(cut.join(LOG_FILE), text.lines().take(9).collect::<Vec<_>>().join("\n") + "\n").unwrap();
-    let again = Rc::new(Cell::new(0));
-    let opts = Options { models: with_priors(&again), ..Options::default() };
-    tune(Start::Resume { dir: cut.clone(), budget: None }, &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap();
-    let hashes = |d: &Path| read_entries(d).unwrap().into_iter().map(|e| e.hash).collect::<Vec<_>>();
-    assert_eq!(hashes(&cut), hashes(&full), "the resumed run diverged");
-    assert!(again.get() < live.get(), "logged calls were answered from the log");
+    let again = resume_cut_copy(&full, &tmp.path().join("cut"), 9, with_priors);
+    assert!(again < live.get(), "logged calls were answered from the log");
 }
 
 /// With predicted node values (the published systems' setting) a round asks the models for `--screen`
@@ -401,15 +392,25 @@ fn litecoop_with_predicted_values_asks_for_several_children_per_measurement_and_
     assert!(calls >= 3 * s.samples, "about four model calls per measured candidate: {calls}");
     assert!(s.cost_model.as_ref().is_some_and(|r| r.scored_per_measured > 2.0));
 
-    let cut = tmp.path().join("cut");
-    std::fs::create_dir_all(&cut).unwrap();
+    let again = resume_cut_copy(&full, &tmp.path().join("cut"), 6, bucket);
+    assert!(again < live.get(), "logged calls were answered from the log");
+}
+
+/// Makes a bucket of stand-in models that count their calls in the given cell.
+type ModelsCounting = fn(&Rc<Cell<usize>>) -> Vec<Box<dyn LanguageModel>>;
+
+/// Copies the run in `full` to `cut` with only its first `lines` log lines (an interrupted run), resumes it
+/// with fresh models from `models`, checks that it ends with the same candidates, and returns how many model
+/// calls the resumed run made.
+fn resume_cut_copy(full: &Path, cut: &Path, lines: usize, models: ModelsCounting) -> usize {
+    std::fs::create_dir_all(cut).unwrap();
     std::fs::copy(full.join("run.json"), cut.join("run.json")).unwrap();
     let text = std::fs::read_to_string(full.join(LOG_FILE)).unwrap();
-    std::fs::write(cut.join(LOG_FILE), text.lines().take(6).collect::<Vec<_>>().join("\n") + "\n").unwrap();
-    let again = Rc::new(Cell::new(0));
-    let opts = Options { models: bucket(&again), ..Options::default() };
-    tune(Start::Resume { dir: cut.clone(), budget: None }, &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap();
+    std::fs::write(cut.join(LOG_FILE), text.lines().take(lines).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let live = Rc::new(Cell::new(0));
+    let opts = Options { models: models(&live), ..Options::default() };
+    tune(Start::Resume { dir: cut.to_path_buf(), budget: None }, &mut FakeMeasure::new(), opts, &mut |_| {}).unwrap();
     let hashes = |d: &Path| read_entries(d).unwrap().into_iter().map(|e| e.hash).collect::<Vec<_>>();
-    assert_eq!(hashes(&cut), hashes(&full), "the resumed run diverged");
-    assert!(again.get() < live.get(), "logged calls were answered from the log");
+    assert_eq!(hashes(cut), hashes(full), "the resumed run diverged");
+    live.get()
 }
