@@ -285,7 +285,7 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
         && r.strategy.models() == cell.strategy.models().as_slice()
         && cell.strategy.cost_model().is_none_or(|k| k == r.cost_model.kind)
         && r.cost_model.warmup == cell.strategy.warmup()
-        && r.strategy.mcts().map(|c| c.values).unwrap_or_default() == cell.strategy.values()
+        && r.strategy.values() == cell.strategy.values()
         && r.seed == cell.seed;
     let m = &r.measure;
     if same && *m != args.timing {

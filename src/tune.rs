@@ -421,12 +421,10 @@ impl TuneArgs {
 
     /// The run's cost model; `learnable` is how many database rows a warm start would see (`None`: none).
     fn cost_model(&self, strategy: &StrategyConfig, learnable: Option<usize>) -> CostModelConfig {
-        let predicted = strategy.mcts().is_some_and(|c| c.values == NodeValues::Predicted);
+        let predicted = strategy.values() == NodeValues::Predicted;
         let kind = match self.cost_model {
-            None | Some(CostModelName::Auto) if predicted => match auto_kind(learnable) {
-                CostModelKind::None => AUTO_COST_MODEL,
-                kind => kind,
-            },
+            // Predicted values need a model even where auto would measure everything.
+            None | Some(CostModelName::Auto) if predicted => AUTO_COST_MODEL,
             Some(CostModelName::Auto) => auto_kind(learnable),
             Some(name) => name.kind(),
             None if strategy.screens_by_default() => auto_kind(learnable),
@@ -566,7 +564,7 @@ pub fn execute(
                 rebaseline: true,
                 start: args.start.into(),
             };
-            let predicted = strategy.mcts().is_some_and(|c| c.values == NodeValues::Predicted);
+            let predicted = strategy.values() == NodeValues::Predicted;
             if predicted && request.cost_model.kind == CostModelKind::None {
                 bail!("--values predicted needs a cost model: --cost-model knn or mlp (or leave it unset: mlp)");
             }

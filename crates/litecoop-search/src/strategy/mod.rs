@@ -180,6 +180,11 @@ impl StrategyConfig {
         }
     }
 
+    /// Where the tree's node values come from (measured for the strategies without a tree).
+    pub fn values(&self) -> tree::NodeValues {
+        self.mcts().map(|c| c.values).unwrap_or_default()
+    }
+
     /// Whether the strategy screens with a cost model unless told otherwise (the LLM strategies take one
     /// only when asked).
     pub fn screens_by_default(&self) -> bool {
@@ -201,7 +206,7 @@ impl StrategyConfig {
         mut facts: RunFacts,
         cost: Option<(CostModel, usize)>,
     ) -> Result<Box<dyn Strategy>, BuildError> {
-        if self.mcts().is_some_and(|c| c.values == tree::NodeValues::Predicted) && cost.is_none() {
+        if self.values() == tree::NodeValues::Predicted && cost.is_none() {
             return Err(BuildError(format!(
                 "{} with predicted node values needs a cost model (--cost-model knn or mlp)",
                 self.name()

@@ -528,7 +528,7 @@ impl State {
             workload: header.request.workload.clone(),
             size: header.request.size.clone(),
             strategy: header.request.strategy.name().to_string(),
-            values: header.request.strategy.mcts().map(|c| c.values).unwrap_or_default(),
+            values: header.request.strategy.values(),
             seed: header.request.seed,
             budget: header.request.budget,
             samples: candidates.len(),
