@@ -92,6 +92,8 @@ fn cost_models(path: &std::path::Path, seed: u64, json: bool) -> anyhow::Result<
         max_workgroups_per_dimension: u32::MAX,
         max_storage_buffer_binding_size: u64::MAX,
         max_storage_buffers_per_stage: u32::MAX,
+        min_subgroup_size: 1,
+        max_subgroup_size: u32::MAX,
     };
     let wgsl = |op: &litecoop_ir::op::Op, s: &litecoop_ir::schedule::Schedule| {
         litecoop_codegen::lower(op, s, &limits).ok().map(|p| litecoop_search::measure::wgsl_hash(&p))

@@ -48,7 +48,11 @@ pub fn main(args: DevicesArgs) -> anyhow::Result<i32> {
             a.limits.max_workgroup_storage_bytes.to_string(),
             (a.limits.max_storage_buffer_binding_size >> 20).to_string(),
             a.timestamp_query.to_string(),
-            a.subgroups.to_string(),
+            match (a.limits.min_subgroup_size, a.limits.max_subgroup_size) {
+                (_, 0) => "no".to_string(),
+                (least, most) if least == most => most.to_string(),
+                (least, most) => format!("{least}-{most}"),
+            },
         ]);
     }
     print!("{}", t.render());

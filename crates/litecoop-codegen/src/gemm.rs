@@ -2,7 +2,9 @@
 //! named locals, reduction in steps of BK with UNROLL steps straight-line, optional workgroup-memory staging,
 //! 4-wide loads, split-K with a reduction pass, and grouped rasterisation.
 //!
-//! Invocation (x, y) of a workgroup owns rows `row0 .. row0 + TM` and columns `col0 .. col0 + TN`.
+//! Invocation (x, y) of a workgroup owns rows `row0 .. row0 + TM` and columns `col0 .. col0 + TN`, or with
+//! interleaved columns one column (one vec4 along n) in each of TN stretches of the tile: register column
+//! `j` is `col0 + col_offset(j)` either way.
 //! With `vector = 4` and B stored `k x n`, accumulators are `vec4` along n (`acc_i_j` holds columns
 //! `4j .. 4j + 3`); with B stored `n x k`, A and B are both read 4-wide along k and combined with `dot`.
 
@@ -144,6 +146,35 @@ impl Gen<'_> {
 
     fn vec(&self) -> bool {
         self.d.vector == 4
+    }
+
+    /// Columns stored together in one accumulator: 4 with vec4 accumulators along n, else 1.
+    fn grain(&self) -> u32 {
+        if self.vec() && !self.nt() {
+            4
+        } else {
+            1
+        }
+    }
+
+    /// Where an invocation's first column lies in the workgroup tile: `lid.x * TN` (contiguous) or
+    /// `lid.x * grain` (interleaved).
+    fn lane_cols(&self) -> String {
+        if self.d.interleave {
+            format!("lid.x * {}u", self.grain())
+        } else {
+            "lid.x * TN".to_string()
+        }
+    }
+
+    /// Register column `j`'s distance from the invocation's first column: `j`, or interleaved, grain-wide
+    /// pieces one stretch (the workgroup's `BN / TN` invocations times the grain) apart.
+    fn col_offset(&self, j: u32) -> u32 {
+        if !self.d.interleave {
+            return j;
+        }
+        let g = self.grain();
+        (j / g) * (self.d.bn / self.d.tn) * g + j % g
     }
 
     /// B stored `n x k`: both operands are read along k and combined with `dot` when vectorised.
@@ -319,10 +350,15 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             "    let batch = wid.z / SPLIT_K;
     let split = wid.z % SPLIT_K;
     let row0 = tile_m * BM + lid.y * TM;
-    let col0 = tile_n * BN + lid.x * TN;
-    let k_begin = split * K_PER_SPLIT;
 ",
         );
+        let _ = writeln!(
+            w,
+            "    let col0 = tile_n * BN + {};{}",
+            self.lane_cols(),
+            if d.interleave { " // interleaved columns: neighbouring invocations, neighbouring columns" } else { "" }
+        );
+        w.push_str("    let k_begin = split * K_PER_SPLIT;\n");
         for i in 0..d.tm {
             for j in 0..self.acc_cols() {
                 let _ = writeln!(w, "    var acc_{i}_{j}: {} = {}(0.0);", self.acc_type(), self.acc_type());
@@ -419,12 +455,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     /// B element at local k offset `kq`, column `col` of the register tile (4 consecutive n, or with
     /// transposed B 4 consecutive k, when `four`).
     fn b_expr(&self, kq: u32, col: u32, four: bool) -> String {
+        let col = self.col_offset(col);
         if self.d.stage_b {
             let stride = self.b_row_stride();
             let base = if self.nt() {
-                format!("(lid.x * TN + {col}u) * {stride} + kk + {kq}u")
+                format!("({} + {col}u) * {stride} + kk + {kq}u", self.lane_cols())
             } else {
-                format!("(kk + {kq}u) * {stride} + lid.x * TN + {col}u")
+                format!("(kk + {kq}u) * {stride} + {} + {col}u", self.lane_cols())
             };
             if four {
                 format!("vec4<f32>(b_tile[{base}], b_tile[{base} + 1u], b_tile[{base} + 2u], b_tile[{base} + 3u])")
@@ -511,11 +548,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 } else {
                     format!("acc_{i}_{j}")
                 };
-                let idx = format!("batch * M * N + (row0 + {i}u) * N + col0 + {j}u");
-                let value = epilogue_expr(&epilogue, &acc, &idx, &format!("(col0 + {j}u)"));
-                let store = format!("out_buf[out_row{i} + {j}u] = {value};");
+                let c = self.col_offset(j);
+                let idx = format!("batch * M * N + (row0 + {i}u) * N + col0 + {c}u");
+                let value = epilogue_expr(&epilogue, &acc, &idx, &format!("(col0 + {c}u)"));
+                let store = format!("out_buf[out_row{i} + {c}u] = {value};");
                 let g = self.guards();
-                match self.inside(&[(g.m, &format!("row0 + {i}u < M")), (g.n, &format!("col0 + {j}u < N"))]) {
+                match self.inside(&[(g.m, &format!("row0 + {i}u < M")), (g.n, &format!("col0 + {c}u < N"))]) {
                     None => drop(writeln!(w, "    {store}")),
                     Some(c) => drop(writeln!(w, "    if ({c}) {{ {store} }}")),
                 }

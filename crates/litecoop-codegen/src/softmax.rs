@@ -1,6 +1,11 @@
 //! The row-softmax sketch: THREADS_PER_ROW invocations share a row (strided over its columns, combined by a
-//! tree reduction in workgroup memory), ROWS_PER_WORKGROUP rows per workgroup. Three passes over the row:
-//! maximum, sum of exponentials, normalised write.
+//! tree reduction in workgroup memory, or by subgroup shuffles), ROWS_PER_WORKGROUP rows per workgroup.
+//! Three passes over the row: maximum, sum of exponentials, normalised write.
+//!
+//! Subgroup reductions assume subgroups of SUBGROUP consecutive invocations, the first a multiple of
+//! SUBGROUP. WGSL promises neither (a device may pick another size or split invocations otherwise), so each
+//! workgroup checks its subgroups once and takes the tree reduction when any differs: the kernel is correct
+//! on every device and fast where the assumption holds.
 
 use crate::wgsl::{float, grid, Bindings};
 use crate::{Dispatch, LaunchPlan};
@@ -14,8 +19,14 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &SoftmaxSpec, d:
     bindings.add("x", s.input, "f32", true);
     bindings.add("y", s.output, "f32", false);
     let threads = d.threads_per_row * d.rows_per_workgroup;
+    let subgroup = d.subgroup;
     let mut w = String::new();
     w.push_str(header);
+    if subgroup > 0 {
+        // WGSL's `enable subgroups;` belongs here, but naga (wgpu 30) rejects it and takes the operations
+        // without it when the device has the feature.
+        w.push_str("// uses subgroup operations\n");
+    }
     w.push_str(&bindings.decls);
     let _ = writeln!(
         w,
@@ -29,6 +40,12 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &SoftmaxSpec, d:
     let shared = d.threads_per_row > 1;
     if shared {
         let _ = writeln!(w, "var<workgroup> red: array<f32, {threads}>;");
+    }
+    if subgroup > 0 {
+        let _ = writeln!(
+            w,
+            "const SUBGROUP: u32 = {subgroup}u;\nvar<workgroup> subgroup_misfits: atomic<u32>;\nvar<workgroup> subgroup_tree: u32;"
+        );
     }
     let groups = s.rows.div_ceil(d.rows_per_workgroup as usize);
     // Rows past the end (ROWS_PER_WORKGROUP does not divide the rows) see no columns and write nothing;
@@ -52,10 +69,12 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &SoftmaxSpec, d:
             "group".to_string()
         }
     };
+    let subgroup_builtins =
+        if subgroup > 0 { ", @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) sg: u32" } else { "" };
     let _ = writeln!(
         w,
         "@compute @workgroup_size({threads})
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {{
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>{subgroup_builtins}) {{
     let lane = lid.x % THREADS_PER_ROW;"
     );
     if workgroups[1] > 1 {
@@ -69,6 +88,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if guarded {
         w.push_str("    let live = row < ROWS;\n");
     }
+    if subgroup > 0 {
+        w.push_str(PROBE);
+    }
     if s.causal {
         let _ = writeln!(
             w,
@@ -80,10 +102,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     w.push_str("    var row_max = -3.0e38;\n");
     w.push_str("    for (var c = lane; c < visible; c = c + THREADS_PER_ROW) { row_max = max(row_max, x[base + c] * SCALE); }\n");
-    w.push_str(&reduce(d.threads_per_row, "row_max", "max"));
+    w.push_str(&reduce(d.threads_per_row, subgroup, "row_max", "max"));
     w.push_str("    var row_sum = 0.0;\n");
     w.push_str("    for (var c = lane; c < visible; c = c + THREADS_PER_ROW) { row_sum = row_sum + exp(x[base + c] * SCALE - row_max); }\n");
-    w.push_str(&reduce(d.threads_per_row, "row_sum", "sum"));
+    w.push_str(&reduce(d.threads_per_row, subgroup, "row_sum", "sum"));
     w.push_str("    let inv = 1.0 / row_sum;\n");
     let _ = writeln!(w, "    for (var c = lane; c < {}; c = c + THREADS_PER_ROW) {{", live("COLS"));
     w.push_str("        y[base + c] = select(0.0, exp(x[base + c] * SCALE - row_max) * inv, c < visible);\n    }\n}\n");
@@ -97,8 +119,56 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     });
 }
 
-/// Tree reduction of `var` across the THREADS_PER_ROW lanes of a row; every lane ends with the result.
-fn reduce(threads_per_row: u32, var: &str, how: &str) -> String {
+/// Each workgroup learns once whether its subgroups are as the subgroup reductions assume: every one of
+/// SUBGROUP invocations, all active, consecutive from a multiple of SUBGROUP. The answer is made
+/// workgroup-uniform (`workgroupUniformLoad`), so the reductions may branch on it around their barriers.
+const PROBE: &str =
+    "    // subgroups of SUBGROUP consecutive invocations from a multiple of SUBGROUP, or the tree reduction
+    let first_block = subgroupBroadcastFirst(lid.x / sg);
+    let members = subgroupAdd(1u);
+    let tidy = subgroupAll(first_block == lid.x / sg && lid.x % sg == sid) && members == sg && sg == SUBGROUP;
+    if (sid == 0u && !tidy) { atomicOr(&subgroup_misfits, 1u); }
+    workgroupBarrier();
+    if (lid.x == 0u) { subgroup_tree = atomicLoad(&subgroup_misfits); }
+    let subgroups = workgroupUniformLoad(&subgroup_tree) == 0u;
+";
+
+/// Reduction of `var` across the THREADS_PER_ROW lanes of a row; every lane ends with the result. With
+/// `subgroup` > 0: XOR-shuffle butterflies within each subgroup (lanes of a row that share one), then a pass
+/// over the subgroups' results in workgroup memory when a row spans several; the tree when the probe failed.
+fn reduce(threads_per_row: u32, subgroup: u32, var: &str, how: &str) -> String {
+    if subgroup == 0 {
+        return tree(threads_per_row, var, how);
+    }
+    let combine = |a: &str, b: &str| if how == "max" { format!("max({a}, {b})") } else { format!("{a} + {b}") };
+    let mut w = String::from("    if (subgroups) {\n");
+    let mut offset = threads_per_row.min(subgroup) / 2;
+    while offset >= 1 {
+        let _ = writeln!(w, "        {var} = {};", combine(var, &format!("subgroupShuffleXor({var}, {offset}u)")));
+        offset /= 2;
+    }
+    if threads_per_row > subgroup {
+        let _ = writeln!(
+            w,
+            "        red[lid.x] = {var};
+        workgroupBarrier();
+        {var} = red[lid.x - lane];
+        for (var k = SUBGROUP; k < THREADS_PER_ROW; k = k + SUBGROUP) {{ {var} = {}; }}
+        workgroupBarrier();",
+            combine(var, "red[lid.x - lane + k]")
+        );
+    }
+    w.push_str("    } else {\n");
+    for line in tree(threads_per_row, var, how).lines() {
+        let _ = writeln!(w, "    {line}");
+    }
+    w.push_str("    }\n");
+    w
+}
+
+/// Tree reduction of `var` across the THREADS_PER_ROW lanes of a row in workgroup memory; every lane ends
+/// with the result.
+fn tree(threads_per_row: u32, var: &str, how: &str) -> String {
     if threads_per_row == 1 {
         return String::new();
     }

@@ -1,9 +1,10 @@
-//! naga validation of WGSL: parse, then validate the module with every check on.
+//! naga validation of WGSL: parse, then validate the module with every check on. Subgroup operations are
+//! allowed (a kernel uses them only where legality found the device offers them).
 
 /// Validates a WGSL module; the error is naga's message with source context.
 pub fn validate(wgsl: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(wgsl).map_err(|e| e.emit_to_string(wgsl))?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::SUBGROUP)
         .validate(&module)
         .map_err(|e| e.emit_to_string(wgsl))?;
     Ok(())

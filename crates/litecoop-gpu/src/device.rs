@@ -69,7 +69,8 @@ fn instance(backends: wgpu::Backends) -> wgpu::Instance {
     wgpu::Instance::new(desc)
 }
 
-fn limits_of(l: &wgpu::Limits) -> DeviceLimits {
+/// The limits legality uses; subgroup sizes only when the adapter offers subgroup operations.
+fn limits_of(l: &wgpu::Limits, info: &wgpu::AdapterInfo, subgroups: bool) -> DeviceLimits {
     DeviceLimits {
         max_invocations_per_workgroup: l.max_compute_invocations_per_workgroup,
         max_workgroup_size_x: l.max_compute_workgroup_size_x,
@@ -78,12 +79,16 @@ fn limits_of(l: &wgpu::Limits) -> DeviceLimits {
         max_workgroups_per_dimension: l.max_compute_workgroups_per_dimension,
         max_storage_buffer_binding_size: l.max_storage_buffer_binding_size.min(l.max_buffer_size),
         max_storage_buffers_per_stage: l.max_storage_buffers_per_shader_stage,
+        min_subgroup_size: if subgroups { info.subgroup_min_size } else { 0 },
+        max_subgroup_size: if subgroups { info.subgroup_max_size } else { 0 },
     }
 }
 
 fn summarize(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
     let info = a.get_info();
     let features = a.features();
+    let subgroups = features.contains(wgpu::Features::SUBGROUP);
+    let limits = limits_of(&a.limits(), &info, subgroups);
     AdapterSummary {
         index,
         name: info.name,
@@ -91,9 +96,9 @@ fn summarize(index: usize, a: &wgpu::Adapter) -> AdapterSummary {
         device_type: format!("{:?}", info.device_type),
         driver: info.driver,
         driver_info: info.driver_info,
-        limits: limits_of(&a.limits()),
+        limits,
         timestamp_query: features.contains(wgpu::Features::TIMESTAMP_QUERY),
-        subgroups: features.contains(wgpu::Features::SUBGROUP),
+        subgroups,
         shader_f16: features.contains(wgpu::Features::SHADER_F16),
     }
 }
@@ -167,7 +172,8 @@ pub struct Gpu {
 }
 
 impl Gpu {
-    /// Opens the chosen adapter (see [`choose`]) with all of its limits and timestamp queries if it has them.
+    /// Opens the chosen adapter (see [`choose`]) with all of its limits, and timestamp queries and subgroup
+    /// operations if it has them.
     pub fn open(choice: Option<&str>) -> Result<Gpu, DeviceError> {
         let adapters = adapters();
         let list: Vec<AdapterSummary> = adapters.iter().enumerate().map(|(i, a)| summarize(i, a)).collect();
@@ -177,6 +183,9 @@ impl Gpu {
         let mut features = wgpu::Features::empty();
         if summary.timestamp_query {
             features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        if summary.subgroups {
+            features |= wgpu::Features::SUBGROUP;
         }
         let desc = wgpu::DeviceDescriptor {
             label: Some("litecoop"),

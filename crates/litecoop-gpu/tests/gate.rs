@@ -117,12 +117,14 @@ fn dispatches_past_one_grid_dimension_fold_into_two_and_stay_correct() {
             pad: 0,
             split_k: 2,
             swizzle: 0,
+            interleave: false,
         }),
     );
     let softmax = Op::Softmax(SoftmaxOp { rows: 65537, cols: 4, queries: 1, causal: false, scale: 1.0 });
     let mut softmax_schedule = Schedule::naive(&softmax);
     for decisions in softmax_schedule.kernels.values_mut() {
-        *decisions = KernelDecisions::Softmax(SoftmaxDecisions { threads_per_row: 1, rows_per_workgroup: 1 });
+        *decisions =
+            KernelDecisions::Softmax(SoftmaxDecisions { threads_per_row: 1, rows_per_workgroup: 1, subgroup: 0 });
     }
     for (label, op, schedule) in [
         ("epilogue", &bias, Schedule::naive(&bias)),
@@ -258,6 +260,108 @@ fn strided_elementwise_items_run_correct() {
             let r = m.measure(&op, &p, 5).unwrap();
             assert!(r.check.passed, "{op:?} {size}x{items}: {:?}", r.check.reason);
         }
+    }
+}
+
+/// Interleaved register-tile columns (each invocation one column, or one vec4, per stretch of the workgroup
+/// tile) compute what contiguous ones compute: scalar and 4-wide, staged and not, transposed B, tiles that do
+/// not divide the shapes, a fused bias, split-K.
+#[test]
+fn interleaved_columns_run_correct() {
+    use litecoop_ir::schedule::{GemmDecisions, KernelDecisions};
+    let mut m = measurer();
+    let limits = m.gpu().unwrap().limits;
+    let matmul = small("matmul-bias");
+    let odd = |name: &str| {
+        let text = ODD_SHAPES.split("---").find(|t| t.contains(&format!("name = \"{name}\""))).unwrap();
+        Workload::from_toml(text, "odd shapes").unwrap().op("small").unwrap()
+    };
+    let base = GemmDecisions {
+        bm: 16,
+        bn: 32,
+        tm: 2,
+        tn: 4,
+        bk: 8,
+        unroll: 4,
+        vector: 1,
+        stage_a: false,
+        stage_b: false,
+        pad: 0,
+        split_k: 1,
+        swizzle: 0,
+        interleave: true,
+    };
+    let cases = [
+        (&matmul, GemmDecisions { bm: 16, bn: 32, tn: 4, ..base }),
+        (&matmul, GemmDecisions { bm: 16, bn: 64, tn: 8, vector: 4, ..base }),
+        (&matmul, GemmDecisions { bm: 16, bn: 64, tn: 8, vector: 4, stage_a: true, stage_b: true, pad: 1, ..base }),
+        (&matmul, GemmDecisions { bm: 16, bn: 32, tn: 4, split_k: 2, stage_b: true, ..base }),
+        (&odd("odd-matmul"), GemmDecisions { bm: 16, bn: 24, tn: 4, ..base }),
+        (&odd("odd-matmul"), GemmDecisions { bm: 16, bn: 32, tn: 2, stage_b: true, ..base }),
+        (&odd("odd-matmul-nt"), GemmDecisions { bm: 16, bn: 32, tn: 4, stage_b: true, ..base }),
+        (&odd("odd-matmul-nt"), GemmDecisions { bm: 16, bn: 16, tn: 2, ..base }),
+    ];
+    for (op, d) in cases {
+        let mut schedule = Schedule::naive(op);
+        schedule.fuse_epilogue = true;
+        let program = litecoop_ir::program::Program::lower(op, true);
+        schedule.kernels.retain(|name, _| program.kernel(name).is_some());
+        for decisions in schedule.kernels.values_mut() {
+            if let KernelDecisions::Gemm(g) = decisions {
+                *g = d;
+            }
+        }
+        let p = lower(op, &schedule, &limits).unwrap_or_else(|e| panic!("{e}\n{}", schedule.to_json()));
+        assert!(p.dispatches.iter().any(|d| d.wgsl.contains("interleaved columns")));
+        let r = m.measure(op, &p, 3).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.check.passed, "{:?}: {:?}\n{}", r.check.reason, op, schedule.to_json());
+    }
+}
+
+/// Softmax rows combined by subgroup shuffles compute what the tree computes, with a row inside one
+/// subgroup, filling one and spanning several, on causal rows no power of two divides and on a whole
+/// attention; and a kernel that assumes another subgroup size than the device runs falls back to the tree
+/// and stays correct (lavapipe runs subgroups of 8; the kernel is lowered as for a device of 16).
+#[test]
+fn subgroup_row_reductions_run_correct_and_fall_back_when_the_subgroups_differ() {
+    use litecoop_ir::legality::DeviceLimits;
+    use litecoop_ir::op::SoftmaxOp;
+    use litecoop_ir::schedule::KernelDecisions;
+    let mut m = measurer();
+    let limits = m.gpu().unwrap().limits;
+    if limits.max_subgroup_size == 0 {
+        eprintln!("skipped: the adapter has no subgroup operations");
+        return;
+    }
+    let size = limits.min_subgroup_size;
+    let other = DeviceLimits { min_subgroup_size: 2 * size, max_subgroup_size: 2 * size, ..limits };
+    let with = |op: &Op, threads: u32, rows: u32, subgroup: u32| {
+        let mut schedule = Schedule::naive(op);
+        for d in schedule.kernels.values_mut() {
+            if let KernelDecisions::Softmax(d) = d {
+                (d.threads_per_row, d.rows_per_workgroup, d.subgroup) = (threads, rows, subgroup);
+            }
+        }
+        schedule
+    };
+    let rows_of_333 = Op::Softmax(SoftmaxOp { rows: 45, cols: 333, queries: 15, causal: true, scale: 0.3 });
+    let text = ODD_SHAPES.split("---").find(|t| t.contains("name = \"odd-attention\"")).unwrap();
+    let attention = Workload::from_toml(text, "odd shapes").unwrap().op("small").unwrap();
+    let cases = [
+        (&rows_of_333, size / 4, 4, size, &limits),
+        (&rows_of_333, size, 1, size, &limits),
+        (&rows_of_333, 4 * size, 2, size, &limits),
+        (&rows_of_333, 2 * size, 1, 2 * size, &other),
+        (&rows_of_333, 4 * size, 2, 2 * size, &other),
+        (&attention, size / 4, 4, size, &limits),
+        (&attention, size, 2, size, &limits),
+    ];
+    for (op, threads, rows, subgroup, lowered_for) in cases {
+        let schedule = with(op, threads, rows, subgroup);
+        let p = lower(op, &schedule, lowered_for).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.dispatches.iter().any(|d| d.wgsl.contains("subgroupShuffleXor")));
+        let r = m.measure(op, &p, 9).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.check.passed, "{op:?} {threads}x{rows} subgroup={subgroup}: {:?}", r.check.reason);
     }
 }
 

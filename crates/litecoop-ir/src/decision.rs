@@ -123,7 +123,7 @@ const OFF_ON: &[u32] = &[0, 1];
 const STAGE_WORDS: Option<[&str; 2]> = Some(["global", "shared"]);
 
 /// The matrix-product sketch's decisions.
-pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
+pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 13] = [
     Decision {
         name: "tile m",
         label: "BM",
@@ -299,6 +299,21 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 12] = [
         get: |d| d.swizzle,
         set: |d, v| d.swizzle = v,
     },
+    Decision {
+        name: "columns",
+        label: "interleave",
+        values: OFF_ON,
+        words: Some(["contiguous", "interleaved"]),
+        meaning: "an invocation's TN output columns: contiguous, or one (one vec4 when vectorized along n) per \
+                  stretch of the workgroup tile so neighbouring invocations touch neighbouring addresses",
+        rule_text: "interleaved needs more than one column (vec4) per invocation",
+        rule: |s, d, _| {
+            let grain = if d.vector == 4 && !s.b.transposed { 4 } else { 1 };
+            require(!d.interleave || d.tn > grain, || format!("interleaved columns need TN > {grain} (TN={})", d.tn))
+        },
+        get: |d| d.interleave as u32,
+        set: |d, v| d.interleave = v == 1,
+    },
 ];
 
 impl Sketch for GemmDecisions {
@@ -325,7 +340,7 @@ impl Sketch for GemmDecisions {
 }
 
 /// The row-softmax sketch's decisions.
-pub static SOFTMAX: [Decision<SoftmaxDecisions, SoftmaxSpec>; 2] = [
+pub static SOFTMAX: [Decision<SoftmaxDecisions, SoftmaxSpec>; 3] = [
     Decision {
         name: "row_threads",
         label: "threads_per_row",
@@ -351,6 +366,33 @@ pub static SOFTMAX: [Decision<SoftmaxDecisions, SoftmaxSpec>; 2] = [
         rule: |s, d, _| within("rows_per_workgroup", d.rows_per_workgroup, "rows", s.rows),
         get: |d| d.rows_per_workgroup,
         set: |d, v| d.rows_per_workgroup = v,
+    },
+    Decision {
+        name: "row reduce",
+        label: "subgroup",
+        values: &[0, 4, 8, 16, 32, 64, 128],
+        words: None,
+        meaning: "how a softmax row's invocations combine their partial results: 0 = a tree in workgroup memory; \
+                  V = subgroup shuffles assuming V-invocation subgroups (a workgroup whose subgroups differ takes \
+                  the tree)",
+        rule_text: "0, or a subgroup size of the device with threads_per_row > 1 and the workgroup a multiple of V",
+        rule: |_, d, limits| {
+            if d.subgroup == 0 {
+                return ok();
+            }
+            let (least, most) = (limits.min_subgroup_size, limits.max_subgroup_size);
+            require(most > 0, || "subgroup reductions need a device with subgroup operations".into())?;
+            require(least <= d.subgroup && d.subgroup <= most, || {
+                format!("subgroup={} is outside the device's subgroup sizes {least}..{most}", d.subgroup)
+            })?;
+            require(d.threads_per_row > 1, || "subgroup reductions need threads_per_row > 1".into())?;
+            let invocations = d.threads_per_row * d.rows_per_workgroup;
+            require(invocations % d.subgroup == 0, || {
+                format!("the workgroup's {invocations} invocations are not a multiple of subgroup={}", d.subgroup)
+            })
+        },
+        get: |d| d.subgroup,
+        set: |d, v| d.subgroup = v,
     },
 ];
 
@@ -564,6 +606,32 @@ mod tests {
         each(&GEMM);
         each(&SOFTMAX);
         each(&MAP);
+    }
+
+    #[test]
+    fn subgroup_reductions_need_the_device_s_subgroup_size_shared_rows_and_whole_subgroups() {
+        let spec = SoftmaxSpec { rows: 64, cols: 100, queries: 64, causal: false, scale: 1.0, input: 0, output: 1 };
+        let d = |threads_per_row, rows_per_workgroup, subgroup| SoftmaxDecisions {
+            threads_per_row,
+            rows_per_workgroup,
+            subgroup,
+        };
+        let lavapipe = DeviceLimits::lavapipe();
+        let check = |d: SoftmaxDecisions, limits: &DeviceLimits| check_decisions(&spec, &d, limits);
+        assert_eq!(check(d(4, 2, 8), &lavapipe), Ok(()));
+        assert_eq!(check(d(32, 1, 8), &lavapipe), Ok(()));
+        assert_eq!(check(d(32, 1, 0), &DeviceLimits::webgpu_default()), Ok(()));
+        let refused = [
+            (d(32, 1, 8), DeviceLimits::webgpu_default(), "need a device with subgroup operations"),
+            (d(32, 1, 16), lavapipe, "outside the device's subgroup sizes 8..8"),
+            (d(1, 64, 8), lavapipe, "need threads_per_row > 1"),
+            (d(2, 2, 8), lavapipe, "4 invocations are not a multiple of subgroup=8"),
+            (d(32, 1, 12), lavapipe, "subgroup=12 must be one of"),
+        ];
+        for (d, limits, why) in refused {
+            let e = check(d, &limits).unwrap_err();
+            assert!(e.contains(why), "{d:?}: {e}");
+        }
     }
 
     #[test]

@@ -30,6 +30,13 @@ pub struct DeviceLimits {
     pub max_storage_buffer_binding_size: u64,
     /// Storage buffers bound to one compute shader.
     pub max_storage_buffers_per_stage: u32,
+    /// Invocations in the device's smallest subgroup (0: no subgroup operations). Absent from limits
+    /// written before it existed, which read as 0.
+    #[serde(default)]
+    pub min_subgroup_size: u32,
+    /// Invocations in the device's largest subgroup (0: no subgroup operations).
+    #[serde(default)]
+    pub max_subgroup_size: u32,
 }
 
 /// Workgroups per dispatch dimension that every WebGPU device allows. A one-dimensional dispatch of more
@@ -58,17 +65,32 @@ impl DeviceLimits {
             max_workgroups_per_dimension: 65535,
             max_storage_buffer_binding_size: 128 << 20,
             max_storage_buffers_per_stage: 8,
+            min_subgroup_size: 0,
+            max_subgroup_size: 0,
         }
     }
 
-    /// Mesa lavapipe 22.3's compute limits (1024 invocations, 32 KiB of workgroup memory): what this
-    /// repository's tests and benchmarks check schedules against when they open no device.
+    /// The subgroup sizes in words: `subgroups of 8 invocations`, `subgroups of 8 to 32 invocations`, or
+    /// `no subgroup operations`.
+    pub fn subgroups_text(&self) -> String {
+        match (self.min_subgroup_size, self.max_subgroup_size) {
+            (_, 0) => "no subgroup operations".to_string(),
+            (least, most) if least == most => format!("subgroups of {most} invocations"),
+            (least, most) => format!("subgroups of {least} to {most} invocations"),
+        }
+    }
+
+    /// Mesa lavapipe 22.3's compute limits (1024 invocations, 32 KiB of workgroup memory, subgroups of 8 on
+    /// its 256-bit build): what this repository's tests and benchmarks check schedules against when they
+    /// open no device.
     pub fn lavapipe() -> DeviceLimits {
         DeviceLimits {
             max_invocations_per_workgroup: 1024,
             max_workgroup_size_x: 1024,
             max_workgroup_size_y: 1024,
             max_workgroup_storage_bytes: 32768,
+            min_subgroup_size: 8,
+            max_subgroup_size: 8,
             ..DeviceLimits::webgpu_default()
         }
     }

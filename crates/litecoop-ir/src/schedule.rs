@@ -38,6 +38,12 @@ pub struct GemmDecisions {
     pub split_k: u32,
     /// Workgroup rasterisation: 0 = row-major order, G > 0 = groups of G tile rows walked column-first.
     pub swizzle: u32,
+    /// Which columns an invocation owns: `false`, TN consecutive ones; `true`, one (or one vec4) in each
+    /// stretch of the workgroup tile, so neighbouring invocations read and write neighbouring addresses
+    /// (coalesced on GPUs). Absent from schedules written before it existed, which read as `false` and keep
+    /// their JSON.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interleave: bool,
 }
 
 impl GemmDecisions {
@@ -58,6 +64,7 @@ impl GemmDecisions {
             pad: 0,
             split_k: 1,
             swizzle: 0,
+            interleave: false,
         }
     }
 
@@ -91,6 +98,7 @@ impl GemmDecisions {
                     pad: 0,
                     split_k: 1,
                     swizzle: 0,
+                    interleave: false,
                 });
             }
         }
@@ -106,13 +114,23 @@ pub struct SoftmaxDecisions {
     pub threads_per_row: u32,
     /// Rows per workgroup.
     pub rows_per_workgroup: u32,
+    /// How a row's lanes combine their partial maxima and sums: 0, a tree in workgroup memory; `V`,
+    /// subgroup shuffles assuming subgroups of `V` invocations (then a tree across subgroups when a row spans
+    /// several). A workgroup whose subgroups turn out otherwise takes the tree. Absent from schedules written
+    /// before it existed, which read as 0 and keep their JSON.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub subgroup: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl SoftmaxDecisions {
     /// One invocation per row, 64 rows (or fewer, dividing the row count) per workgroup.
     pub fn naive(spec: &SoftmaxSpec) -> SoftmaxDecisions {
         let rows = [64u32, 32, 16, 8, 4, 2, 1].into_iter().find(|r| spec.rows % *r as usize == 0).unwrap_or(1);
-        SoftmaxDecisions { threads_per_row: 1, rows_per_workgroup: rows }
+        SoftmaxDecisions { threads_per_row: 1, rows_per_workgroup: rows, subgroup: 0 }
     }
 }
 
@@ -195,7 +213,11 @@ impl Schedule {
                     .into_iter()
                     .map(|t| {
                         let rows = [2u32, 1].into_iter().find(|r| s.rows % *r as usize == 0).unwrap_or(1);
-                        KernelDecisions::Softmax(SoftmaxDecisions { threads_per_row: t, rows_per_workgroup: rows })
+                        KernelDecisions::Softmax(SoftmaxDecisions {
+                            threads_per_row: t,
+                            rows_per_workgroup: rows,
+                            subgroup: 0,
+                        })
                     })
                     .collect(),
                 KernelSpec::Map(_) => {

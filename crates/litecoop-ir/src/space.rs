@@ -69,8 +69,8 @@ mod tests {
     #[test]
     fn every_value_of_every_decision_is_drawn() {
         // Shapes large enough that every listed value is legal somewhere: a 1024^3 product and attention
-        // whose softmax rows are 1024 long.
-        let limits = DeviceLimits::lavapipe();
+        // whose softmax rows are 1024 long, on lavapipe's limits with every subgroup size WebGPU allows.
+        let limits = DeviceLimits { min_subgroup_size: 4, max_subgroup_size: 128, ..DeviceLimits::lavapipe() };
         let matmul =
             Op::Matmul(MatmulOp { batch: 1, m: 1024, n: 1024, k: 1024, transpose_b: false, epilogue: Epilogue::Gelu });
         let attention = Op::Attention(AttentionOp {

@@ -18,7 +18,7 @@ use litecoop_ir::program::{GemmEpilogue, MapKind};
 use litecoop_ir::schedule::Schedule;
 
 /// Feature names, in vector order.
-pub const NAMES: [&str; 21] = [
+pub const NAMES: [&str; 23] = [
     "log2 flops",
     "log2 global bytes read",
     "log2 global bytes written",
@@ -40,6 +40,8 @@ pub const NAMES: [&str; 21] = [
     "workgroup swizzle (0/1)",
     "workgroup-memory padding (0/1)",
     "strided item order (0/1: neighbouring invocations touch neighbouring elements)",
+    "subgroup row reductions (0/1: softmax rows combined by subgroup shuffles, not a tree in workgroup memory)",
+    "interleaved product columns (0/1: neighbouring invocations own neighbouring columns)",
 ];
 
 /// Length of a feature vector.
@@ -80,6 +82,8 @@ struct Part {
     swizzle: f64,
     pad: f64,
     strided: f64,
+    subgroup: f64,
+    interleave: f64,
 }
 
 fn parts(kernel: &CheckedKernel) -> Vec<Part> {
@@ -119,7 +123,8 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
                 bk: f(d.bk as usize),
                 swizzle: f64::from(u8::from(d.swizzle > 0)),
                 pad: f64::from(u8::from(d.pad > 0)),
-                strided: 0.0,
+                interleave: f64::from(u8::from(d.interleave)),
+                ..Part::default()
             };
             if d.split_k == 1 {
                 return vec![product];
@@ -155,6 +160,7 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
                 outputs: (f(s.cols) / lanes).ceil(),
                 vector: 1.0,
                 bk: lanes,
+                subgroup: f64::from(u8::from(d.subgroup > 0)),
                 ..Part::default()
             }]
         }
@@ -229,6 +235,8 @@ fn combine(parts: &[Part], compute_units: u32) -> Features {
         mean(|p| p.swizzle) as f32,
         mean(|p| p.pad) as f32,
         mean(|p| p.strided) as f32,
+        mean(|p| p.subgroup) as f32,
+        mean(|p| p.interleave) as f32,
     ]
 }
 
@@ -292,6 +300,7 @@ mod tests {
             pad: 0,
             split_k: 1,
             swizzle: 0,
+            interleave: false,
         };
         let x = features(&op, &with(&op, d), &limits, 8).unwrap();
         assert!(close(x[1], (1.0f64 + 65536.0).log2()));
@@ -332,10 +341,11 @@ mod tests {
         }
         let x = features(&op, &consecutive, &limits, 8).unwrap();
         let y = features(&op, &strided, &limits, 8).unwrap();
-        assert_eq!(x[..LEN - 1], y[..LEN - 1]);
-        assert_eq!(x[LEN - 1], 0.0);
+        let i = index("strided item order");
+        assert_eq!(others(&x, i), others(&y, i));
+        assert_eq!(x[i], 0.0);
         let share = 8.0 * 4096.0 / (8.0 * 4096.0 + 2.0 * 262144.0);
-        assert!(close(y[LEN - 1], share), "{} vs {share}", y[LEN - 1]);
+        assert!(close(y[i], share), "{} vs {share}", y[i]);
     }
 
     #[test]
@@ -353,5 +363,47 @@ mod tests {
         let x = features(&softmax, &Schedule::naive(&softmax), &limits, 8).unwrap();
         assert!(close(x[0], (1.0f64 + 5.0 * 64.0 * 128.0).log2()));
         assert!(x.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn subgroup_row_reductions_are_seen() {
+        let softmax = Op::Softmax(SoftmaxOp { rows: 64, cols: 128, queries: 64, causal: false, scale: 1.0 });
+        let limits = DeviceLimits::lavapipe();
+        let mut schedule = Schedule::naive(&softmax);
+        let Some(KernelDecisions::Softmax(d)) = schedule.kernels.get_mut("softmax") else { panic!() };
+        (d.threads_per_row, d.rows_per_workgroup) = (16, 2);
+        let tree = features(&softmax, &schedule, &limits, 8).unwrap();
+        let Some(KernelDecisions::Softmax(d)) = schedule.kernels.get_mut("softmax") else { panic!() };
+        d.subgroup = 8;
+        let subgroup = features(&softmax, &schedule, &limits, 8).unwrap();
+        let i = index("subgroup row reductions");
+        assert_eq!((tree[i], subgroup[i]), (0.0, 1.0));
+        assert_eq!(others(&tree, i), others(&subgroup, i), "nothing else changes");
+    }
+
+    #[test]
+    fn interleaved_columns_are_seen() {
+        let op = matmul();
+        let limits = DeviceLimits::lavapipe();
+        let mut d = match Schedule::default_for(&op, &limits).kernels["matmul"] {
+            KernelDecisions::Gemm(d) => d,
+            _ => panic!(),
+        };
+        let contiguous = features(&op, &with(&op, d), &limits, 8).unwrap();
+        d.interleave = true;
+        let interleaved = features(&op, &with(&op, d), &limits, 8).unwrap();
+        let i = index("interleaved product columns");
+        assert_eq!((contiguous[i], interleaved[i]), (0.0, 1.0));
+        assert_eq!(others(&contiguous, i), others(&interleaved, i), "nothing else changes");
+    }
+
+    /// The position of the feature whose name starts with `name`.
+    fn index(name: &str) -> usize {
+        NAMES.iter().position(|n| n.starts_with(name)).unwrap()
+    }
+
+    /// Every feature but the `i`th.
+    fn others(x: &Features, i: usize) -> Vec<f32> {
+        x.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, v)| *v).collect()
     }
 }

@@ -78,7 +78,7 @@ pub fn instructions(facts: &RunFacts) -> String {
          schedule transformation; every result is compiled, checked and timed, and a higher speedup over the \
          naive schedule is better.\n\
          Workload: {} ({:.3} GFLOP): {op}\n\
-         Device: {}; at most {} invocations and {} bytes of workgroup memory per workgroup.\n\
+         Device: {}; at most {} invocations and {} bytes of workgroup memory per workgroup; {}.\n\
          Transformations (each sets one decision of one kernel; the list at each schedule has only legal ones):\n\
          {}{ADVICE}",
         facts.workload,
@@ -86,6 +86,7 @@ pub fn instructions(facts: &RunFacts) -> String {
         facts.device,
         l.max_invocations_per_workgroup,
         l.max_workgroup_storage_bytes,
+        l.subgroups_text(),
         litecoop_ir::decision::vocabulary(),
     );
     if facts.choose_next_model {
