@@ -1,6 +1,8 @@
 //! The matrix-product sketch: workgroup tile BM x BN, register tile TM x TN per invocation written out as
 //! named locals, reduction in steps of BK with UNROLL steps straight-line, optional workgroup-memory staging,
-//! 4-wide loads, split-K with a reduction pass, and grouped rasterisation.
+//! 4-wide loads, split-K with a reduction pass, and grouped rasterisation. Double-buffered staging keeps two
+//! copies of each staged tile: the next tile is copied into one while the other is read, so one barrier per
+//! reduction step suffices where single buffering needs two.
 //!
 //! Invocation (x, y) of a workgroup owns rows `row0 .. row0 + TM` and columns `col0 .. col0 + TN`, or with
 //! interleaved columns one column (one vec4 along n) in each of TN stretches of the tile: register column
@@ -293,6 +295,11 @@ impl Gen<'_> {
         w
     }
 
+    /// The offset of the slot a reduction step reads (`slot * A_TILE + `) with double buffering, else nothing.
+    fn read_slot(&self, tile: &str) -> String {
+        slot_base(if self.d.double_buffer { "slot" } else { "" }, tile)
+    }
+
     fn a_row_stride(&self) -> u32 {
         self.d.bk + self.d.pad
     }
@@ -309,14 +316,22 @@ impl Gen<'_> {
     fn shared_decls(&self) -> String {
         let d = self.d;
         let mut w = String::new();
+        let (slots, times) = if d.double_buffer { (2, "2 x ") } else { (1, "") };
+        let (a_size, b_size) = d.staged_tile_floats(self.s);
         if d.stage_a {
-            let _ =
-                writeln!(w, "var<workgroup> a_tile: array<f32, {}>; // BM x (BK + PAD)", d.bm * self.a_row_stride());
+            let size = a_size;
+            if d.double_buffer {
+                let _ = writeln!(w, "const A_TILE: u32 = {size}u;");
+            }
+            let _ = writeln!(w, "var<workgroup> a_tile: array<f32, {}>; // {times}BM x (BK + PAD)", slots * size);
         }
         if d.stage_b {
             let shape = if self.nt() { "BN x (BK + PAD)" } else { "BK x (BN + PAD)" };
-            let rows = if self.nt() { d.bn } else { d.bk };
-            let _ = writeln!(w, "var<workgroup> b_tile: array<f32, {}>; // {shape}", rows * self.b_row_stride());
+            let size = b_size;
+            if d.double_buffer {
+                let _ = writeln!(w, "const B_TILE: u32 = {size}u;");
+            }
+            let _ = writeln!(w, "var<workgroup> b_tile: array<f32, {}>; // {times}{shape}", slots * size);
         }
         w
     }
@@ -364,9 +379,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 let _ = writeln!(w, "    var acc_{i}_{j}: {} = {}(0.0);", self.acc_type(), self.acc_type());
             }
         }
+        let staged = d.stage_a || d.stage_b;
+        if d.double_buffer {
+            w.push_str(
+                "    // double-buffered staging: the tile of step k0 + BK is copied into the other slot while\n",
+            );
+            w.push_str("    // step k0 reads its own, so one barrier per step keeps writers and readers apart\n");
+            w.push_str("    {\n");
+            w.push_str(&self.stage_loads("k_begin", "0u"));
+            w.push_str("    }\n    workgroupBarrier();\n");
+        }
         w.push_str("    for (var k0 = k_begin; k0 < k_begin + K_PER_SPLIT; k0 = k0 + BK) {\n");
-        if d.stage_a || d.stage_b {
-            w.push_str(&self.stage_loads());
+        if d.double_buffer {
+            w.push_str("        let slot = ((k0 - k_begin) / BK) % 2u;\n");
+            w.push_str("        if (k0 + BK < k_begin + K_PER_SPLIT) {\n");
+            w.push_str(&self.stage_loads("k0 + BK", "(1u - slot)"));
+            w.push_str("        }\n");
+        } else if staged {
+            w.push_str(&self.stage_loads("k0", ""));
             w.push_str("        workgroupBarrier();\n");
         }
         if d.unroll == d.bk {
@@ -376,7 +406,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         w.push_str(&self.body());
         w.push_str("        }\n");
-        if d.stage_a || d.stage_b {
+        if staged {
             w.push_str("        workgroupBarrier();\n");
         }
         w.push_str("    }\n");
@@ -385,8 +415,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         w
     }
 
-    /// Cooperative copy of the current A and B tiles into workgroup memory.
-    fn stage_loads(&self) -> String {
+    /// Cooperative copy of the A and B tiles of reduction step `k` (an expression) into workgroup memory:
+    /// into slot `slot` (an expression) of double-buffered tiles, or, with `slot` empty, the single tiles.
+    fn stage_loads(&self, k: &str, slot: &str) -> String {
         let d = self.d;
         let mut w = String::new();
         let v = if self.vec() { 4 } else { 1 };
@@ -409,8 +440,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 &mut w,
                 d.bm * d.bk / v,
                 d.bk / v,
-                format!("a{sfx}_at(batch, tile_m * BM + r, k0 + c)"),
-                format!("a_tile[r * {} + c", self.a_row_stride()),
+                format!("a{sfx}_at(batch, tile_m * BM + r, {k} + c)"),
+                format!("a_tile[{}r * {} + c", slot_base(slot, "A_TILE"), self.a_row_stride()),
             );
         }
         if d.stage_b {
@@ -419,16 +450,16 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                     &mut w,
                     d.bn * d.bk / v,
                     d.bk / v,
-                    format!("b{sfx}_at(batch, k0 + c, tile_n * BN + r)"),
-                    format!("b_tile[r * {} + c", self.b_row_stride()),
+                    format!("b{sfx}_at(batch, {k} + c, tile_n * BN + r)"),
+                    format!("b_tile[{}r * {} + c", slot_base(slot, "B_TILE"), self.b_row_stride()),
                 );
             } else {
                 copy(
                     &mut w,
                     d.bk * d.bn / v,
                     d.bn / v,
-                    format!("b{sfx}_at(batch, k0 + r, tile_n * BN + c)"),
-                    format!("b_tile[r * {} + c", self.b_row_stride()),
+                    format!("b{sfx}_at(batch, {k} + r, tile_n * BN + c)"),
+                    format!("b_tile[{}r * {} + c", slot_base(slot, "B_TILE"), self.b_row_stride()),
                 );
             }
         }
@@ -439,7 +470,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     /// expression relative to `kk`).
     fn a_expr(&self, i: u32, kq: u32, four: bool) -> String {
         if self.d.stage_a {
-            let base = format!("(lid.y * TM + {i}u) * {} + kk + {kq}u", self.a_row_stride());
+            let base =
+                format!("{}(lid.y * TM + {i}u) * {} + kk + {kq}u", self.read_slot("A_TILE"), self.a_row_stride());
             if four {
                 format!("vec4<f32>(a_tile[{base}], a_tile[{base} + 1u], a_tile[{base} + 2u], a_tile[{base} + 3u])")
             } else {
@@ -458,10 +490,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         let col = self.col_offset(col);
         if self.d.stage_b {
             let stride = self.b_row_stride();
+            let slot = self.read_slot("B_TILE");
             let base = if self.nt() {
-                format!("({} + {col}u) * {stride} + kk + {kq}u", self.lane_cols())
+                format!("{slot}({} + {col}u) * {stride} + kk + {kq}u", self.lane_cols())
             } else {
-                format!("(kk + {kq}u) * {stride} + {} + {col}u", self.lane_cols())
+                format!("{slot}(kk + {kq}u) * {stride} + {} + {col}u", self.lane_cols())
             };
             if four {
                 format!("vec4<f32>(b_tile[{base}], b_tile[{base} + 1u], b_tile[{base} + 2u], b_tile[{base} + 3u])")
@@ -560,5 +593,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             }
         }
         w
+    }
+}
+
+/// `SLOT * TILE + ` for a double-buffered tile's slot expression, nothing for a single tile (`slot` empty).
+fn slot_base(slot: &str, tile: &str) -> String {
+    if slot.is_empty() {
+        String::new()
+    } else {
+        format!("{slot} * {tile} + ")
     }
 }

@@ -118,6 +118,7 @@ fn dispatches_past_one_grid_dimension_fold_into_two_and_stay_correct() {
             split_k: 2,
             swizzle: 0,
             interleave: false,
+            double_buffer: false,
         }),
     );
     let softmax = Op::Softmax(SoftmaxOp { rows: 65537, cols: 4, queries: 1, causal: false, scale: 1.0 });
@@ -263,19 +264,41 @@ fn strided_elementwise_items_run_correct() {
     }
 }
 
+/// Runs each product with its one matrix-product kernel given `d` (epilogue fused) and checks it on the
+/// device; every kernel's WGSL must contain `mark`.
+fn products_run_correct(cases: &[(&Op, litecoop_ir::schedule::GemmDecisions)], mark: &str) {
+    use litecoop_ir::schedule::KernelDecisions;
+    let mut m = measurer();
+    let limits = m.gpu().unwrap().limits;
+    for &(op, d) in cases {
+        let mut schedule = Schedule::naive(op);
+        schedule.fuse_epilogue = true;
+        let program = litecoop_ir::program::Program::lower(op, true);
+        schedule.kernels.retain(|name, _| program.kernel(name).is_some());
+        for decisions in schedule.kernels.values_mut() {
+            if let KernelDecisions::Gemm(g) = decisions {
+                *g = d;
+            }
+        }
+        let p = lower(op, &schedule, &limits).unwrap_or_else(|e| panic!("{e}\n{}", schedule.to_json()));
+        assert!(p.dispatches.iter().any(|d| d.wgsl.contains(mark)), "{mark}");
+        let r = m.measure(op, &p, 3).unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.check.passed, "{:?}: {:?}\n{}", r.check.reason, op, schedule.to_json());
+    }
+}
+
+fn odd(name: &str) -> Op {
+    let text = ODD_SHAPES.split("---").find(|t| t.contains(&format!("name = \"{name}\""))).unwrap();
+    Workload::from_toml(text, "odd shapes").unwrap().op("small").unwrap()
+}
+
 /// Interleaved register-tile columns (each invocation one column, or one vec4, per stretch of the workgroup
 /// tile) compute what contiguous ones compute: scalar and 4-wide, staged and not, transposed B, tiles that do
 /// not divide the shapes, a fused bias, split-K.
 #[test]
 fn interleaved_columns_run_correct() {
-    use litecoop_ir::schedule::{GemmDecisions, KernelDecisions};
-    let mut m = measurer();
-    let limits = m.gpu().unwrap().limits;
+    use litecoop_ir::schedule::GemmDecisions;
     let matmul = small("matmul-bias");
-    let odd = |name: &str| {
-        let text = ODD_SHAPES.split("---").find(|t| t.contains(&format!("name = \"{name}\""))).unwrap();
-        Workload::from_toml(text, "odd shapes").unwrap().op("small").unwrap()
-    };
     let base = GemmDecisions {
         bm: 16,
         bn: 32,
@@ -290,6 +313,7 @@ fn interleaved_columns_run_correct() {
         split_k: 1,
         swizzle: 0,
         interleave: true,
+        double_buffer: false,
     };
     let cases = [
         (&matmul, GemmDecisions { bm: 16, bn: 32, tn: 4, ..base }),
@@ -301,21 +325,44 @@ fn interleaved_columns_run_correct() {
         (&odd("odd-matmul-nt"), GemmDecisions { bm: 16, bn: 32, tn: 4, stage_b: true, ..base }),
         (&odd("odd-matmul-nt"), GemmDecisions { bm: 16, bn: 16, tn: 2, ..base }),
     ];
-    for (op, d) in cases {
-        let mut schedule = Schedule::naive(op);
-        schedule.fuse_epilogue = true;
-        let program = litecoop_ir::program::Program::lower(op, true);
-        schedule.kernels.retain(|name, _| program.kernel(name).is_some());
-        for decisions in schedule.kernels.values_mut() {
-            if let KernelDecisions::Gemm(g) = decisions {
-                *g = d;
-            }
-        }
-        let p = lower(op, &schedule, &limits).unwrap_or_else(|e| panic!("{e}\n{}", schedule.to_json()));
-        assert!(p.dispatches.iter().any(|d| d.wgsl.contains("interleaved columns")));
-        let r = m.measure(op, &p, 3).unwrap_or_else(|e| panic!("{e}"));
-        assert!(r.check.passed, "{:?}: {:?}\n{}", r.check.reason, op, schedule.to_json());
-    }
+    products_run_correct(&cases, "interleaved columns");
+}
+
+/// Double-buffered staging (the next tile copied into one slot while the other is read) computes what
+/// single buffering computes: either operand or both staged, 4-wide, padded, transposed B, tiles that do not
+/// divide the shapes (K = 29: the last step is partial), split-K, one reduction step only.
+#[test]
+fn double_buffered_staging_runs_correct() {
+    use litecoop_ir::schedule::GemmDecisions;
+    let matmul = small("matmul-bias");
+    let base = GemmDecisions {
+        bm: 16,
+        bn: 32,
+        tm: 2,
+        tn: 4,
+        bk: 8,
+        unroll: 4,
+        vector: 1,
+        stage_a: true,
+        stage_b: true,
+        pad: 0,
+        split_k: 1,
+        swizzle: 0,
+        interleave: false,
+        double_buffer: true,
+    };
+    let cases = [
+        (&matmul, base),
+        (&matmul, GemmDecisions { stage_b: false, ..base }),
+        (&matmul, GemmDecisions { stage_a: false, pad: 2, ..base }),
+        (&matmul, GemmDecisions { bn: 64, tn: 8, vector: 4, pad: 1, interleave: true, ..base }),
+        (&matmul, GemmDecisions { split_k: 4, bk: 16, ..base }),
+        (&odd("odd-matmul"), GemmDecisions { bm: 12, bn: 24, ..base }),
+        (&odd("odd-matmul"), GemmDecisions { bk: 32, unroll: 8, ..base }),
+        (&odd("odd-matmul-nt"), GemmDecisions { bn: 16, bk: 16, pad: 1, ..base }),
+        (&odd("odd-conv"), GemmDecisions { bm: 32, bn: 16, bk: 16, ..base }),
+    ];
+    products_run_correct(&cases, "double-buffered staging");
 }
 
 /// Softmax rows combined by subgroup shuffles compute what the tree computes, with a row inside one
@@ -499,9 +546,17 @@ fn fault_targets(op: &Op, limits: &litecoop_ir::legality::DeviceLimits) -> Vec<(
             g.stage_b = true;
         }
     }
+    let mut double = staged.clone();
+    for d in double.kernels.values_mut() {
+        if let litecoop_ir::schedule::KernelDecisions::Gemm(g) = d {
+            g.double_buffer = true;
+        }
+    }
     let mut out = vec![("naive", Schedule::naive(op)), ("default", default)];
-    if litecoop_ir::legality::check(op, &staged, limits).is_ok() {
-        out.push(("staged", staged));
+    for (label, schedule) in [("staged", staged), ("double-buffered", double)] {
+        if litecoop_ir::legality::check(op, &schedule, limits).is_ok() {
+            out.push((label, schedule));
+        }
     }
     out
 }

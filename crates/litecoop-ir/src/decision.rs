@@ -123,7 +123,7 @@ const OFF_ON: &[u32] = &[0, 1];
 const STAGE_WORDS: Option<[&str; 2]> = Some(["global", "shared"]);
 
 /// The matrix-product sketch's decisions.
-pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 13] = [
+pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 14] = [
     Decision {
         name: "tile m",
         label: "BM",
@@ -314,6 +314,20 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 13] = [
         get: |d| d.interleave as u32,
         set: |d, v| d.interleave = v == 1,
     },
+    Decision {
+        name: "staging",
+        label: "double_buffer",
+        values: OFF_ON,
+        words: Some(["single", "double"]),
+        meaning: "one copy of each staged tile, or two: the next tile is copied into one while the other is read \
+                  (one barrier per reduction step instead of two, twice the workgroup memory)",
+        rule_text: "double only with a staged operand",
+        rule: |_, d, _| {
+            require(!d.double_buffer || d.stage_a || d.stage_b, || "double buffering needs a staged operand".into())
+        },
+        get: |d| d.double_buffer as u32,
+        set: |d, v| d.double_buffer = v == 1,
+    },
 ];
 
 impl Sketch for GemmDecisions {
@@ -326,9 +340,7 @@ impl Sketch for GemmDecisions {
     fn fits(s: &GemmSpec, d: &GemmDecisions, limits: &DeviceLimits) -> Result<(), String> {
         let (wx, wy) = (d.bn / d.tn, d.bm / d.tm);
         workgroup_fits(wx, wy, limits)?;
-        let shared =
-            4 * (if d.stage_a { d.bm * (d.bk + d.pad) } else { 0 } + if d.stage_b { d.bk * (d.bn + d.pad) } else { 0 });
-        memory_fits(shared, limits)?;
+        memory_fits(d.workgroup_memory_bytes(s), limits)?;
         let tiles = (s.m.div_ceil(d.bm as usize) as u64, s.n.div_ceil(d.bn as usize) as u64);
         let grid = if d.swizzle > 0 { [tiles.0 * tiles.1, 1] } else { [tiles.1, tiles.0] };
         let z = s.batch as u64 * d.split_k as u64;

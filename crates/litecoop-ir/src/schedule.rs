@@ -44,6 +44,11 @@ pub struct GemmDecisions {
     /// their JSON.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interleave: bool,
+    /// Keep two copies of each staged tile and copy the next reduction step's tile into one while the
+    /// other is read (one barrier per step instead of two, twice the workgroup memory). Absent from
+    /// schedules written before it existed, which read as `false` and keep their JSON.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub double_buffer: bool,
 }
 
 impl GemmDecisions {
@@ -65,7 +70,26 @@ impl GemmDecisions {
             split_k: 1,
             swizzle: 0,
             interleave: false,
+            double_buffer: false,
         }
+    }
+
+    /// Floats of one copy of each staged tile, (A, B): `BM x (BK + PAD)` and `BK x (BN + PAD)` (`BN x (BK +
+    /// PAD)` with transposed B); 0 for an operand read from global memory.
+    pub fn staged_tile_floats(&self, spec: &GemmSpec) -> (u32, u32) {
+        let a = if self.stage_a { self.bm * (self.bk + self.pad) } else { 0 };
+        let b = match (self.stage_b, spec.b.transposed) {
+            (false, _) => 0,
+            (true, false) => self.bk * (self.bn + self.pad),
+            (true, true) => self.bn * (self.bk + self.pad),
+        };
+        (a, b)
+    }
+
+    /// Bytes of workgroup memory the product uses: its staged tiles, twice when double-buffered.
+    pub fn workgroup_memory_bytes(&self, spec: &GemmSpec) -> u32 {
+        let (a, b) = self.staged_tile_floats(spec);
+        4 * (a + b) * if self.double_buffer { 2 } else { 1 }
     }
 
     /// Register-tiled candidates, strongest first; [`Schedule::default_for`] takes the first legal one.
@@ -99,6 +123,7 @@ impl GemmDecisions {
                     split_k: 1,
                     swizzle: 0,
                     interleave: false,
+                    double_buffer: false,
                 });
             }
         }

@@ -18,7 +18,7 @@ use litecoop_ir::program::{GemmEpilogue, MapKind};
 use litecoop_ir::schedule::Schedule;
 
 /// Feature names, in vector order.
-pub const NAMES: [&str; 23] = [
+pub const NAMES: [&str; 24] = [
     "log2 flops",
     "log2 global bytes read",
     "log2 global bytes written",
@@ -42,6 +42,7 @@ pub const NAMES: [&str; 23] = [
     "strided item order (0/1: neighbouring invocations touch neighbouring elements)",
     "subgroup row reductions (0/1: softmax rows combined by subgroup shuffles, not a tree in workgroup memory)",
     "interleaved product columns (0/1: neighbouring invocations own neighbouring columns)",
+    "double-buffered staging (0/1: one barrier per reduction step instead of two)",
 ];
 
 /// Length of a feature vector.
@@ -84,6 +85,7 @@ struct Part {
     strided: f64,
     subgroup: f64,
     interleave: f64,
+    double_buffer: f64,
 }
 
 fn parts(kernel: &CheckedKernel) -> Vec<Part> {
@@ -103,9 +105,7 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
                 _ => 0.0,
             };
             let split = f(d.split_k as usize);
-            let shared = 4
-                * (if d.stage_a { d.bm * (d.bk + d.pad) } else { 0 }
-                    + if d.stage_b { d.bk * (d.bn + d.pad) } else { 0 });
+            let shared = d.workgroup_memory_bytes(&s);
             let product = Part {
                 flops: 2.0 * macs,
                 read: a + b + epilogue,
@@ -124,6 +124,7 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
                 swizzle: f64::from(u8::from(d.swizzle > 0)),
                 pad: f64::from(u8::from(d.pad > 0)),
                 interleave: f64::from(u8::from(d.interleave)),
+                double_buffer: f64::from(u8::from(d.double_buffer)),
                 ..Part::default()
             };
             if d.split_k == 1 {
@@ -237,6 +238,7 @@ fn combine(parts: &[Part], compute_units: u32) -> Features {
         mean(|p| p.strided) as f32,
         mean(|p| p.subgroup) as f32,
         mean(|p| p.interleave) as f32,
+        mean(|p| p.double_buffer) as f32,
     ]
 }
 
@@ -301,6 +303,7 @@ mod tests {
             split_k: 1,
             swizzle: 0,
             interleave: false,
+            double_buffer: false,
         };
         let x = features(&op, &with(&op, d), &limits, 8).unwrap();
         assert!(close(x[1], (1.0f64 + 65536.0).log2()));
@@ -395,6 +398,28 @@ mod tests {
         let i = index("interleaved product columns");
         assert_eq!((contiguous[i], interleaved[i]), (0.0, 1.0));
         assert_eq!(others(&contiguous, i), others(&interleaved, i), "nothing else changes");
+    }
+
+    /// Double buffering doubles the workgroup memory and sets its own feature; nothing else changes.
+    #[test]
+    fn double_buffered_staging_is_seen() {
+        let op = matmul();
+        let limits = DeviceLimits::lavapipe();
+        let mut d = match Schedule::default_for(&op, &limits).kernels["matmul"] {
+            KernelDecisions::Gemm(d) => d,
+            _ => panic!(),
+        };
+        (d.stage_a, d.stage_b) = (true, true);
+        let single = features(&op, &with(&op, d), &limits, 8).unwrap();
+        d.double_buffer = true;
+        let double = features(&op, &with(&op, d), &limits, 8).unwrap();
+        let (i, memory) = (index("double-buffered staging"), index("log2 workgroup-memory bytes"));
+        assert_eq!((single[i], double[i]), (0.0, 1.0));
+        let bytes = |x: f32| x.exp2() - 1.0;
+        assert!(close(double[memory], (1.0 + 2.0 * bytes(single[memory]) as f64).log2()));
+        for j in (0..LEN).filter(|j| *j != i && *j != memory) {
+            assert_eq!(single[j], double[j], "{}", NAMES[j]);
+        }
     }
 
     /// The position of the feature whose name starts with `name`.

@@ -1,4 +1,4 @@
-//! A small multilayer perceptron in `candle-nn` (23 -> 32 -> 32 -> 1, SiLU), trained with AdamW on the
+//! A small multilayer perceptron in `candle-nn` (24 -> 32 -> 32 -> 1, SiLU), trained with AdamW on the
 //! squared error of standardised targets (features and targets standardised on the rows of each fit). Weights
 //! start from a fixed seed and each `fit` continues training from where the last one stopped, so the same sequence of rows always gives the same predictions (a resumed
 //! run replays its log through a fresh model and must propose the same candidates).
