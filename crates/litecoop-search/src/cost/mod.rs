@@ -3,7 +3,8 @@
 //! A [`CostModel`] turns a schedule into [`features`] and predicts the natural log of its speedup over the
 //! workload's naive schedule (a target normalised per workload, so rows of other workloads can be learned
 //! from). It learns online from the first measured sample: the baseline (speedup 1) and every correct,
-//! timed candidate of the run are added as they arrive, after rows of the tuning database on the same
+//! timed candidate of the run are added as they arrive (a candidate that fails to compile or computes a
+//! wrong result as the worst speedup yet, halved), after rows of the tuning database on the same
 //! device, code generation and timing settings (the warm start). There is no random warm-up period: an
 //! empty model scores every candidate alike and the strategy's own order decides.
 //!
@@ -19,6 +20,7 @@ pub mod features;
 pub mod knn;
 pub mod mlp;
 
+use crate::outcome::FailureKind;
 use crate::strategy::Space;
 use features::{Features, LEN};
 use litecoop_ir::legality::DeviceLimits;
@@ -27,6 +29,7 @@ use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::f32::consts::LN_2;
 use std::time::Instant;
 
 /// A regression from features to a target.
@@ -257,17 +260,27 @@ impl CostModel {
         scores
     }
 
-    /// Learns a measured candidate: `speedup` over the naive schedule when it was correct and timed
-    /// (`None` when it failed: nothing to learn, and its prediction is dropped).
-    pub fn learn(&mut self, hash: &str, schedule: &Schedule, speedup: Option<f64>) {
+    /// Learns a measured candidate: `Ok(speedup)` over the naive schedule when it was correct and timed, or
+    /// the failure that kept it from being timed. A failure the schedule itself causes
+    /// ([`FailureKind::is_deterministic`]: it fails to compile or computes a wrong result) is learned as the
+    /// worst speedup yet, halved, as TVM learns a failed build as zero throughput: else the model never sees
+    /// the region it fails in and keeps steering the search back there. Any other failure teaches nothing.
+    /// Only correct candidates' predictions are checked.
+    pub fn learn(&mut self, hash: &str, schedule: &Schedule, result: Result<f64, FailureKind>) {
         self.measured += 1;
         let predicted = self.pending.remove(hash);
-        let Some(speedup) = speedup.filter(|s| s.is_finite() && *s > 0.0) else { return };
         let Some(f) = features::features(&self.op, schedule, &self.limits, self.compute_units) else { return };
-        let target = speedup.ln() as f32;
-        if let Some(p) = predicted {
-            self.checked.push((p, target));
-        }
+        let target = match result {
+            Ok(speedup) if speedup.is_finite() && speedup > 0.0 => {
+                let target = speedup.ln() as f32;
+                if let Some(p) = predicted {
+                    self.checked.push((p, target));
+                }
+                target
+            }
+            Err(kind) if kind.is_deterministic() => self.y.iter().copied().fold(0.0, f32::min) - LN_2,
+            _ => return,
+        };
         let t = Instant::now();
         self.x.push(f);
         self.y.push(target);
@@ -293,8 +306,11 @@ impl CostModel {
     /// Learns what the tuner told a strategy about a candidate (duplicates were learned the first time).
     pub fn observe(&mut self, candidate: &crate::strategy::Candidate, feedback: &crate::strategy::Feedback) {
         if !feedback.duplicate {
-            let speedup = feedback.outcome.is_ok().then_some(feedback.speedup);
-            self.learn(&candidate.hash, &candidate.schedule, speedup);
+            let result = match &feedback.outcome.failure {
+                None => Ok(feedback.speedup),
+                Some(failure) => Err(failure.kind),
+            };
+            self.learn(&candidate.hash, &candidate.schedule, result);
         }
     }
 
@@ -309,18 +325,25 @@ pub fn argmax(scores: &[f64]) -> usize {
     (0..scores.len()).fold(0, |best, i| if scores[i] > scores[best] { i } else { best })
 }
 
-/// Per-feature mean and spread (1 where a feature is constant) of rows.
+/// The smallest spread a feature is divided by. Features are log2 sizes and shares in [0, 1], so a spread
+/// under a tenth is rounding or one rare value; dividing by it would turn a query that differs there by one
+/// into an input of millions (a constant column summed in f32 has a variance of ~1e-12, not 0) and the
+/// perceptron's prediction into infinity.
+pub const MIN_SPREAD: f32 = 0.1;
+
+/// Per-feature mean and spread (at least [`MIN_SPREAD`]) of rows, summed in f64.
 pub fn standardisation(x: &[Features]) -> ([f32; LEN], [f32; LEN]) {
     let mut mean = [0.0; LEN];
     let mut scale = [1.0; LEN];
     if x.is_empty() {
         return (mean, scale);
     }
-    let n = x.len() as f32;
+    let n = x.len() as f64;
     for i in 0..LEN {
-        mean[i] = x.iter().map(|r| r[i]).sum::<f32>() / n;
-        let var = x.iter().map(|r| (r[i] - mean[i]).powi(2)).sum::<f32>() / n;
-        scale[i] = if var > 1e-12 { var.sqrt() } else { 1.0 };
+        let m = x.iter().map(|r| f64::from(r[i])).sum::<f64>() / n;
+        let var = x.iter().map(|r| (f64::from(r[i]) - m).powi(2)).sum::<f64>() / n;
+        mean[i] = m as f32;
+        scale[i] = (var.sqrt() as f32).max(MIN_SPREAD);
     }
     (mean, scale)
 }
@@ -374,7 +397,7 @@ mod tests {
             let noise = tvm.score(&named);
             assert!(noise.iter().all(|v| (0.0..1.0).contains(v)), "{noise:?}");
             for m in [&mut plain, &mut tvm] {
-                m.learn(&hashes[i], s, Some(2.0 + i as f64));
+                m.learn(&hashes[i], s, Ok(2.0 + i as f64));
             }
         }
         assert_eq!(tvm.score(&named), plain.score(&named), "after the warm-up the model decides");
@@ -390,6 +413,31 @@ mod tests {
         assert!((tau - 1.0 / 3.0).abs() < 1e-12);
     }
 
+    /// A column constant but for f32 rounding is not amplified: one schedule differing there (a split-K
+    /// product among unsplit ones writes more bytes) must not send the perceptron's prediction to infinity.
+    #[test]
+    fn near_constant_features_are_not_amplified() {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..11 {
+            let mut f = [0.0; LEN];
+            f[0] = i as f32;
+            f[2] = 16.000025;
+            x.push(f);
+            y.push(i as f32 * 0.3);
+        }
+        let (_, scale) = standardisation(&x);
+        assert_eq!(scale[2], MIN_SPREAD, "{scale:?}");
+        let mut query = x[5];
+        query[2] = 22.0;
+        for kind in [CostModelKind::Knn, CostModelKind::Mlp] {
+            let mut regressor = kind.regressor().unwrap();
+            regressor.fit(&x, &y);
+            let p = regressor.predict(&[query])[0];
+            assert!(p.is_finite() && p.abs() < 100.0, "{}: {p}", kind.name());
+        }
+    }
+
     /// The report compares each prediction with the measurement that followed it, before learning it.
     #[test]
     fn predictions_are_checked_against_the_measurement_that_follows() {
@@ -399,14 +447,14 @@ mod tests {
         let mut model = CostModel::new(CostModelKind::Knn, space, 2, &[]).unwrap();
         let mut rng = Rng::new(1);
         let naive = Schedule::naive(&op);
-        model.learn(&naive.fingerprint(), &naive, Some(1.0));
+        model.learn(&naive.fingerprint(), &naive, Ok(1.0));
         assert_eq!(model.report().predictions_checked, 0, "the baseline was never predicted");
         for i in 0..6 {
             let s = random_schedule(&op, &limits, &mut rng);
             let h = s.fingerprint();
             let score = model.score(&[(&h, &s)]);
             assert!(score[0].is_finite());
-            model.learn(&h, &s, Some(1.0 + i as f64));
+            model.learn(&h, &s, Ok(1.0 + i as f64));
         }
         let r = model.report();
         assert_eq!(r.predictions_checked, 6);
@@ -414,5 +462,31 @@ mod tests {
         assert_eq!(r.kind, "knn");
         assert!((r.scored_per_measured - 6.0 / 7.0).abs() < 1e-12);
         assert!(CostModel::new(CostModelKind::None, space, 2, &[]).is_none());
+    }
+
+    /// A schedule that computes a wrong result is learned as the worst yet (and not checked: it has no
+    /// measured speed); a timeout, which may pass, teaches nothing.
+    #[test]
+    fn failures_the_schedule_causes_are_learned_as_the_worst() {
+        let op = square_matmul(256);
+        let limits = DeviceLimits::lavapipe();
+        let space = Space { op: &op, limits: &limits };
+        let mut model = CostModel::new(CostModelKind::Knn, space, 2, &[]).unwrap();
+        let mut rng = Rng::new(3);
+        let schedules: Vec<Schedule> = (0..8).map(|_| random_schedule(&op, &limits, &mut rng)).collect();
+        for (i, s) in schedules[..6].iter().enumerate() {
+            model.learn(&s.fingerprint(), s, Ok(0.5 + i as f64));
+        }
+        let (wrong, hung) = (&schedules[6], &schedules[7]);
+        let named = [(&*wrong.fingerprint(), wrong), (&*hung.fingerprint(), hung)];
+        let before = model.score(&named);
+        model.learn(&hung.fingerprint(), hung, Err(FailureKind::Timeout));
+        assert_eq!(model.score(&named), before, "a timeout teaches nothing");
+        model.learn(&wrong.fingerprint(), wrong, Err(FailureKind::Wrong));
+        let after = model.score(&named);
+        let others: Vec<(&str, &Schedule)> = schedules[..6].iter().map(|s| ("other", s)).collect();
+        let worst_other = model.score(&others).into_iter().fold(f64::INFINITY, f64::min);
+        assert!(after[0] < worst_other && after[0] < 0.5f64.ln(), "{after:?} vs {worst_other}");
+        assert_eq!(model.report().predictions_checked, 0, "neither failure is checked");
     }
 }
