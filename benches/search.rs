@@ -99,7 +99,7 @@ fn search(c: &mut Criterion) {
         let trained = || {
             let mut model = CostModel::new(kind, space, 2, &[]).expect("a model");
             for (s, h) in drawn.iter().zip(&hashes).take(64) {
-                model.learn(h, s, synthetic(s).latency_ms.map(|l| baseline / l));
+                model.learn(h, s, synthetic(s).latency_ms.map(|l| baseline / l).ok_or(FailureKind::Wrong));
             }
             model
         };
@@ -112,7 +112,7 @@ fn search(c: &mut Criterion) {
         group.throughput(Throughput::Elements(1));
         let (s, h) = (&drawn[64], &hashes[64]);
         group.bench_function(format!("learn_one/{}", kind.name()), |b| {
-            b.iter_batched(trained, |mut m| m.learn(h, s, Some(2.0)), BatchSize::LargeInput)
+            b.iter_batched(trained, |mut m| m.learn(h, s, Ok(2.0)), BatchSize::LargeInput)
         });
     }
     group.finish();
