@@ -186,15 +186,12 @@ impl Gen<'_> {
 
     /// Accumulator columns per invocation: TN scalars, or TN/4 vec4 along n.
     fn acc_cols(&self) -> u32 {
-        if self.vec() && !self.nt() {
-            self.d.tn / 4
-        } else {
-            self.d.tn
-        }
+        self.d.tn / self.grain()
     }
 
+    /// The type of one accumulator: a vec4 along n when the grain is 4.
     fn acc_type(&self) -> &'static str {
-        if self.vec() && !self.nt() {
+        if self.grain() == 4 {
             "vec4<f32>"
         } else {
             "f32"

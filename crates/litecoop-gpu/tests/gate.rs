@@ -292,14 +292,10 @@ fn odd(name: &str) -> Op {
     Workload::from_toml(text, "odd shapes").unwrap().op("small").unwrap()
 }
 
-/// Interleaved register-tile columns (each invocation one column, or one vec4, per stretch of the workgroup
-/// tile) compute what contiguous ones compute: scalar and 4-wide, staged and not, transposed B, tiles that do
-/// not divide the shapes, a fused bias, split-K.
-#[test]
-fn interleaved_columns_run_correct() {
-    use litecoop_ir::schedule::GemmDecisions;
-    let matmul = small("matmul-bias");
-    let base = GemmDecisions {
+/// A 16 x 32 product tile of 2 x 4 per invocation, BK 8, nothing else: the base the product-decision tests
+/// vary.
+fn small_product_tile() -> litecoop_ir::schedule::GemmDecisions {
+    litecoop_ir::schedule::GemmDecisions {
         bm: 16,
         bn: 32,
         tm: 2,
@@ -312,9 +308,19 @@ fn interleaved_columns_run_correct() {
         pad: 0,
         split_k: 1,
         swizzle: 0,
-        interleave: true,
+        interleave: false,
         double_buffer: false,
-    };
+    }
+}
+
+/// Interleaved register-tile columns (each invocation one column, or one vec4, per stretch of the workgroup
+/// tile) compute what contiguous ones compute: scalar and 4-wide, staged and not, transposed B, tiles that do
+/// not divide the shapes, a fused bias, split-K.
+#[test]
+fn interleaved_columns_run_correct() {
+    use litecoop_ir::schedule::GemmDecisions;
+    let matmul = small("matmul-bias");
+    let base = GemmDecisions { interleave: true, ..small_product_tile() };
     let cases = [
         (&matmul, GemmDecisions { bm: 16, bn: 32, tn: 4, ..base }),
         (&matmul, GemmDecisions { bm: 16, bn: 64, tn: 8, vector: 4, ..base }),
@@ -335,22 +341,7 @@ fn interleaved_columns_run_correct() {
 fn double_buffered_staging_runs_correct() {
     use litecoop_ir::schedule::GemmDecisions;
     let matmul = small("matmul-bias");
-    let base = GemmDecisions {
-        bm: 16,
-        bn: 32,
-        tm: 2,
-        tn: 4,
-        bk: 8,
-        unroll: 4,
-        vector: 1,
-        stage_a: true,
-        stage_b: true,
-        pad: 0,
-        split_k: 1,
-        swizzle: 0,
-        interleave: false,
-        double_buffer: true,
-    };
+    let base = GemmDecisions { stage_a: true, stage_b: true, double_buffer: true, ..small_product_tile() };
     let cases = [
         (&matmul, base),
         (&matmul, GemmDecisions { stage_b: false, ..base }),
