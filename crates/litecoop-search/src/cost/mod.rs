@@ -325,25 +325,29 @@ pub fn argmax(scores: &[f64]) -> usize {
     (0..scores.len()).fold(0, |best, i| if scores[i] > scores[best] { i } else { best })
 }
 
-/// The smallest spread a feature is divided by. Features are log2 sizes and shares in [0, 1], so a spread
-/// under a tenth is rounding or one rare value; dividing by it would turn a query that differs there by one
-/// into an input of millions (a constant column summed in f32 has a variance of ~1e-12, not 0) and the
-/// perceptron's prediction into infinity.
+/// The smallest spread a feature must have over the rows to be used. Features are log2 sizes and shares in
+/// [0, 1], so a spread under a tenth is rounding or one rare value: the rows teach nothing about that
+/// column, and dividing by its spread would turn a query that differs there into an input of millions (a
+/// constant column summed in f32 has a variance of ~1e-12, not 0) and the perceptron's prediction into
+/// infinity.
 pub const MIN_SPREAD: f32 = 0.1;
 
-/// Per-feature mean and spread (at least [`MIN_SPREAD`]) of rows, summed in f64.
+/// Per-feature mean and spread of rows, summed in f64. A column whose spread is under [`MIN_SPREAD`] gets an
+/// infinite scale: it standardises to 0 for every row and query, so the regressors ignore it.
 pub fn standardisation(x: &[Features]) -> ([f32; LEN], [f32; LEN]) {
     let mut mean = [0.0; LEN];
-    let mut scale = [1.0; LEN];
+    let mut scale = [f32::INFINITY; LEN];
     if x.is_empty() {
         return (mean, scale);
     }
     let n = x.len() as f64;
     for i in 0..LEN {
         let m = x.iter().map(|r| f64::from(r[i])).sum::<f64>() / n;
-        let var = x.iter().map(|r| (f64::from(r[i]) - m).powi(2)).sum::<f64>() / n;
+        let spread = (x.iter().map(|r| (f64::from(r[i]) - m).powi(2)).sum::<f64>() / n).sqrt() as f32;
         mean[i] = m as f32;
-        scale[i] = (var.sqrt() as f32).max(MIN_SPREAD);
+        if spread >= MIN_SPREAD {
+            scale[i] = spread;
+        }
     }
     (mean, scale)
 }
@@ -413,8 +417,9 @@ mod tests {
         assert!((tau - 1.0 / 3.0).abs() < 1e-12);
     }
 
-    /// A column constant but for f32 rounding is not amplified: one schedule differing there (a split-K
-    /// product among unsplit ones writes more bytes) must not send the perceptron's prediction to infinity.
+    /// A column constant but for f32 rounding is ignored, not amplified: one schedule differing there (a
+    /// split-K product among unsplit ones writes more bytes) must not send the perceptron's prediction to
+    /// infinity.
     #[test]
     fn near_constant_features_are_not_amplified() {
         let mut x = Vec::new();
@@ -427,7 +432,7 @@ mod tests {
             y.push(i as f32 * 0.3);
         }
         let (_, scale) = standardisation(&x);
-        assert_eq!(scale[2], MIN_SPREAD, "{scale:?}");
+        assert!(scale[2].is_infinite() && scale[0] > 3.0, "{scale:?}");
         let mut query = x[5];
         query[2] = 22.0;
         for kind in [CostModelKind::Knn, CostModelKind::Mlp] {
