@@ -6,9 +6,7 @@
 //!
 //! Predictions are clamped to the range of the targets learned, as kNN's averages and TVM's boosted trees
 //! are by construction: a perceptron extrapolates without bound, and a screen measures the argmax, so
-//! unclamped it picks the candidate furthest from anything measured. (Unclamped, from the default start of
-//! matmul-512, it predicted up to 9e8x and 93x for kernels that ran at 1.4x and 6.7x; online tau was -0.1 to
-//! -0.3 over three seeds.)
+//! unclamped it picks the candidate furthest from anything measured.
 
 use super::features::{Features, LEN};
 use super::Regressor;

@@ -4,8 +4,8 @@
 //! workload's naive schedule (a target normalised per workload, so rows of other workloads can be learned
 //! from). It learns online from the first measured sample: the baseline (speedup 1) and every correct,
 //! timed candidate of the run are added as they arrive (a candidate that fails to compile or computes a
-//! wrong result as half the worst speedup yet, at most half the naive one's), after rows of the tuning database on the same
-//! device, code generation and timing settings (the warm start). There is no random warm-up period: an
+//! wrong result as half the worst speedup yet, at most half the naive one's), after rows of the tuning
+//! database on the same device, code generation and timing settings (the warm start). There is no random warm-up period: an
 //! empty model scores every candidate alike and the strategy's own order decides.
 //!
 //! Every prediction made for a candidate that is then measured is kept with the measurement, before the
@@ -264,9 +264,9 @@ impl CostModel {
     /// the failure that kept it from being timed. A failure the schedule itself causes
     /// ([`FailureKind::is_deterministic`]: it fails to compile or computes a wrong result) is learned as half
     /// the worst speedup learned so far (half the naive schedule's when all were faster), as TVM learns a
-    /// failed build as zero throughput: else the model never sees
-    /// the region it fails in and keeps steering the search back there. Any other failure teaches nothing.
-    /// Only correct candidates' predictions are checked.
+    /// failed build as zero throughput: else the model never sees the region it fails in and keeps steering
+    /// the search back there. Any other failure teaches nothing. Only correct candidates' predictions are
+    /// checked.
     pub fn learn(&mut self, hash: &str, schedule: &Schedule, result: Result<f64, FailureKind>) {
         self.measured += 1;
         let predicted = self.pending.remove(hash);
