@@ -16,6 +16,7 @@ use litecoop_bench::{blas, write_outputs};
 use litecoop_gpu::settings::MeasureSettings;
 use litecoop_ir::op::Op;
 use litecoop_search::cost::CostModelKind;
+use litecoop_search::db::TuningDb;
 use litecoop_search::runlog::{read_header, SUMMARY_FILE};
 use litecoop_search::strategy::tree::NodeValues;
 use litecoop_search::summary::Summary;
@@ -34,7 +35,7 @@ Every cell (workload x strategy x seed) is an ordinary `litecoop tune` run in OU
 tuning database, and running the same bench command again skips finished cells and resumes unfinished ones
 (also after Ctrl-C). Candidates are measured afresh in every cell and cost models start from nothing (--reuse
 to allow database reuse and warm starts, which makes cells depend on their order and the time columns
-incomparable). Outputs: OUT/results.json (every cell's summary plus the aggregate),
+incomparable; --warm-start FILE to start every cell's model from the same database of other workloads). Outputs: OUT/results.json (every cell's summary plus the aggregate),
 OUT/report.html (tables and SVG plots; opens offline) and the table below.
 
 Reported per workload and strategy, mean ± std over seeds: final speedup over naive, best latency and GFLOP/s,
@@ -123,6 +124,12 @@ struct RunArgs {
     /// Reuse measurements the database already has instead of measuring every cell's candidates.
     #[arg(long)]
     reuse: bool,
+    /// A tuning database of other workloads, measured on this device with these timing settings, from which
+    /// every cell's cost model starts (transfer): each cell records into its own copy of it
+    /// (OUT/runs/<cell>.warm-start.sqlite), so cells stay independent of each other and of their order, and
+    /// candidates are still measured afresh. Refused when it holds measurements of a benched workload.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["db", "no_db", "reuse"])]
+    warm_start: Option<PathBuf>,
     /// Skip the numpy BLAS reference.
     #[arg(long)]
     no_blas: bool,
@@ -202,19 +209,19 @@ impl RunArgs {
             ..TuneArgs::default()
         };
         select(&mut a, &cell.strategy);
-        self.common(&mut a);
+        self.common(&mut a, dir);
         a
     }
 
     /// The `litecoop tune` arguments that resume the run in `dir` up to `budget`.
     fn resumed_run(&self, dir: &Path, budget: usize) -> TuneArgs {
         let mut a = TuneArgs { resume: Some(dir.to_path_buf()), budget: Some(budget), ..TuneArgs::default() };
-        self.common(&mut a);
+        self.common(&mut a, dir);
         a
     }
 
-    /// Settings shared by new and resumed runs: database, adapter, manifest.
-    fn common(&self, a: &mut TuneArgs) {
+    /// Settings shared by new and resumed runs of the cell in `dir`: database, adapter, manifest.
+    fn common(&self, a: &mut TuneArgs, dir: &Path) {
         a.no_db = self.no_db;
         a.db = match (&self.db, self.no_db) {
             (_, true) => None,
@@ -224,6 +231,10 @@ impl RunArgs {
         // Without --reuse every cell is on its own: nothing reused, and no cost model learns from earlier cells.
         a.remeasure = !self.reuse;
         a.no_warm_start = !self.reuse;
+        if self.warm_start.is_some() {
+            a.db = Some(warm_start_copy(dir));
+            a.no_warm_start = false;
+        }
         a.adapter = self.adapter.clone();
         a.manifest = self.manifest.clone();
     }
@@ -313,6 +324,41 @@ fn plan(args: &RunArgs, matrix: &Matrix, cell: &Cell, workload_name: &str, dir: 
     Ok(Plan::Run(Box::new(args.resumed_run(dir, matrix.budget))))
 }
 
+/// Where the cell whose run directory is `dir` keeps its copy of the `--warm-start` database.
+fn warm_start_copy(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".warm-start.sqlite");
+    dir.with_file_name(name)
+}
+
+/// Checks that `source` can warm-start the matrix's cost models without holding any benched workload's
+/// measurements (which would turn transfer into reuse).
+fn check_warm_start(source: &Path, workloads: &BTreeMap<String, (String, Op)>) -> anyhow::Result<()> {
+    if !source.is_file() {
+        bail!("--warm-start {}: no such database", source.display());
+    }
+    let db = TuningDb::open(source).with_context(|| format!("--warm-start {}", source.display()))?;
+    for (name, _) in workloads.values() {
+        if !db.best(name)?.is_empty() {
+            bail!(
+                "--warm-start {} holds measurements of `{name}`, a benched workload: a warm start across \
+                 workloads needs a database of other workloads",
+                source.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Gives the cell in `dir` its private copy of `source`, unless an earlier (interrupted) run made it.
+fn copy_warm_start(source: &Path, dir: &Path) -> anyhow::Result<()> {
+    let copy = warm_start_copy(dir);
+    if !copy.is_file() {
+        std::fs::copy(source, &copy).with_context(|| format!("copying {} to {}", source.display(), copy.display()))?;
+    }
+    Ok(())
+}
+
 /// `litecoop tune` with `args`, quoted for a POSIX shell.
 fn shell_words(args: &[String]) -> String {
     let quote = |a: &String| {
@@ -338,6 +384,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         let workload = find(w, &args.source)?;
         let op = workload.op(&matrix.size)?;
         workloads.insert(w.clone(), (workload.name.clone(), op));
+    }
+    if let Some(source) = &args.warm_start {
+        check_warm_start(source, &workloads)?;
     }
     let manifest = args.manifest.load()?;
     for m in matrix.models() {
@@ -369,6 +418,9 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
         let outcome = plan(&args, &matrix, cell, workload_name, &dir).and_then(|p| match p {
             Plan::Done(s) => Ok(*s),
             Plan::Run(tune_args) => {
+                if let Some(source) = &args.warm_start {
+                    copy_warm_start(source, &dir)?;
+                }
                 let mut on_progress = |p: &Progress| {
                     bar.set_message(format!("{key}: {}/{} best {:.2}x", p.samples, p.budget, p.best_speedup));
                 };
@@ -417,7 +469,11 @@ fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let results = Results::new(
         matrix,
-        BenchMeasure { settings: args.timing.clone(), remeasure: !args.reuse },
+        BenchMeasure {
+            settings: args.timing.clone(),
+            remeasure: !args.reuse,
+            warm_start: args.warm_start.as_ref().map(|p| p.display().to_string()),
+        },
         args.shard.into_iter().collect(),
         records,
         missing,
@@ -577,5 +633,44 @@ mod tests {
             shell_words(&runs[9].command_line()).split(' ').take(6).collect::<Vec<_>>(),
             ["litecoop", "tune", "--workload", "matmul-512", "--size", "small"]
         );
+    }
+
+    /// With --warm-start every cell learns from, and records into, its own copy of the database, and one
+    /// that already knows a benched workload is refused (that would be reuse, not transfer).
+    #[test]
+    fn warm_started_cells_each_get_their_own_copy_of_a_database_of_other_workloads() {
+        let args = bench(&["--strategies", "evolutionary:mlp", "--seeds", "2", "--warm-start", "base.sqlite"]);
+        let matrix = args.matrix();
+        let runs: Vec<TuneArgs> =
+            matrix.cells().iter().map(|c| args.new_run(&matrix, c, &Path::new("out").join(c.key("small")))).collect();
+        let dbs: Vec<PathBuf> = runs.iter().map(|r| r.db.clone().unwrap()).collect();
+        assert!(dbs.iter().all(|d| d.parent() == Some(Path::new("out"))), "{dbs:?}");
+        assert_ne!(dbs[0], dbs[1], "one copy per cell");
+        assert!(runs.iter().all(|r| r.remeasure && !r.no_warm_start));
+        assert_eq!(args.resumed_run(Path::new("out/x"), 9).db, Some(PathBuf::from("out/x.warm-start.sqlite")));
+
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("base.sqlite");
+        let db = TuningDb::open(&source).unwrap();
+        let op = find("matmul-512", &args.source).unwrap().op("small").unwrap();
+        let device = litecoop_search::measure::DeviceInfo {
+            fingerprint: "test device".into(),
+            name: "test device".into(),
+            driver: String::new(),
+            backend: "Vulkan".into(),
+            limits: litecoop_ir::legality::DeviceLimits::lavapipe(),
+        };
+        let (workload, device_id) =
+            (db.workload_id("matmul-512", "small", &op).unwrap(), db.device_id(&device).unwrap());
+        let naive = litecoop_ir::schedule::Schedule::naive(&op);
+        let failed =
+            litecoop_search::outcome::Outcome::failed(litecoop_search::outcome::FailureKind::Wrong, "".into(), 0);
+        let outcome = litecoop_search::outcome::Outcome { latency_ms: Some(2.0), failure: None, ..failed };
+        db.record(None, workload, device_id, "settings", &naive, &naive.fingerprint(), &outcome).unwrap();
+        let benched = |w: &str| BTreeMap::from([(w.to_string(), (w.to_string(), op.clone()))]);
+        assert!(check_warm_start(&source, &benched("matmul-256")).is_ok());
+        let refused = check_warm_start(&source, &benched("matmul-512")).unwrap_err().to_string();
+        assert!(refused.contains("matmul-512"), "{refused}");
+        assert!(check_warm_start(&dir.path().join("absent.sqlite"), &benched("matmul-256")).is_err());
     }
 }

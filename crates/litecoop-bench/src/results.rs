@@ -50,6 +50,9 @@ pub struct BenchMeasure {
     pub settings: MeasureSettings,
     /// Schedules the database already knew were measured again (each cell pays its own measurements).
     pub remeasure: bool,
+    /// The database every cell's cost model started from (`bench --warm-start`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<String>,
 }
 
 /// One finished cell.

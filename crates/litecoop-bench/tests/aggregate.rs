@@ -99,6 +99,7 @@ fn measure() -> BenchMeasure {
     BenchMeasure {
         settings: MeasureSettings { min_window_ms: 10, min_reps: 3, timeout_s: 10.0, ..MeasureSettings::default() },
         remeasure: true,
+        warm_start: None,
     }
 }
 

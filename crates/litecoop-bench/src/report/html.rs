@@ -85,7 +85,11 @@ pub fn render(results: &Results) -> String {
         results.measure.settings.min_reps,
         results.measure.settings.min_window_ms,
         results.measure.settings.timeout_s,
-        if results.measure.remeasure { "; no measurement reused from the database" } else { "" },
+        match (&results.measure.warm_start, results.measure.remeasure) {
+            (Some(db), _) => format!("; cost models warm-started from a copy of {} per cell", escape(db)),
+            (None, true) => "; no measurement reused from the database".to_string(),
+            (None, false) => String::new(),
+        },
         results.cells.len(),
         if results.missing.is_empty() { String::new() } else { format!(", {} unfinished", results.missing.len()) },
         if results.shards.is_empty() {
