@@ -667,7 +667,7 @@ mod tests {
             litecoop_search::outcome::Outcome::failed(litecoop_search::outcome::FailureKind::Wrong, "".into(), 0);
         let outcome = litecoop_search::outcome::Outcome { latency_ms: Some(2.0), failure: None, ..failed };
         db.record(None, workload, device_id, "settings", &naive, &naive.fingerprint(), &outcome).unwrap();
-        let benched = |w: &str| BTreeMap::from([(w.to_string(), (w.to_string(), op.clone()))]);
+        let benched = |w: &str| BTreeMap::from([(w.to_string(), (w.to_string(), op))]);
         assert!(check_warm_start(&source, &benched("matmul-256")).is_ok());
         let refused = check_warm_start(&source, &benched("matmul-512")).unwrap_err().to_string();
         assert!(refused.contains("matmul-512"), "{refused}");

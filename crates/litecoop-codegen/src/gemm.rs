@@ -9,8 +9,16 @@
 //! `j` is `col0 + col_offset(j)` either way.
 //! With `vector = 4` and B stored `k x n`, accumulators are `vec4` along n (`acc_i_j` holds columns
 //! `4j .. 4j + 3`); with B stored `n x k`, A and B are both read 4-wide along k and combined with `dot`.
+//!
+//! With an A broadcast across subgroups of V (`a_broadcast`), the workgroup is one-dimensional and
+//! invocation (x, y) is `lidx = y * BN/TN + x`, so the V lanes of a subgroup share their rows and need the
+//! same A values: each loads every V-th of a step's `TM * UNROLL / vector` values and `subgroupBroadcast`
+//! hands them round. A workgroup whose subgroups are not V consecutive invocations (the probe in
+//! [`crate::wgsl::subgroup_probe`]) loads as without the broadcast.
 
-use crate::wgsl::{bind_epilogue, epilogue_expr, grid, Bindings, MATH};
+use crate::wgsl::{
+    bind_epilogue, epilogue_expr, grid, subgroup_decls, subgroup_probe, Bindings, MATH, SUBGROUP_BUILTINS,
+};
 use crate::{Dispatch, LaunchPlan};
 use litecoop_ir::program::{BufferDecl, BufferRole, Elem, GemmEpilogue, GemmSpec, OperandA};
 use litecoop_ir::schedule::GemmDecisions;
@@ -45,6 +53,9 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &GemmSpec, d: &G
     w.push_str(header);
     w.push_str(&g.guard_note());
     w.push_str(&bindings.decls);
+    if d.a_broadcast > 0 {
+        w.push_str(&subgroup_decls(d.a_broadcast));
+    }
     w.push_str(&g.constants());
     w.push_str(MATH);
     w.push_str(&g.operand_functions());
@@ -59,7 +70,7 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &GemmSpec, d: &G
         label: name.to_string(),
         wgsl: w,
         bindings: bindings.into_plan(),
-        workgroup_size: [d.bn / d.tn, d.bm / d.tm, 1],
+        workgroup_size: d.workgroup_size(),
         workgroups,
     });
     if let Some(partials) = partials {
@@ -336,13 +347,24 @@ impl Gen<'_> {
     fn main(&self) -> String {
         let d = self.d;
         let mut w = String::new();
-        let _ = writeln!(
-            w,
-            "@compute @workgroup_size({}, {}, 1)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {{",
-            d.bn / d.tn,
-            d.bm / d.tm
-        );
+        let [x, y, _] = d.workgroup_size();
+        if d.a_broadcast > 0 {
+            let _ = writeln!(
+                w,
+                "@compute @workgroup_size({x}, {y}, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32{SUBGROUP_BUILTINS}) {{
+    // one-dimensional workgroup (subgroups are runs of consecutive invocations): tile invocation (x, y) is
+    // lidx = y * BN / TN + x, so a subgroup's invocations share their rows
+    let lid = vec3<u32>(lidx % (BN / TN), lidx / (BN / TN), 0u);"
+            );
+            w.push_str(&subgroup_probe("lidx"));
+        } else {
+            let _ = writeln!(
+                w,
+                "@compute @workgroup_size({x}, {y}, 1)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {{"
+            );
+        }
         if d.swizzle > 0 {
             let _ = writeln!(
                 w,
@@ -505,16 +527,63 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
     }
 
+    /// Register-tile row `i`'s A value (4 consecutive k when `four`) of unrolled load `q`, at local k
+    /// offset `kq`: the value the broadcast prologue gathered, or a load.
+    fn a_value(&self, i: u32, q: u32, kq: u32, four: bool) -> String {
+        if self.d.a_broadcast > 0 {
+            format!("a_{i}_{q}")
+        } else {
+            self.a_expr(i, kq, four)
+        }
+    }
+
+    /// With an A broadcast, the step's A values `a_i_q` (row `i`, load `q`) before its arithmetic: where the
+    /// probe found the subgroups as assumed, each lane loads every SUBGROUP-th of them (the lanes share
+    /// their rows) and broadcasts hand them round; elsewhere every lane loads all of its own.
+    fn a_broadcast_prologue(&self) -> String {
+        let d = self.d;
+        let mut w = String::new();
+        let ind = "            ";
+        let (ty, sfx, vector) = if self.vec() { ("vec4<f32>", "4", 4) } else { ("f32", "", 1) };
+        let loads = d.unroll / vector;
+        let total = d.a_loads_per_step();
+        for p in 0..total {
+            let _ = writeln!(w, "{ind}var a_{}_{}: {ty};", p / loads, p % loads);
+        }
+        let _ = writeln!(w, "{ind}if (subgroups) {{ // lane l loads values l, l + SUBGROUP, ...");
+        for c in 0..total.div_ceil(d.a_broadcast) {
+            let _ = writeln!(w, "{ind}    let e{c} = min({c}u * SUBGROUP + sid, {}u);", total - 1);
+            let _ = writeln!(
+                w,
+                "{ind}    let own{c} = a{sfx}_at(batch, row0 + e{c} / {loads}u, k0 + kk + (e{c} % {loads}u) * {vector}u);"
+            );
+        }
+        for p in 0..total {
+            let (c, lane) = (p / d.a_broadcast, p % d.a_broadcast);
+            let _ = writeln!(w, "{ind}    a_{}_{} = subgroupBroadcast(own{c}, {lane}u);", p / loads, p % loads);
+        }
+        let _ = writeln!(w, "{ind}}} else {{");
+        for p in 0..total {
+            let (i, q) = (p / loads, p % loads);
+            let _ = writeln!(w, "{ind}    a_{i}_{q} = {};", self.a_expr(i, q * vector, self.vec()));
+        }
+        let _ = writeln!(w, "{ind}}}");
+        w
+    }
+
     /// UNROLL reduction steps, straight-line.
     fn body(&self) -> String {
         let d = self.d;
         let mut w = String::new();
         let ind = "            ";
+        if d.a_broadcast > 0 {
+            w.push_str(&self.a_broadcast_prologue());
+        }
         if !self.vec() {
             for u in 0..d.unroll {
                 let _ = writeln!(w, "{ind}{{ // k = kk + {u}");
                 for i in 0..d.tm {
-                    let _ = writeln!(w, "{ind}    let a{i} = {};", self.a_expr(i, u, false));
+                    let _ = writeln!(w, "{ind}    let a{i} = {};", self.a_value(i, u, u, false));
                 }
                 for j in 0..d.tn {
                     let _ = writeln!(w, "{ind}    let b{j} = {};", self.b_expr(u, j, false));
@@ -532,7 +601,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let k4 = group * 4;
             let _ = writeln!(w, "{ind}{{ // k = kk + {k4} .. kk + {}", k4 + 3);
             for i in 0..d.tm {
-                let _ = writeln!(w, "{ind}    let a{i} = {};", self.a_expr(i, k4, true));
+                let _ = writeln!(w, "{ind}    let a{i} = {};", self.a_value(i, group, k4, true));
             }
             if self.nt() {
                 for j in 0..d.tn {

@@ -7,7 +7,7 @@
 //! workgroup checks its subgroups once and takes the tree reduction when any differs: the kernel is correct
 //! on every device and fast where the assumption holds.
 
-use crate::wgsl::{float, grid, Bindings};
+use crate::wgsl::{float, grid, subgroup_decls, subgroup_probe, Bindings, SUBGROUP_BUILTINS};
 use crate::{Dispatch, LaunchPlan};
 use litecoop_ir::program::SoftmaxSpec;
 use litecoop_ir::schedule::SoftmaxDecisions;
@@ -22,11 +22,6 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &SoftmaxSpec, d:
     let subgroup = d.subgroup;
     let mut w = String::new();
     w.push_str(header);
-    if subgroup > 0 {
-        // WGSL's `enable subgroups;` belongs here, but naga (wgpu 30) rejects it and takes the operations
-        // without it when the device has the feature.
-        w.push_str("// uses subgroup operations\n");
-    }
     w.push_str(&bindings.decls);
     let _ = writeln!(
         w,
@@ -42,10 +37,7 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &SoftmaxSpec, d:
         let _ = writeln!(w, "var<workgroup> red: array<f32, {threads}>;");
     }
     if subgroup > 0 {
-        let _ = writeln!(
-            w,
-            "const SUBGROUP: u32 = {subgroup}u;\nvar<workgroup> subgroup_misfits: atomic<u32>;\nvar<workgroup> subgroup_tree: u32;"
-        );
+        w.push_str(&subgroup_decls(subgroup));
     }
     let groups = s.rows.div_ceil(d.rows_per_workgroup as usize);
     // Rows past the end (ROWS_PER_WORKGROUP does not divide the rows) see no columns and write nothing;
@@ -69,8 +61,7 @@ pub fn emit(plan: &mut LaunchPlan, name: &str, header: &str, s: &SoftmaxSpec, d:
             "group".to_string()
         }
     };
-    let subgroup_builtins =
-        if subgroup > 0 { ", @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) sg: u32" } else { "" };
+    let subgroup_builtins = if subgroup > 0 { SUBGROUP_BUILTINS } else { "" };
     let _ = writeln!(
         w,
         "@compute @workgroup_size({threads})
@@ -89,7 +80,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         w.push_str("    let live = row < ROWS;\n");
     }
     if subgroup > 0 {
-        w.push_str(PROBE);
+        w.push_str(&subgroup_probe("lid.x"));
     }
     if s.causal {
         let _ = writeln!(
@@ -118,20 +109,6 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         workgroups,
     });
 }
-
-/// Each workgroup learns once whether its subgroups are as the subgroup reductions assume: every one of
-/// SUBGROUP invocations, all active, consecutive from a multiple of SUBGROUP. The answer is made
-/// workgroup-uniform (`workgroupUniformLoad`), so the reductions may branch on it around their barriers.
-const PROBE: &str =
-    "    // subgroups of SUBGROUP consecutive invocations from a multiple of SUBGROUP, or the tree reduction
-    let first_block = subgroupBroadcastFirst(lid.x / sg);
-    let members = subgroupAdd(1u);
-    let tidy = subgroupAll(first_block == lid.x / sg && lid.x % sg == sid) && members == sg && sg == SUBGROUP;
-    if (sid == 0u && !tidy) { atomicOr(&subgroup_misfits, 1u); }
-    workgroupBarrier();
-    if (lid.x == 0u) { subgroup_tree = atomicLoad(&subgroup_misfits); }
-    let subgroups = workgroupUniformLoad(&subgroup_tree) == 0u;
-";
 
 /// Reduction of `var` across the THREADS_PER_ROW lanes of a row; every lane ends with the result. With
 /// `subgroup` > 0: XOR-shuffle butterflies within each subgroup (lanes of a row that share one), then a pass

@@ -1,4 +1,4 @@
-//! Shared pieces of emitted WGSL: headers, binding declarations and epilogue expressions.
+//! Shared pieces of emitted WGSL: headers, binding declarations, epilogue expressions and the subgroup probe.
 
 use litecoop_ir::program::{BufferId, GemmEpilogue, KernelSpec};
 use litecoop_ir::schedule::{describe_decisions, KernelDecisions};
@@ -112,4 +112,37 @@ pub fn float(x: f32) -> String {
 /// folded grid (`[x, y, 1]`, y > 1) makes the kernel number its invocations `gid.y * x * size + gid.x`.
 pub fn grid(groups: u64) -> [u32; 3] {
     litecoop_ir::legality::fold_grid(groups).expect("legality refuses a dispatch that no grid holds")
+}
+
+/// The note, constant and workgroup variables of a kernel that assumes subgroups of `size` invocations.
+/// WGSL's `enable subgroups;` belongs here, but naga (wgpu 30) rejects it and takes the operations without
+/// it when the device has the feature.
+pub fn subgroup_decls(size: u32) -> String {
+    format!(
+        "// uses subgroup operations\nconst SUBGROUP: u32 = {size}u;\nvar<workgroup> subgroup_misfits: atomic<u32>;\nvar<workgroup> subgroup_tree: u32;\n"
+    )
+}
+
+/// The entry point's parameters a subgroup probe reads (appended to its builtins).
+pub const SUBGROUP_BUILTINS: &str = ", @builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) sg: u32";
+
+/// Each workgroup learns once whether its subgroups are as the kernel assumes: SUBGROUP invocations, all
+/// active, consecutive in `index` (a one-dimensional invocation index) from a multiple of SUBGROUP. The
+/// answer, `subgroups`, is made workgroup-uniform (`workgroupUniformLoad`), so the kernel may branch on it
+/// around barriers and subgroup operations; where it is false the kernel takes its path without them. Must
+/// run in uniform control flow, before any invocation leaves.
+pub fn subgroup_probe(index: &str) -> String {
+    format!(
+        "    // subgroups of SUBGROUP consecutive invocations from a multiple of SUBGROUP, or the path without them
+    if ({index} == 0u) {{ atomicStore(&subgroup_misfits, 0u); }}
+    workgroupBarrier();
+    let first_block = subgroupBroadcastFirst({index} / sg);
+    let members = subgroupAdd(1u);
+    let tidy = subgroupAll(first_block == {index} / sg && {index} % sg == sid) && members == sg && sg == SUBGROUP;
+    if (sid == 0u && !tidy) {{ atomicOr(&subgroup_misfits, 1u); }}
+    workgroupBarrier();
+    if ({index} == 0u) {{ subgroup_tree = atomicLoad(&subgroup_misfits); }}
+    let subgroups = workgroupUniformLoad(&subgroup_tree) == 0u;
+"
+    )
 }

@@ -119,6 +119,7 @@ fn dispatches_past_one_grid_dimension_fold_into_two_and_stay_correct() {
             swizzle: 0,
             interleave: false,
             double_buffer: false,
+            a_broadcast: 0,
         }),
     );
     let softmax = Op::Softmax(SoftmaxOp { rows: 65537, cols: 4, queries: 1, causal: false, scale: 1.0 });
@@ -267,9 +268,18 @@ fn strided_elementwise_items_run_correct() {
 /// Runs each product with its one matrix-product kernel given `d` (epilogue fused) and checks it on the
 /// device; every kernel's WGSL must contain `mark`.
 fn products_run_correct(cases: &[(&Op, litecoop_ir::schedule::GemmDecisions)], mark: &str) {
+    products_lowered_for_run_correct(cases, mark, |limits| limits);
+}
+
+/// As [`products_run_correct`], the kernels lowered for the limits `lowered_for` makes of the device's.
+fn products_lowered_for_run_correct(
+    cases: &[(&Op, litecoop_ir::schedule::GemmDecisions)],
+    mark: &str,
+    lowered_for: impl Fn(litecoop_ir::legality::DeviceLimits) -> litecoop_ir::legality::DeviceLimits,
+) {
     use litecoop_ir::schedule::KernelDecisions;
     let mut m = measurer();
-    let limits = m.gpu().unwrap().limits;
+    let limits = lowered_for(m.gpu().unwrap().limits);
     for &(op, d) in cases {
         let mut schedule = Schedule::naive(op);
         schedule.fuse_epilogue = true;
@@ -310,6 +320,7 @@ fn small_product_tile() -> litecoop_ir::schedule::GemmDecisions {
         swizzle: 0,
         interleave: false,
         double_buffer: false,
+        a_broadcast: 0,
     }
 }
 
@@ -354,6 +365,80 @@ fn double_buffered_staging_runs_correct() {
         (&odd("odd-conv"), GemmDecisions { bm: 32, bn: 16, bk: 16, ..base }),
     ];
     products_run_correct(&cases, "double-buffered staging");
+}
+
+/// Products whose A values a subgroup loads once and broadcasts compute what per-invocation loads compute:
+/// scalar and 4-wide with either B layout, fewer A values per step than lanes and more, staged and
+/// double-buffered B, interleaved columns, split-K, tiles that do not divide the shapes, batched, gathered
+/// (mixture of experts) and im2col (convolution) A; and kernels lowered for a device whose subgroups are
+/// twice lavapipe's take the per-invocation loads on it and stay correct.
+#[test]
+fn subgroup_a_broadcast_runs_correct_and_falls_back_when_the_subgroups_differ() {
+    use litecoop_ir::legality::DeviceLimits;
+    use litecoop_ir::schedule::GemmDecisions;
+    let size = measurer().gpu().unwrap().limits.min_subgroup_size;
+    if size == 0 {
+        eprintln!("skipped: the adapter has no subgroup operations");
+        return;
+    }
+    let matmul = small("matmul-bias");
+    // BN/TN = `size` invocations along a tile row; TM * unroll = 8 A values per step.
+    let base = GemmDecisions { bn: 4 * size, tn: 4, a_broadcast: size, ..small_product_tile() };
+    let wide = GemmDecisions { bn: 8 * size, tn: 8, vector: 4, ..base };
+    let cases = [
+        (&matmul, base),
+        (&matmul, GemmDecisions { tm: 4, ..base }),
+        (&matmul, GemmDecisions { tm: 1, unroll: 2, ..base }),
+        (&matmul, wide),
+        (&matmul, GemmDecisions { unroll: 8, bk: 16, stage_b: true, double_buffer: true, pad: 1, ..wide }),
+        (&matmul, GemmDecisions { interleave: true, ..wide }),
+        (&matmul, GemmDecisions { split_k: 2, ..base }),
+        (&odd("odd-matmul"), GemmDecisions { bm: 12, ..base }),
+        (&odd("odd-matmul-nt"), GemmDecisions { vector: 4, ..base }),
+        (&odd("odd-moe"), GemmDecisions { bm: 8, ..base }),
+        (&odd("odd-conv"), GemmDecisions { bn: 2 * size, tn: 2, tm: 4, ..base }),
+    ];
+    products_run_correct(&cases, "subgroupBroadcast(");
+    let twice =
+        |limits: DeviceLimits| DeviceLimits { min_subgroup_size: 2 * size, max_subgroup_size: 2 * size, ..limits };
+    let other = GemmDecisions { bn: 8 * size, a_broadcast: 2 * size, ..base };
+    let fallbacks =
+        [(&matmul, other), (&odd("odd-matmul-nt"), GemmDecisions { bn: 4 * size, tn: 2, vector: 4, ..other })];
+    products_lowered_for_run_correct(&fallbacks, "subgroupBroadcast(", twice);
+    broadcast_path_runs_where_the_subgroups_fit(&matmul, base, size);
+}
+
+/// Which path a broadcasting kernel takes: with the per-invocation loads deliberately broken (A doubled),
+/// a kernel lowered for the device's subgroup size stays correct on lavapipe, whose subgroups are always 8
+/// consecutive invocations, so every workgroup took the broadcast (this is how a probe reading
+/// uninitialised workgroup memory was caught: the measurer does not zero it); lowered for twice that size,
+/// the same break shows, so the fallback is what runs there.
+fn broadcast_path_runs_where_the_subgroups_fit(op: &Op, d: litecoop_ir::schedule::GemmDecisions, size: u32) {
+    use litecoop_ir::legality::DeviceLimits;
+    use litecoop_ir::schedule::{GemmDecisions, KernelDecisions};
+    let mut m = measurer();
+    let gpu = m.gpu().unwrap();
+    if !gpu.adapter.name.contains("llvmpipe") {
+        eprintln!("skipped: which path runs is only known for lavapipe's subgroups");
+        return;
+    }
+    let limits = gpu.limits;
+    let twice = DeviceLimits { min_subgroup_size: 2 * size, max_subgroup_size: 2 * size, ..limits };
+    let other = GemmDecisions { bn: 8 * size, a_broadcast: 2 * size, ..d };
+    for (d, lowered_for, fallback_runs) in [(d, limits, false), (other, twice, true)] {
+        let mut schedule = Schedule::naive(op);
+        schedule.fuse_epilogue = true;
+        schedule.kernels.retain(|name, _| name == "matmul");
+        schedule.kernels.insert("matmul".into(), KernelDecisions::Gemm(d));
+        let mut p = lower(op, &schedule, &lowered_for).unwrap();
+        let wgsl = &mut p.dispatches[0].wgsl;
+        let fallback = wgsl.find("} else {").expect("the per-invocation path");
+        let broken = wgsl[fallback..].replacen("= a_at(", "= 2.0 * a_at(", 1);
+        assert_ne!(broken, wgsl[fallback..], "the fallback loads A");
+        wgsl.replace_range(fallback.., &broken);
+        let r = m.measure(op, &p, 3).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(!r.check.passed, fallback_runs, "a_broadcast={}: {:?}", d.a_broadcast, r.check.reason);
+    }
 }
 
 /// Softmax rows combined by subgroup shuffles compute what the tree computes, with a row inside one

@@ -120,10 +120,12 @@ const TILE_SIZES: &[u32] = &[1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 2
 const POW2_TO_64: &[u32] = &[1, 2, 4, 8, 16, 32, 64];
 const POW2_TO_16: &[u32] = &[1, 2, 4, 8, 16];
 const OFF_ON: &[u32] = &[0, 1];
+/// Subgroup sizes a decision may assume (0: none); the device's own sizes are its rule's business.
+const SUBGROUP_SIZES: &[u32] = &[0, 4, 8, 16, 32, 64, 128];
 const STAGE_WORDS: Option<[&str; 2]> = Some(["global", "shared"]);
 
 /// The matrix-product sketch's decisions.
-pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 14] = [
+pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 15] = [
     Decision {
         name: "tile m",
         label: "BM",
@@ -328,6 +330,36 @@ pub static GEMM: [Decision<GemmDecisions, GemmSpec>; 14] = [
         get: |d| d.double_buffer as u32,
         set: |d, v| d.double_buffer = v == 1,
     },
+    Decision {
+        name: "broadcast a",
+        label: "a_broadcast",
+        values: SUBGROUP_SIZES,
+        words: None,
+        meaning: "A read from global memory once per subgroup: the V invocations of a subgroup share their rows, \
+                  each loads a different one of the step's A values and subgroup broadcasts hand them round \
+                  (0 = every invocation loads all of its own; a workgroup whose subgroups differ does that)",
+        rule_text: "0, or a subgroup size of the device with A read from global memory, BN/TN a multiple of V and \
+                    at least two A loads per invocation and step (TM*unroll/vector >= 2)",
+        rule: |_, d, limits| {
+            if d.a_broadcast == 0 {
+                return ok();
+            }
+            subgroup_size_fits("a_broadcast", d.a_broadcast, limits)?;
+            require(!d.stage_a, || "broadcasting A needs A read from global memory (stage a global)".into())?;
+            require((d.bn / d.tn) % d.a_broadcast == 0, || {
+                format!(
+                    "the {} invocations along a tile row are not a multiple of a_broadcast={}",
+                    d.bn / d.tn,
+                    d.a_broadcast
+                )
+            })?;
+            require(d.a_loads_per_step() >= 2, || {
+                format!("a_broadcast needs at least two A loads per step (TM*unroll/vector={})", d.a_loads_per_step())
+            })
+        },
+        get: |d| d.a_broadcast,
+        set: |d, v| d.a_broadcast = v,
+    },
 ];
 
 impl Sketch for GemmDecisions {
@@ -338,7 +370,7 @@ impl Sketch for GemmDecisions {
     }
 
     fn fits(s: &GemmSpec, d: &GemmDecisions, limits: &DeviceLimits) -> Result<(), String> {
-        let (wx, wy) = (d.bn / d.tn, d.bm / d.tm);
+        let [wx, wy, _] = d.workgroup_size();
         workgroup_fits(wx, wy, limits)?;
         memory_fits(d.workgroup_memory_bytes(s), limits)?;
         let tiles = (s.m.div_ceil(d.bm as usize) as u64, s.n.div_ceil(d.bn as usize) as u64);
@@ -382,7 +414,7 @@ pub static SOFTMAX: [Decision<SoftmaxDecisions, SoftmaxSpec>; 3] = [
     Decision {
         name: "row reduce",
         label: "subgroup",
-        values: &[0, 4, 8, 16, 32, 64, 128],
+        values: SUBGROUP_SIZES,
         words: None,
         meaning: "how a softmax row's invocations combine their partial results: 0 = a tree in workgroup memory; \
                   V = subgroup shuffles assuming V-invocation subgroups (a workgroup whose subgroups differ takes \
@@ -392,11 +424,7 @@ pub static SOFTMAX: [Decision<SoftmaxDecisions, SoftmaxSpec>; 3] = [
             if d.subgroup == 0 {
                 return ok();
             }
-            let (least, most) = (limits.min_subgroup_size, limits.max_subgroup_size);
-            require(most > 0, || "subgroup reductions need a device with subgroup operations".into())?;
-            require(least <= d.subgroup && d.subgroup <= most, || {
-                format!("subgroup={} is outside the device's subgroup sizes {least}..{most}", d.subgroup)
-            })?;
+            subgroup_size_fits("subgroup", d.subgroup, limits)?;
             require(d.threads_per_row > 1, || "subgroup reductions need threads_per_row > 1".into())?;
             let invocations = d.threads_per_row * d.rows_per_workgroup;
             require(invocations % d.subgroup == 0, || {
@@ -483,6 +511,16 @@ fn workgroup_fits(x: u32, y: u32, limits: &DeviceLimits) -> Result<(), String> {
             "workgroup {x}x{y} exceeds the device's {}x{}",
             limits.max_workgroup_size_x, limits.max_workgroup_size_y
         )
+    })
+}
+
+/// A decision `label` that assumes subgroups of `size` invocations: the device must have subgroup
+/// operations and `size` among its subgroup sizes.
+fn subgroup_size_fits(label: &str, size: u32, limits: &DeviceLimits) -> Result<(), String> {
+    let (least, most) = (limits.min_subgroup_size, limits.max_subgroup_size);
+    require(most > 0, || format!("{label}={size} needs a device with subgroup operations"))?;
+    require(least <= size && size <= most, || {
+        format!("{label}={size} is outside the device's subgroup sizes {least}..{most}")
     })
 }
 
@@ -634,11 +672,47 @@ mod tests {
         assert_eq!(check(d(32, 1, 8), &lavapipe), Ok(()));
         assert_eq!(check(d(32, 1, 0), &DeviceLimits::webgpu_default()), Ok(()));
         let refused = [
-            (d(32, 1, 8), DeviceLimits::webgpu_default(), "need a device with subgroup operations"),
+            (d(32, 1, 8), DeviceLimits::webgpu_default(), "needs a device with subgroup operations"),
             (d(32, 1, 16), lavapipe, "outside the device's subgroup sizes 8..8"),
             (d(1, 64, 8), lavapipe, "need threads_per_row > 1"),
             (d(2, 2, 8), lavapipe, "4 invocations are not a multiple of subgroup=8"),
             (d(32, 1, 12), lavapipe, "subgroup=12 must be one of"),
+        ];
+        for (d, limits, why) in refused {
+            let e = check(d, &limits).unwrap_err();
+            assert!(e.contains(why), "{d:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_a_broadcast_needs_the_device_s_subgroup_size_global_a_whole_subgroups_per_row_and_two_loads() {
+        use crate::op::{Epilogue, MatmulOp, Op};
+        let op = Op::Matmul(MatmulOp { batch: 1, m: 64, n: 64, k: 64, transpose_b: false, epilogue: Epilogue::None });
+        let program = crate::program::Program::lower(&op, true);
+        let crate::program::KernelSpec::Gemm(spec) = program.kernel("matmul").unwrap().spec else { panic!() };
+        // 32 x 64 tile, 2 x 4 per invocation: 16 invocations along a row, 8 A values per step.
+        let base = GemmDecisions {
+            bm: 32,
+            bn: 64,
+            tm: 2,
+            tn: 4,
+            bk: 8,
+            unroll: 4,
+            a_broadcast: 8,
+            ..GemmDecisions::naive(&spec)
+        };
+        let lavapipe = DeviceLimits::lavapipe();
+        let check = |d: GemmDecisions, limits: &DeviceLimits| check_decisions(&spec, &d, limits);
+        assert_eq!(check(base, &lavapipe), Ok(()));
+        assert_eq!(check(GemmDecisions { stage_b: true, tm: 1, unroll: 2, ..base }, &lavapipe), Ok(()));
+        assert_eq!(base.workgroup_size(), [256, 1, 1], "one-dimensional");
+        assert_eq!(GemmDecisions { a_broadcast: 0, ..base }.workgroup_size(), [16, 16, 1]);
+        let refused = [
+            (base, DeviceLimits::webgpu_default(), "needs a device with subgroup operations"),
+            (GemmDecisions { a_broadcast: 16, ..base }, lavapipe, "outside the device's subgroup sizes 8..8"),
+            (GemmDecisions { stage_a: true, ..base }, lavapipe, "needs A read from global memory"),
+            (GemmDecisions { bn: 32, tn: 8, ..base }, lavapipe, "4 invocations along a tile row"),
+            (GemmDecisions { tm: 1, unroll: 4, vector: 4, ..base }, lavapipe, "at least two A loads"),
         ];
         for (d, limits, why) in refused {
             let e = check(d, &limits).unwrap_err();

@@ -49,6 +49,13 @@ pub struct GemmDecisions {
     /// schedules written before it existed, which read as `false` and keep their JSON.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub double_buffer: bool,
+    /// 0, or V: A is read from global memory once per subgroup of V invocations (which share their rows),
+    /// each loading a different value of the step and broadcasting it to the others; the workgroup is
+    /// one-dimensional so that subgroups are runs of consecutive invocations. A workgroup whose subgroups
+    /// turn out otherwise loads as with 0. Absent from schedules written before it existed, which read as
+    /// 0 and keep their JSON.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub a_broadcast: u32,
 }
 
 impl GemmDecisions {
@@ -71,6 +78,7 @@ impl GemmDecisions {
             swizzle: 0,
             interleave: false,
             double_buffer: false,
+            a_broadcast: 0,
         }
     }
 
@@ -90,6 +98,23 @@ impl GemmDecisions {
     pub fn workgroup_memory_bytes(&self, spec: &GemmSpec) -> u32 {
         let (a, b) = self.staged_tile_floats(spec);
         4 * (a + b) * if self.double_buffer { 2 } else { 1 }
+    }
+
+    /// The workgroup's invocations along x, y, z: `BN/TN x BM/TM`, or with an A broadcast the same count in
+    /// one dimension (subgroups are runs of consecutive invocations only there; naga refuses subgroup
+    /// invocation ids in multi-dimensional workgroups).
+    pub fn workgroup_size(&self) -> [u32; 3] {
+        let (x, y) = (self.bn / self.tn, self.bm / self.tm);
+        if self.a_broadcast > 0 {
+            [x * y, 1, 1]
+        } else {
+            [x, y, 1]
+        }
+    }
+
+    /// A values (vec4s when vectorized) each invocation reads per unrolled step: `TM * unroll / vector`.
+    pub fn a_loads_per_step(&self) -> u32 {
+        self.tm * self.unroll / self.vector
     }
 
     /// Register-tiled candidates, strongest first; [`Schedule::default_for`] takes the first legal one.
@@ -124,6 +149,7 @@ impl GemmDecisions {
                     swizzle: 0,
                     interleave: false,
                     double_buffer: false,
+                    a_broadcast: 0,
                 });
             }
         }

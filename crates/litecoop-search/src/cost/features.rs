@@ -10,7 +10,7 @@
 //! Global traffic is the traffic the code asks for, with no cache: a product's invocation reads its `TM` rows
 //! of A and `TN` columns of B over all of K, unless a tile is staged in workgroup memory, where the workgroup
 //! reads the `BM x K` (or `K x BN`) block once. So A costs `batch*M*N*K*4 / (staged A ? BN : TN)` bytes and B
-//! `batch*M*N*K*4 / (staged B ? BM : TM)`.
+//! `batch*M*N*K*4 / (staged B ? BM : TM)`; an A broadcast across subgroups of V divides A's by V.
 
 use litecoop_ir::legality::{check, CheckedKernel, DeviceLimits};
 use litecoop_ir::op::Op;
@@ -18,7 +18,7 @@ use litecoop_ir::program::{GemmEpilogue, MapKind};
 use litecoop_ir::schedule::Schedule;
 
 /// Feature names, in vector order.
-pub const NAMES: [&str; 24] = [
+pub const NAMES: [&str; 25] = [
     "log2 flops",
     "log2 global bytes read",
     "log2 global bytes written",
@@ -43,6 +43,7 @@ pub const NAMES: [&str; 24] = [
     "subgroup row reductions (0/1: softmax rows combined by subgroup shuffles, not a tree in workgroup memory)",
     "interleaved product columns (0/1: neighbouring invocations own neighbouring columns)",
     "double-buffered staging (0/1: one barrier per reduction step instead of two)",
+    "subgroup A broadcast (0/1: a subgroup's invocations share A loads through broadcasts)",
 ];
 
 /// Length of a feature vector.
@@ -86,6 +87,7 @@ struct Part {
     subgroup: f64,
     interleave: f64,
     double_buffer: f64,
+    broadcast: f64,
 }
 
 fn parts(kernel: &CheckedKernel) -> Vec<Part> {
@@ -97,7 +99,8 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
             let padded = |size: usize, tile: u32| f(size.div_ceil(tile as usize) * tile as usize);
             let depth = d.bk * d.split_k;
             let macs = f(s.batch) * padded(s.m, d.bm) * padded(s.n, d.bn) * padded(s.k, depth);
-            let a = macs * 4.0 / f(if d.stage_a { d.bn } else { d.tn } as usize);
+            // A broadcast across a subgroup of V: each invocation loads 1/V of its A values.
+            let a = macs * 4.0 / f(if d.stage_a { d.bn } else { d.tn * d.a_broadcast.max(1) } as usize);
             let b = macs * 4.0 / f(if d.stage_b { d.bm } else { d.tm } as usize);
             let epilogue = match s.epilogue {
                 GemmEpilogue::MulSiluOf { .. } if d.split_k == 1 => products * 4.0,
@@ -125,6 +128,7 @@ fn parts(kernel: &CheckedKernel) -> Vec<Part> {
                 pad: f64::from(u8::from(d.pad > 0)),
                 interleave: f64::from(u8::from(d.interleave)),
                 double_buffer: f64::from(u8::from(d.double_buffer)),
+                broadcast: f64::from(u8::from(d.a_broadcast > 0)),
                 ..Part::default()
             };
             if d.split_k == 1 {
@@ -239,6 +243,7 @@ fn combine(parts: &[Part], compute_units: u32) -> Features {
         mean(|p| p.subgroup) as f32,
         mean(|p| p.interleave) as f32,
         mean(|p| p.double_buffer) as f32,
+        mean(|p| p.broadcast) as f32,
     ]
 }
 
@@ -304,6 +309,7 @@ mod tests {
             swizzle: 0,
             interleave: false,
             double_buffer: false,
+            a_broadcast: 0,
         };
         let x = features(&op, &with(&op, d), &limits, 8).unwrap();
         assert!(close(x[1], (1.0f64 + 65536.0).log2()));
@@ -420,6 +426,28 @@ mod tests {
         for j in (0..LEN).filter(|j| *j != i && *j != memory) {
             assert_eq!(single[j], double[j], "{}", NAMES[j]);
         }
+    }
+
+    /// An A broadcast across subgroups of 8 sets its own feature and divides the A traffic the code asks
+    /// for by 8: the default tile of a 64^3 product (32 x 64, 8 x 8 per invocation, vec4) reads A and B
+    /// 64^3*4/8 = 128 KiB each, with the broadcast A 16 KiB.
+    #[test]
+    fn a_subgroup_broadcast_is_seen() {
+        let op = matmul();
+        let limits = DeviceLimits::lavapipe();
+        let mut d = match Schedule::default_for(&op, &limits).kernels["matmul"] {
+            KernelDecisions::Gemm(d) => d,
+            _ => panic!(),
+        };
+        assert_eq!((d.bm, d.bn, d.tm, d.tn, d.stage_a), (32, 64, 8, 8, false));
+        let own = features(&op, &with(&op, d), &limits, 8).unwrap();
+        d.a_broadcast = 8;
+        let shared = features(&op, &with(&op, d), &limits, 8).unwrap();
+        let (i, read) = (index("subgroup A broadcast"), index("log2 global bytes read"));
+        assert_eq!((own[i], shared[i]), (0.0, 1.0));
+        let kib = |k: f64| (1.0 + k * 1024.0).log2();
+        assert!(close(own[read], kib(128.0 + 128.0)), "{}", own[read]);
+        assert!(close(shared[read], kib(16.0 + 128.0)), "{}", shared[read]);
     }
 
     /// The position of the feature whose name starts with `name`.
