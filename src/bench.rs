@@ -224,17 +224,15 @@ impl RunArgs {
     fn common(&self, a: &mut TuneArgs, dir: &Path) {
         a.no_db = self.no_db;
         a.db = match (&self.db, self.no_db) {
+            _ if self.warm_start.is_some() => Some(warm_start_copy(dir)),
             (_, true) => None,
             (Some(db), false) => Some(db.clone()),
             (None, false) => Some("runs/tuning.sqlite".into()),
         };
-        // Without --reuse every cell is on its own: nothing reused, and no cost model learns from earlier cells.
+        // Without --reuse every cell is on its own: nothing reused, and no cost model learns from earlier cells
+        // (with --warm-start, only from its own copy of that database).
         a.remeasure = !self.reuse;
-        a.no_warm_start = !self.reuse;
-        if self.warm_start.is_some() {
-            a.db = Some(warm_start_copy(dir));
-            a.no_warm_start = false;
-        }
+        a.no_warm_start = !self.reuse && self.warm_start.is_none();
         a.adapter = self.adapter.clone();
         a.manifest = self.manifest.clone();
     }

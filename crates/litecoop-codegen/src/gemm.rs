@@ -348,22 +348,23 @@ impl Gen<'_> {
         let d = self.d;
         let mut w = String::new();
         let [x, y, _] = d.workgroup_size();
-        if d.a_broadcast > 0 {
-            let _ = writeln!(
-                w,
-                "@compute @workgroup_size({x}, {y}, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32{SUBGROUP_BUILTINS}) {{
-    // one-dimensional workgroup (subgroups are runs of consecutive invocations): tile invocation (x, y) is
+        let broadcast = d.a_broadcast > 0;
+        let params = if broadcast {
+            format!(
+                "@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32{SUBGROUP_BUILTINS}"
+            )
+        } else {
+            "@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32".to_string()
+        };
+        let _ = writeln!(w, "@compute @workgroup_size({x}, {y}, 1)\nfn main({params}) {{");
+        if broadcast {
+            w.push_str(
+                "    // one-dimensional workgroup (subgroups are runs of consecutive invocations): tile invocation (x, y) is
     // lidx = y * BN / TN + x, so a subgroup's invocations share their rows
-    let lid = vec3<u32>(lidx % (BN / TN), lidx / (BN / TN), 0u);"
+    let lid = vec3<u32>(lidx % (BN / TN), lidx / (BN / TN), 0u);
+",
             );
             w.push_str(&subgroup_probe("lidx"));
-        } else {
-            let _ = writeln!(
-                w,
-                "@compute @workgroup_size({x}, {y}, 1)
-fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lidx: u32) {{"
-            );
         }
         if d.swizzle > 0 {
             let _ = writeln!(

@@ -277,24 +277,30 @@ fn products_lowered_for_run_correct(
     mark: &str,
     lowered_for: impl Fn(litecoop_ir::legality::DeviceLimits) -> litecoop_ir::legality::DeviceLimits,
 ) {
-    use litecoop_ir::schedule::KernelDecisions;
     let mut m = measurer();
     let limits = lowered_for(m.gpu().unwrap().limits);
     for &(op, d) in cases {
-        let mut schedule = Schedule::naive(op);
-        schedule.fuse_epilogue = true;
-        let program = litecoop_ir::program::Program::lower(op, true);
-        schedule.kernels.retain(|name, _| program.kernel(name).is_some());
-        for decisions in schedule.kernels.values_mut() {
-            if let KernelDecisions::Gemm(g) = decisions {
-                *g = d;
-            }
-        }
+        let schedule = product_schedule(op, d);
         let p = lower(op, &schedule, &limits).unwrap_or_else(|e| panic!("{e}\n{}", schedule.to_json()));
         assert!(p.dispatches.iter().any(|d| d.wgsl.contains(mark)), "{mark}");
         let r = m.measure(op, &p, 3).unwrap_or_else(|e| panic!("{e}"));
         assert!(r.check.passed, "{:?}: {:?}\n{}", r.check.reason, op, schedule.to_json());
     }
+}
+
+/// `op`'s fused schedule with every matrix-product kernel given `d`.
+fn product_schedule(op: &Op, d: litecoop_ir::schedule::GemmDecisions) -> Schedule {
+    use litecoop_ir::schedule::KernelDecisions;
+    let mut schedule = Schedule::naive(op);
+    schedule.fuse_epilogue = true;
+    let program = litecoop_ir::program::Program::lower(op, true);
+    schedule.kernels.retain(|name, _| program.kernel(name).is_some());
+    for decisions in schedule.kernels.values_mut() {
+        if let KernelDecisions::Gemm(g) = decisions {
+            *g = d;
+        }
+    }
+    schedule
 }
 
 fn odd(name: &str) -> Op {
@@ -405,7 +411,7 @@ fn subgroup_a_broadcast_runs_correct_and_falls_back_when_the_subgroups_differ() 
     let fallbacks =
         [(&matmul, other), (&odd("odd-matmul-nt"), GemmDecisions { bn: 4 * size, tn: 2, vector: 4, ..other })];
     products_lowered_for_run_correct(&fallbacks, "subgroupBroadcast(", twice);
-    broadcast_path_runs_where_the_subgroups_fit(&matmul, base, size);
+    broadcast_path_runs_where_the_subgroups_fit(&matmul, base, other, twice);
 }
 
 /// Which path a broadcasting kernel takes: with the per-invocation loads deliberately broken (A doubled),
@@ -413,9 +419,12 @@ fn subgroup_a_broadcast_runs_correct_and_falls_back_when_the_subgroups_differ() 
 /// consecutive invocations, so every workgroup took the broadcast (this is how a probe reading
 /// uninitialised workgroup memory was caught: the measurer does not zero it); lowered for twice that size,
 /// the same break shows, so the fallback is what runs there.
-fn broadcast_path_runs_where_the_subgroups_fit(op: &Op, d: litecoop_ir::schedule::GemmDecisions, size: u32) {
-    use litecoop_ir::legality::DeviceLimits;
-    use litecoop_ir::schedule::{GemmDecisions, KernelDecisions};
+fn broadcast_path_runs_where_the_subgroups_fit(
+    op: &Op,
+    fitting: litecoop_ir::schedule::GemmDecisions,
+    other: litecoop_ir::schedule::GemmDecisions,
+    other_limits: impl Fn(litecoop_ir::legality::DeviceLimits) -> litecoop_ir::legality::DeviceLimits,
+) {
     let mut m = measurer();
     let gpu = m.gpu().unwrap();
     if !gpu.adapter.name.contains("llvmpipe") {
@@ -423,14 +432,8 @@ fn broadcast_path_runs_where_the_subgroups_fit(op: &Op, d: litecoop_ir::schedule
         return;
     }
     let limits = gpu.limits;
-    let twice = DeviceLimits { min_subgroup_size: 2 * size, max_subgroup_size: 2 * size, ..limits };
-    let other = GemmDecisions { bn: 8 * size, a_broadcast: 2 * size, ..d };
-    for (d, lowered_for, fallback_runs) in [(d, limits, false), (other, twice, true)] {
-        let mut schedule = Schedule::naive(op);
-        schedule.fuse_epilogue = true;
-        schedule.kernels.retain(|name, _| name == "matmul");
-        schedule.kernels.insert("matmul".into(), KernelDecisions::Gemm(d));
-        let mut p = lower(op, &schedule, &lowered_for).unwrap();
+    for (d, lowered_for, fallback_runs) in [(fitting, limits, false), (other, other_limits(limits), true)] {
+        let mut p = lower(op, &product_schedule(op, d), &lowered_for).unwrap();
         let wgsl = &mut p.dispatches[0].wgsl;
         let fallback = wgsl.find("} else {").expect("the per-invocation path");
         let broken = wgsl[fallback..].replacen("= a_at(", "= 2.0 * a_at(", 1);

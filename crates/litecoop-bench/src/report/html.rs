@@ -68,12 +68,17 @@ pub fn render(results: &Results) -> String {
     devices.sort();
     devices.dedup();
     let strategies: Vec<String> = m.strategies.iter().map(|s| s.to_string()).collect();
+    let warm_start = results
+        .measure
+        .warm_start
+        .as_deref()
+        .map_or(String::new(), |db| format!("; cost models warm-started from a copy of {} per cell", escape(db)));
     let _ = writeln!(
         out,
         "<dl><dt>Device</dt><dd>{}</dd><dt>Matrix</dt><dd>workloads {} ({} size) × strategies {} × seeds {} = {} \
          runs of {} candidates each</dd><dt>Measurement</dt><dd>every candidate checked against a float64 \
          reference on fresh inputs with poisoned outputs, then run for {} ms to warm up and timed: at least {} \
-         runs and {} ms, median; time limit {} s per submission{}</dd><dt>Cells</dt><dd>{} finished{}{}</dd></dl>",
+         runs and {} ms, median; time limit {} s per submission{}{}</dd><dt>Cells</dt><dd>{} finished{}{}</dd></dl>",
         escape(&devices.join(", ")),
         escape(&m.workloads.join(", ")),
         escape(&m.size),
@@ -85,11 +90,8 @@ pub fn render(results: &Results) -> String {
         results.measure.settings.min_reps,
         results.measure.settings.min_window_ms,
         results.measure.settings.timeout_s,
-        match (&results.measure.warm_start, results.measure.remeasure) {
-            (Some(db), _) => format!("; cost models warm-started from a copy of {} per cell", escape(db)),
-            (None, true) => "; no measurement reused from the database".to_string(),
-            (None, false) => String::new(),
-        },
+        if results.measure.remeasure { "; no measurement reused from the database" } else { "" },
+        warm_start,
         results.cells.len(),
         if results.missing.is_empty() { String::new() } else { format!(", {} unfinished", results.missing.len()) },
         if results.shards.is_empty() {

@@ -394,10 +394,7 @@ mod tests {
     fn interleaved_columns_are_seen() {
         let op = matmul();
         let limits = DeviceLimits::lavapipe();
-        let mut d = match Schedule::default_for(&op, &limits).kernels["matmul"] {
-            KernelDecisions::Gemm(d) => d,
-            _ => panic!(),
-        };
+        let mut d = default_product(&op, &limits);
         let contiguous = features(&op, &with(&op, d), &limits, 8).unwrap();
         d.interleave = true;
         let interleaved = features(&op, &with(&op, d), &limits, 8).unwrap();
@@ -411,10 +408,7 @@ mod tests {
     fn double_buffered_staging_is_seen() {
         let op = matmul();
         let limits = DeviceLimits::lavapipe();
-        let mut d = match Schedule::default_for(&op, &limits).kernels["matmul"] {
-            KernelDecisions::Gemm(d) => d,
-            _ => panic!(),
-        };
+        let mut d = default_product(&op, &limits);
         (d.stage_a, d.stage_b) = (true, true);
         let single = features(&op, &with(&op, d), &limits, 8).unwrap();
         d.double_buffer = true;
@@ -435,10 +429,7 @@ mod tests {
     fn a_subgroup_broadcast_is_seen() {
         let op = matmul();
         let limits = DeviceLimits::lavapipe();
-        let mut d = match Schedule::default_for(&op, &limits).kernels["matmul"] {
-            KernelDecisions::Gemm(d) => d,
-            _ => panic!(),
-        };
+        let mut d = default_product(&op, &limits);
         assert_eq!((d.bm, d.bn, d.tm, d.tn, d.stage_a), (32, 64, 8, 8, false));
         let own = features(&op, &with(&op, d), &limits, 8).unwrap();
         d.a_broadcast = 8;
@@ -448,6 +439,14 @@ mod tests {
         let kib = |k: f64| (1.0 + k * 1024.0).log2();
         assert!(close(own[read], kib(128.0 + 128.0)), "{}", own[read]);
         assert!(close(shared[read], kib(16.0 + 128.0)), "{}", shared[read]);
+    }
+
+    /// The decisions of the default schedule's matrix-product kernel.
+    fn default_product(op: &Op, limits: &DeviceLimits) -> GemmDecisions {
+        match Schedule::default_for(op, limits).kernels["matmul"] {
+            KernelDecisions::Gemm(d) => d,
+            _ => panic!("the product's kernel is a matrix product"),
+        }
     }
 
     /// The position of the feature whose name starts with `name`.
