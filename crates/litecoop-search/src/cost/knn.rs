@@ -1,5 +1,6 @@
-//! The k-nearest-neighbour baseline: a prediction is the inverse-distance-weighted mean target of the `k`
-//! training rows nearest in standardised feature space. No training beyond remembering the rows.
+//! The k-nearest-neighbour baseline: a prediction is the inverse-distance-weighted mean of the `k` training
+//! rows nearest in standardised feature space, each row's target taken relative to its group's mean (see
+//! [`super::Regressor`]). No training beyond remembering the rows.
 
 use super::features::{Features, LEN};
 use super::Regressor;
@@ -17,9 +18,9 @@ pub struct Knn {
 }
 
 impl Regressor for Knn {
-    fn fit(&mut self, x: &[Features], y: &[f32]) {
+    fn fit(&mut self, x: &[Features], y: &[f32], groups: &[usize]) {
         self.rows = x.to_vec();
-        self.targets = y.to_vec();
+        self.targets = super::centred_by_group(y, groups);
         (self.mean, self.scale) = super::standardisation(x);
     }
 
@@ -63,13 +64,13 @@ mod tests {
             x.push(f);
             y.push(if i < 10 { 0.0 } else { 5.0 });
         }
-        knn.fit(&x, &y);
+        knn.fit(&x, &y, &vec![0; x.len()]);
         let mut low = [0.0; LEN];
         low[0] = 1.0;
         let mut high = [0.0; LEN];
         high[0] = 18.0;
         let p = knn.predict(&[low, high]);
-        assert!(p[0] < 1.0 && p[1] > 4.0, "{p:?}");
+        assert!(p[0] < -1.5 && p[1] > 1.5, "{p:?} (relative to the mean, 2.5)");
         assert_eq!(Knn::default().predict(&[low]), vec![0.0], "nothing learned: no preference");
     }
 }

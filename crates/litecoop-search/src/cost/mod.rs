@@ -1,19 +1,25 @@
 //! The learned cost model: it scores many candidates for every one the device measures.
 //!
 //! A [`CostModel`] turns a schedule into [`features`] and predicts the natural log of its speedup over the
-//! workload's naive schedule (a target normalised per workload, so rows of other workloads can be learned
-//! from). It learns online from the first measured sample: the baseline (speedup 1) and every correct,
-//! timed candidate of the run are added as they arrive (a candidate that fails to compile or computes a
-//! wrong result as half the worst speedup yet, at most half the naive one's), after rows of the tuning
-//! database on the same device, code generation and timing settings (the warm start). There is no random warm-up period: an
-//! empty model scores every candidate alike and the strategy's own order decides.
+//! workload's naive schedule. It learns online from the first measured sample: the baseline (speedup 1) and
+//! every correct, timed candidate of the run are added as they arrive (a candidate that fails to compile or
+//! computes a wrong result as half the worst speedup of the run yet, at most half the naive one's), after rows
+//! of the tuning database on the same device, code generation and timing settings (the warm start). There is
+//! no random warm-up period: an empty model scores every candidate alike and the strategy's own order decides.
+//!
+//! The target is learned within workloads: every row belongs to a group (a workload of the database, or this
+//! run), and the regressors learn only how rows of one group differ, each group's level being free (a
+//! fixed-effects regression). How much faster the best schedule of a 1024-cube product is than its naive
+//! loop says nothing about a softmax, but which tiles, staging and vector widths rank higher carries over. The
+//! run's own level is fitted on its own rows (the baseline from the first sample), so scores stay calibrated
+//! log-speedups of this run.
 //!
 //! Every prediction made for a candidate that is then measured is kept with the measurement, before the
 //! model trains on it; [`CostReport::rank_tau`] is Kendall's tau over those pairs: the model's honest,
 //! online rank quality in this run.
 //!
 //! Two regressors: [`knn::Knn`] (k nearest neighbours) and [`mlp::Mlp`] (a small `candle-nn` perceptron).
-//! [`compare`] measures both on rows held out from a tuning database.
+//! [`compare`] measures both on rows held out from a tuning database and on workloads left out of it.
 
 pub mod compare;
 pub mod features;
@@ -32,11 +38,14 @@ use std::collections::HashMap;
 use std::f32::consts::LN_2;
 use std::time::Instant;
 
-/// A regression from features to a target.
+/// A regression from features to a target, learned within groups of rows.
 pub trait Regressor {
     /// Learns from all rows so far (called again with every new row; may continue earlier training).
-    fn fit(&mut self, x: &[Features], y: &[f32]);
-    /// One prediction per row; equal predictions when nothing was learned yet.
+    /// `groups[i]` is row `i`'s group (its workload): only differences between rows of one group are learned,
+    /// so a group of one row teaches nothing.
+    fn fit(&mut self, x: &[Features], y: &[f32], groups: &[usize]);
+    /// One score per row: its target up to a constant (the group's level, which the caller fits); equal
+    /// scores when nothing was learned yet.
     fn predict(&self, x: &[Features]) -> Vec<f32>;
 }
 
@@ -173,6 +182,11 @@ pub struct CostModel {
     compute_units: u32,
     x: Vec<Features>,
     y: Vec<f32>,
+    /// Each row's group: the warm start's workloads are `0..own`, this run's rows are `own`.
+    groups: Vec<usize>,
+    own: usize,
+    /// This run's level: the mean of its rows' targets minus their scores (added to every score).
+    level: f32,
     warm_start_rows: usize,
     /// Predictions of candidates not yet measured, by schedule hash.
     pending: HashMap<String, f32>,
@@ -200,6 +214,9 @@ impl CostModel {
             compute_units,
             x: Vec::new(),
             y: Vec::new(),
+            groups: Vec::new(),
+            own: 0,
+            level: 0.0,
             warm_start_rows: 0,
             pending: HashMap::new(),
             checked: Vec::new(),
@@ -210,15 +227,21 @@ impl CostModel {
             warmup: None,
         };
         let t = Instant::now();
+        let mut workloads: HashMap<&str, usize> = HashMap::new();
         for row in warm.iter().filter(|r| r.speedup.is_finite() && r.speedup > 0.0) {
             if let Some(f) = features::features(&row.op, &row.schedule, &limits, compute_units) {
+                let next = workloads.len();
+                model.groups.push(*workloads.entry(row.workload.as_str()).or_insert(next));
                 model.x.push(f);
                 model.y.push(row.speedup.ln() as f32);
             }
         }
+        // This run is a group of its own, even beside earlier runs of its workload: those rows are speedups
+        // over the database's naive median, this run's over its own naive measurement.
+        model.own = workloads.len();
         model.warm_start_rows = model.x.len();
         if !model.x.is_empty() {
-            model.regressor.fit(&model.x, &model.y);
+            model.regressor.fit(&model.x, &model.y, &model.groups);
         }
         model.train_s += t.elapsed().as_secs_f64();
         Some(model)
@@ -238,9 +261,9 @@ impl CostModel {
         let rows: Vec<Option<Features>> =
             schedules.iter().map(|(_, s)| features::features(&self.op, s, &self.limits, self.compute_units)).collect();
         let legal: Vec<Features> = rows.iter().flatten().copied().collect();
-        let predictions = match &mut self.warmup {
+        let predictions: Vec<f32> = match &mut self.warmup {
             Some((until, rng)) if self.measured < *until => legal.iter().map(|_| rng.next_f64() as f32).collect(),
-            _ => self.regressor.predict(&legal),
+            _ => self.regressor.predict(&legal).into_iter().map(|p| p + self.level).collect(),
         };
         let mut predictions = predictions.into_iter();
         let scores: Vec<f64> = rows
@@ -279,14 +302,31 @@ impl CostModel {
                 }
                 target
             }
-            Err(kind) if kind.is_deterministic() => self.y.iter().copied().fold(0.0, f32::min) - LN_2,
+            Err(kind) if kind.is_deterministic() => self.own_targets().fold(0.0, f32::min) - LN_2,
             _ => return,
         };
         let t = Instant::now();
         self.x.push(f);
         self.y.push(target);
-        self.regressor.fit(&self.x, &self.y);
+        self.groups.push(self.own);
+        self.regressor.fit(&self.x, &self.y, &self.groups);
+        self.level = self.fitted_level();
         self.train_s += t.elapsed().as_secs_f64();
+    }
+
+    /// The targets of this run's rows.
+    fn own_targets(&self) -> impl Iterator<Item = f32> + '_ {
+        self.y.iter().zip(&self.groups).filter(|(_, &g)| g == self.own).map(|(&y, _)| y)
+    }
+
+    /// This run's level: the mean of (target - score) over its rows, which makes the scores least-squares
+    /// estimates of this run's log-speedups.
+    fn fitted_level(&self) -> f32 {
+        let rows: Vec<Features> =
+            self.x.iter().zip(&self.groups).filter(|(_, &g)| g == self.own).map(|(x, _)| *x).collect();
+        let scores = self.regressor.predict(&rows);
+        let residuals: f64 = self.own_targets().zip(&scores).map(|(y, s)| f64::from(y - s)).sum();
+        (residuals / rows.len().max(1) as f64) as f32
     }
 
     /// The accounting so far.
@@ -332,6 +372,23 @@ pub fn argmax(scores: &[f64]) -> usize {
 /// constant column summed in f32 has a variance of ~1e-12, not 0) and the perceptron's prediction into
 /// infinity.
 pub const MIN_SPREAD: f32 = 0.1;
+
+/// The targets minus their group's mean (summed in f64): what a regressor learns within groups.
+pub fn centred_by_group(y: &[f32], groups: &[usize]) -> Vec<f32> {
+    let mut sums: HashMap<usize, (f64, usize)> = HashMap::new();
+    for (&t, &g) in y.iter().zip(groups) {
+        let s = sums.entry(g).or_default();
+        s.0 += f64::from(t);
+        s.1 += 1;
+    }
+    y.iter().zip(groups).map(|(&t, g)| (f64::from(t) - sums[g].0 / sums[g].1 as f64) as f32).collect()
+}
+
+/// Whether some group holds two rows (else there is no difference within a group to learn).
+pub fn has_a_pair(groups: &[usize]) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    groups.iter().any(|g| !seen.insert(g))
+}
 
 /// Per-feature mean and spread of rows, summed in f64. A column whose spread is under [`MIN_SPREAD`] gets an
 /// infinite scale: it standardises to 0 for every row and query, so the regressors ignore it.
@@ -438,10 +495,74 @@ mod tests {
         query[2] = 22.0;
         for kind in [CostModelKind::Knn, CostModelKind::Mlp] {
             let mut regressor = kind.regressor().unwrap();
-            regressor.fit(&x, &y);
+            regressor.fit(&x, &y, &vec![0; x.len()]);
             let p = regressor.predict(&[query])[0];
             assert!(p.is_finite() && p.abs() < 100.0, "{}: {p}", kind.name());
         }
+    }
+
+    /// Two workloads whose level differs with where their schedules lie (the fast-on-the-whole one has small
+    /// values of feature 0) but which both get faster as feature 0 grows: learned pooled, the level is taken
+    /// for the effect and a third workload is ranked backwards; learned within workloads, it is ranked right.
+    #[test]
+    fn rows_of_other_workloads_teach_the_ranking_not_their_levels() {
+        let mut rng = Rng::new(11);
+        let mut row = |lo: f64, hi: f64| {
+            let mut f = [0.0; LEN];
+            f[0] = (lo + rng.next_f64() * (hi - lo)) as f32;
+            f[1] = rng.next_f64() as f32;
+            f
+        };
+        let (mut x, mut y, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..40 {
+            for (group, lo, hi, level) in [(0, 0.0, 6.0, 10.0), (1, 4.0, 10.0, 0.0)] {
+                let f = row(lo, hi);
+                x.push(f);
+                y.push(level + 0.5 * f[0]);
+                groups.push(group);
+            }
+        }
+        let query: Vec<Features> = (0..24).map(|_| row(0.0, 10.0)).collect();
+        let truth: Vec<f32> = query.iter().map(|f| 0.5 * f[0]).collect();
+        let tau = |kind: CostModelKind, groups: &[usize]| {
+            let mut regressor = kind.regressor().unwrap();
+            regressor.fit(&x, &y, groups);
+            let p = regressor.predict(&query);
+            kendall_tau(&p.into_iter().zip(truth.iter().copied()).collect::<Vec<_>>()).unwrap()
+        };
+        for (kind, within) in [(CostModelKind::Knn, 0.3), (CostModelKind::Mlp, 0.8)] {
+            let pooled = tau(kind, &vec![0; x.len()]);
+            let grouped = tau(kind, &groups);
+            assert!(pooled < 0.0, "{}: pooled tau {pooled} (the level confounds)", kind.name());
+            assert!(grouped > within, "{}: within-workload tau {grouped}", kind.name());
+        }
+    }
+
+    /// A run's scores are its own log-speedups: the level of the warm start's workloads does not leak in.
+    #[test]
+    fn scores_are_calibrated_to_the_run_s_own_rows() {
+        let op = square_matmul(256);
+        let limits = DeviceLimits::lavapipe();
+        let space = Space { op: &op, limits: &limits };
+        let mut rng = Rng::new(5);
+        let drawn: Vec<Schedule> = (0..12).map(|_| random_schedule(&op, &limits, &mut rng)).collect();
+        // The warm start knows these schedules of another workload as 100x to 111x faster than its naive.
+        let warm: Vec<TrainingRow> = drawn
+            .iter()
+            .enumerate()
+            .map(|(i, s)| TrainingRow {
+                workload: "other/small".into(),
+                op,
+                schedule: s.clone(),
+                speedup: 100.0 + i as f64,
+            })
+            .collect();
+        let mut model = CostModel::new(CostModelKind::Knn, space, 2, &warm).unwrap();
+        let naive = Schedule::naive(&op);
+        model.learn(&naive.fingerprint(), &naive, Ok(1.0));
+        model.learn(&drawn[0].fingerprint(), &drawn[0], Ok(2.0));
+        let scores = model.score(&[(&drawn[0].fingerprint(), &drawn[0])]);
+        assert!(scores[0] < 3f64.ln(), "{scores:?}: this run's 2x, not the other workload's 100x");
     }
 
     /// The report compares each prediction with the measurement that followed it, before learning it.
