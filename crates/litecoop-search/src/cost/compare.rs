@@ -123,7 +123,7 @@ fn evaluate(kind: CostModelKind, setting: Setting, folds: &[Fold]) -> Option<Com
         let x: Vec<Features> = train.iter().map(|r| r.0).collect();
         let y: Vec<f32> = train.iter().map(|r| r.1).collect();
         let groups: Vec<usize> = train.iter().map(|r| r.2).collect();
-        regressor.fit(&x, &y, &groups);
+        regressor.fit(&x, &y, &groups, &vec![1.0; x.len()]);
         train_s += t.elapsed().as_secs_f64();
         train_rows += train.len();
         let t = Instant::now();

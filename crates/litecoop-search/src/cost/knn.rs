@@ -1,6 +1,6 @@
-//! The k-nearest-neighbour baseline: a prediction is the inverse-distance-weighted mean of the `k` training
-//! rows nearest in standardised feature space, each row's target taken relative to its group's mean (see
-//! [`super::Regressor`]). No training beyond remembering the rows.
+//! The k-nearest-neighbour baseline: a prediction is the mean of the `k` training rows nearest in
+//! standardised feature space, weighted by each row's weight over its distance, each row's target taken
+//! relative to its group's mean (see [`super::Regressor`]). No training beyond remembering the rows.
 
 use super::features::{Features, LEN};
 use super::Regressor;
@@ -13,14 +13,16 @@ const K: usize = 8;
 pub struct Knn {
     rows: Vec<Features>,
     targets: Vec<f32>,
+    weights: Vec<f32>,
     mean: [f32; LEN],
     scale: [f32; LEN],
 }
 
 impl Regressor for Knn {
-    fn fit(&mut self, x: &[Features], y: &[f32], groups: &[usize]) {
+    fn fit(&mut self, x: &[Features], y: &[f32], groups: &[usize], weights: &[f32]) {
         self.rows = x.to_vec();
         self.targets = super::centred_by_group(y, groups);
+        self.weights = weights.to_vec();
         (self.mean, self.scale) = super::standardisation(x);
     }
 
@@ -30,20 +32,21 @@ impl Regressor for Knn {
                 if self.rows.is_empty() {
                     return 0.0;
                 }
-                let mut near: Vec<(f32, f32)> = self
+                let mut near: Vec<(f32, f32, f32)> = self
                     .rows
                     .iter()
                     .zip(&self.targets)
-                    .map(|(r, &t)| {
+                    .zip(&self.weights)
+                    .map(|((r, &t), &w)| {
                         let d: f32 = (0..LEN).map(|i| ((r[i] - q[i]) / self.scale[i]).powi(2)).sum();
-                        (d.sqrt(), t)
+                        (d.sqrt(), t, w)
                     })
                     .collect();
                 near.sort_by(|a, b| a.0.total_cmp(&b.0));
                 near.truncate(K);
-                let weights: Vec<f32> = near.iter().map(|(d, _)| 1.0 / (d + 1e-3)).collect();
+                let weights: Vec<f32> = near.iter().map(|(d, _, w)| w / (d + 1e-3)).collect();
                 let total: f32 = weights.iter().sum();
-                near.iter().zip(&weights).map(|((_, t), w)| t * w).sum::<f32>() / total
+                near.iter().zip(&weights).map(|((_, t, _), w)| t * w).sum::<f32>() / total
             })
             .collect()
     }
@@ -64,7 +67,7 @@ mod tests {
             x.push(f);
             y.push(if i < 10 { 0.0 } else { 5.0 });
         }
-        knn.fit(&x, &y, &vec![0; x.len()]);
+        knn.fit(&x, &y, &vec![0; x.len()], &vec![1.0; x.len()]);
         let mut low = [0.0; LEN];
         low[0] = 1.0;
         let mut high = [0.0; LEN];

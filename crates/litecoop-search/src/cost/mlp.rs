@@ -1,14 +1,14 @@
 //! A small multilayer perceptron in `candle-nn` (25 -> 32 -> 32 -> 1, SiLU), trained with AdamW on the
-//! squared error within groups: each group's mean output and mean target are taken out before comparing, so
-//! only how rows of one workload differ is learned (features standardised on the rows of each fit, targets
-//! scaled by their spread within groups). Nothing is trained until some group holds two rows. Weights
-//! start from a fixed seed and each `fit` continues training from where the last one stopped, so the same
-//! sequence of rows always gives the same predictions (a resumed run replays its log through a fresh model and
-//! must propose the same candidates).
+//! weighted mean squared error within groups: each group's mean output and mean target are taken out before
+//! comparing, so only how rows of one workload differ is learned (features standardised on the rows of each
+//! fit, targets scaled by their spread within groups), and each row counts by its weight. Nothing is trained
+//! until some group holds two rows. Weights start from a fixed seed and each `fit` continues training from
+//! where the last one stopped, so the same sequence of rows always gives the same predictions (a resumed run
+//! replays its log through a fresh model and must propose the same candidates).
 //!
 //! Predictions are clamped to the range of the targets learned (relative to their group's mean), as kNN's
-//! averages and TVM's boosted trees are by construction: a perceptron extrapolates without bound, and a screen measures the argmax, so
-//! unclamped it picks the candidate furthest from anything measured.
+//! averages and TVM's boosted trees are by construction: a perceptron extrapolates without bound, and a
+//! screen measures the argmax, so unclamped it picks the candidate furthest from anything measured.
 
 use super::features::{Features, LEN};
 use super::Regressor;
@@ -68,7 +68,7 @@ impl Mlp {
         Tensor::from_vec(flat, (x.len(), LEN), &Device::Cpu)
     }
 
-    fn train(&mut self, x: &[Features], y: &[f32], groups: &[usize]) -> candle_core::Result<()> {
+    fn train(&mut self, x: &[Features], y: &[f32], groups: &[usize], weights: &[f32]) -> candle_core::Result<()> {
         // Standardised on the rows so far: the early fits see few rows, and later ones refine the same
         // network under the updated scales.
         (self.mean, self.scale) = super::standardisation(x);
@@ -82,6 +82,8 @@ impl Mlp {
         let targets: Vec<f32> = centred.iter().map(|t| t / self.target_scale).collect();
         let targets = Tensor::from_vec(targets, y.len(), &Device::Cpu)?;
         let (members, means) = group_matrices(groups)?;
+        let total: f32 = weights.iter().sum();
+        let weights = Tensor::from_vec(weights.iter().map(|w| w / total).collect(), y.len(), &Device::Cpu)?;
         let vars: Vec<Var> = self.layers.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect();
         let params = ParamsAdamW { lr: 3e-3, weight_decay: 1e-4, ..ParamsAdamW::default() };
         let optimiser = match &mut self.optimiser {
@@ -91,7 +93,7 @@ impl Mlp {
         for _ in 0..steps {
             let out = forward(&self.layers, &inputs)?.unsqueeze(1)?;
             let group_mean = members.matmul(&means.matmul(&out)?)?;
-            let loss = ((out - group_mean)?.squeeze(1)? - &targets)?.sqr()?.mean_all()?;
+            let loss = ((out - group_mean)?.squeeze(1)? - &targets)?.sqr()?.mul(&weights)?.sum_all()?;
             optimiser.backward_step(&loss)?;
         }
         Ok(())
@@ -136,11 +138,11 @@ fn forward(layers: &[(Var, Var)], x: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 impl Regressor for Mlp {
-    fn fit(&mut self, x: &[Features], y: &[f32], groups: &[usize]) {
+    fn fit(&mut self, x: &[Features], y: &[f32], groups: &[usize], weights: &[f32]) {
         if !super::has_a_pair(groups) {
             return;
         }
-        if let Err(e) = self.train(x, y, groups) {
+        if let Err(e) = self.train(x, y, groups, weights) {
             tracing::warn!("cost model training failed: {e}");
         }
     }
@@ -186,15 +188,15 @@ mod tests {
     fn learns_a_linear_ranking_and_is_deterministic() {
         let (x, y) = data();
         let mut a = Mlp::default();
-        a.fit(&x[..200], &y[..200], &[0; 200]);
-        a.fit(&x[..200], &y[..200], &[0; 200]);
+        a.fit(&x[..200], &y[..200], &[0; 200], &[1.0; 200]);
+        a.fit(&x[..200], &y[..200], &[0; 200], &[1.0; 200]);
         let p = a.predict(&x[200..]);
         let tau = super::super::kendall_tau(&p.iter().zip(&y[200..]).map(|(&p, &t)| (p, t)).collect::<Vec<_>>());
         assert!(tau.unwrap() > 0.6, "held-out tau {tau:?}");
 
         let mut b = Mlp::default();
-        b.fit(&x[..200], &y[..200], &[0; 200]);
-        b.fit(&x[..200], &y[..200], &[0; 200]);
+        b.fit(&x[..200], &y[..200], &[0; 200], &[1.0; 200]);
+        b.fit(&x[..200], &y[..200], &[0; 200], &[1.0; 200]);
         assert_eq!(p, b.predict(&x[200..]), "same rows, same predictions");
         assert_eq!(Mlp::default().predict(&x[..2]), vec![0.0, 0.0], "untrained: no preference");
     }
@@ -205,7 +207,7 @@ mod tests {
     fn predictions_stay_within_the_targets_learned() {
         let (x, y) = data();
         let mut mlp = Mlp::default();
-        mlp.fit(&x, &y, &vec![0; x.len()]);
+        mlp.fit(&x, &y, &vec![0; x.len()], &vec![1.0; x.len()]);
         let centred = crate::cost::centred_by_group(&y, &vec![0; y.len()]);
         let (lo, hi) = centred.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t)));
         let mut far_up = [2.0; LEN];

@@ -42,8 +42,8 @@ use std::time::Instant;
 pub trait Regressor {
     /// Learns from all rows so far (called again with every new row; may continue earlier training).
     /// `groups[i]` is row `i`'s group (its workload): only differences between rows of one group are learned,
-    /// so a group of one row teaches nothing.
-    fn fit(&mut self, x: &[Features], y: &[f32], groups: &[usize]);
+    /// so a group of one row teaches nothing. `weights[i]` is how many rows row `i` counts as.
+    fn fit(&mut self, x: &[Features], y: &[f32], groups: &[usize], weights: &[f32]);
     /// One score per row: its target up to a constant (the group's level, which the caller fits); equal
     /// scores when nothing was learned yet.
     fn predict(&self, x: &[Features]) -> Vec<f32>;
@@ -184,6 +184,8 @@ pub struct CostModel {
     y: Vec<f32>,
     /// Each row's group: the warm start's workloads are `0..own`, this run's rows are `own`.
     groups: Vec<usize>,
+    /// Each row's weight: 1 for the warm start's, [`OWN_ROW_WEIGHT`] for this run's.
+    weights: Vec<f32>,
     own: usize,
     /// This run's level: the mean of its rows' targets minus their scores (added to every score).
     level: f32,
@@ -215,6 +217,7 @@ impl CostModel {
             x: Vec::new(),
             y: Vec::new(),
             groups: Vec::new(),
+            weights: Vec::new(),
             own: 0,
             level: 0.0,
             warm_start_rows: 0,
@@ -232,6 +235,7 @@ impl CostModel {
             if let Some(f) = features::features(&row.op, &row.schedule, &limits, compute_units) {
                 let next = workloads.len();
                 model.groups.push(*workloads.entry(row.workload.as_str()).or_insert(next));
+                model.weights.push(1.0);
                 model.x.push(f);
                 model.y.push(row.speedup.ln() as f32);
             }
@@ -241,7 +245,7 @@ impl CostModel {
         model.own = workloads.len();
         model.warm_start_rows = model.x.len();
         if !model.x.is_empty() {
-            model.regressor.fit(&model.x, &model.y, &model.groups);
+            model.regressor.fit(&model.x, &model.y, &model.groups, &model.weights);
         }
         model.train_s += t.elapsed().as_secs_f64();
         Some(model)
@@ -309,7 +313,8 @@ impl CostModel {
         self.x.push(f);
         self.y.push(target);
         self.groups.push(self.own);
-        self.regressor.fit(&self.x, &self.y, &self.groups);
+        self.weights.push(OWN_ROW_WEIGHT);
+        self.regressor.fit(&self.x, &self.y, &self.groups, &self.weights);
         self.level = self.fitted_level();
         self.train_s += t.elapsed().as_secs_f64();
     }
@@ -372,6 +377,11 @@ pub fn argmax(scores: &[f64]) -> usize {
 /// constant column summed in f32 has a variance of ~1e-12, not 0) and the perceptron's prediction into
 /// infinity.
 pub const MIN_SPREAD: f32 = 0.1;
+
+/// How many warm-start rows one row of the run's own counts as. The warm start teaches how schedules rank on
+/// other operators; the run's own rows how they rank on this one. Early, the warm start's hundreds of rows
+/// lead; by 64 samples the run's own weigh as much as ~500 rows of the database.
+pub const OWN_ROW_WEIGHT: f32 = 8.0;
 
 /// The targets minus their group's mean (summed in f64): what a regressor learns within groups.
 pub fn centred_by_group(y: &[f32], groups: &[usize]) -> Vec<f32> {
@@ -495,10 +505,23 @@ mod tests {
         query[2] = 22.0;
         for kind in [CostModelKind::Knn, CostModelKind::Mlp] {
             let mut regressor = kind.regressor().unwrap();
-            regressor.fit(&x, &y, &vec![0; x.len()]);
+            regressor.fit(&x, &y, &vec![0; x.len()], &vec![1.0; x.len()]);
             let p = regressor.predict(&[query])[0];
             assert!(p.is_finite() && p.abs() < 100.0, "{}: {p}", kind.name());
         }
+    }
+
+    /// Kendall's tau of a fresh `kind` fitted on `(x, y, groups, weights)`, ranking `query` against `truth`.
+    fn fitted_tau(
+        kind: CostModelKind,
+        (x, y, groups, weights): (&[Features], &[f32], &[usize], &[f32]),
+        query: &[Features],
+        truth: &[f32],
+    ) -> f64 {
+        let mut regressor = kind.regressor().unwrap();
+        regressor.fit(x, y, groups, weights);
+        let p = regressor.predict(query);
+        kendall_tau(&p.into_iter().zip(truth.iter().copied()).collect::<Vec<_>>()).unwrap()
     }
 
     /// Two workloads whose level differs with where their schedules lie (the fast-on-the-whole one has small
@@ -524,17 +547,43 @@ mod tests {
         }
         let query: Vec<Features> = (0..24).map(|_| row(0.0, 10.0)).collect();
         let truth: Vec<f32> = query.iter().map(|f| 0.5 * f[0]).collect();
-        let tau = |kind: CostModelKind, groups: &[usize]| {
-            let mut regressor = kind.regressor().unwrap();
-            regressor.fit(&x, &y, groups);
-            let p = regressor.predict(&query);
-            kendall_tau(&p.into_iter().zip(truth.iter().copied()).collect::<Vec<_>>()).unwrap()
-        };
+        let even = vec![1.0; x.len()];
         for (kind, within) in [(CostModelKind::Knn, 0.3), (CostModelKind::Mlp, 0.8)] {
-            let pooled = tau(kind, &vec![0; x.len()]);
-            let grouped = tau(kind, &groups);
+            let pooled = fitted_tau(kind, (&x, &y, &vec![0; x.len()], &even), &query, &truth);
+            let grouped = fitted_tau(kind, (&x, &y, &groups, &even), &query, &truth);
             assert!(pooled < 0.0, "{}: pooled tau {pooled} (the level confounds)", kind.name());
             assert!(grouped > within, "{}: within-workload tau {grouped}", kind.name());
+        }
+    }
+
+    /// Where the warm start and the run disagree (another workload got faster as feature 0 grew, this one gets
+    /// slower), the run's rows, weighted [`OWN_ROW_WEIGHT`] each, decide once there are a few dozen of them;
+    /// counted as one row each they are outvoted.
+    #[test]
+    fn the_run_s_own_rows_outweigh_the_warm_start() {
+        let mut rng = Rng::new(13);
+        let mut row = || {
+            let mut f = [0.0; LEN];
+            f[0] = (rng.next_f64() * 10.0) as f32;
+            f[1] = rng.next_f64() as f32;
+            f
+        };
+        let (mut x, mut y, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..96 {
+            let f = row();
+            let own = i % 4 == 0;
+            x.push(f);
+            y.push(if own { -0.5 * f[0] } else { 0.5 * f[0] });
+            groups.push(usize::from(own));
+        }
+        let query: Vec<Features> = (0..24).map(|_| row()).collect();
+        let truth: Vec<f32> = query.iter().map(|f| -0.5 * f[0]).collect();
+        let weighted: Vec<f32> = groups.iter().map(|&g| if g == 1 { OWN_ROW_WEIGHT } else { 1.0 }).collect();
+        for (kind, at_least) in [(CostModelKind::Knn, 0.3), (CostModelKind::Mlp, 0.8)] {
+            let even = fitted_tau(kind, (&x, &y, &groups, &vec![1.0; x.len()]), &query, &truth);
+            let own_first = fitted_tau(kind, (&x, &y, &groups, &weighted), &query, &truth);
+            assert!(even < 0.0, "{}: unweighted tau {even} (the warm start outvotes)", kind.name());
+            assert!(own_first > at_least, "{}: weighted tau {own_first}", kind.name());
         }
     }
 
