@@ -7,9 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use litecoop_gpu::device::{choose, list_adapters, AdapterSummary};
-use litecoop_search::cost::{
-    auto_kind, CostModelConfig, CostModelKind, AUTO_COST_MODEL, AUTO_MIN_ROWS, DEFAULT_SCREEN,
-};
+use litecoop_search::cost::{auto_kind, CostModelConfig, CostModelKind, AUTO_COST_MODEL, AUTO_MIN_ROWS};
 use litecoop_search::db::TuningDb;
 use litecoop_search::llm::engine_model::DEFAULT_TEMPERATURE;
 use litecoop_search::measure::GpuMeasure;
@@ -245,10 +243,10 @@ pub struct TuneArgs {
     /// Start the cost model from nothing instead of the tuning database's measurements on this device.
     #[arg(long, help_heading = "Cost model")]
     pub(crate) no_warm_start: bool,
-    /// Candidates the cost model scores per measured candidate.
-    #[arg(long, default_value_t = DEFAULT_SCREEN as u64, value_parser = clap::value_parser!(u64).range(1..=4096),
-          help_heading = "Cost model")]
-    pub(crate) screen: u64,
+    /// Candidates the cost model scores per measured candidate [default: 128 for evolutionary, whose pool is
+    /// bred and evolved in model space; 24 for the others: children of one tree node, or random draws].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096), help_heading = "Cost model")]
+    pub(crate) screen: Option<u64>,
     /// evolutionary: schedules per generation and parents kept.
     #[arg(long, default_value_t = 16, help_heading = "Evolutionary")]
     pub(crate) population: usize,
@@ -258,6 +256,10 @@ pub struct TuneArgs {
     /// evolutionary: probability that a slot gets a fresh random schedule.
     #[arg(long, default_value_t = 0.05, help_heading = "Evolutionary")]
     pub(crate) epsilon: f64,
+    /// evolutionary with a cost model: times the scored pool is evolved in model space (its best quarter
+    /// mutated again) before one candidate is measured; more reaches further from the measured parents.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=64), help_heading = "Evolutionary")]
+    pub(crate) model_generations: u64,
     /// Print one JSON object (the run summary) instead of the table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -342,8 +344,11 @@ impl TuneArgs {
             value("cost-model", true, value_name(&x));
         }
         value("warmup", self.warmup != d.warmup, self.warmup.to_string());
-        value("screen", self.screen != d.screen, self.screen.to_string());
+        if let Some(x) = self.screen {
+            value("screen", true, x.to_string());
+        }
         value("population", self.population != d.population, self.population.to_string());
+        value("model-generations", self.model_generations != d.model_generations, self.model_generations.to_string());
         value("mutation-prob", self.mutation_prob != d.mutation_prob, self.mutation_prob.to_string());
         value("epsilon", self.epsilon != d.epsilon, self.epsilon.to_string());
         value("kernels-dir", self.source != d.source, path(&self.source.kernels_dir));
@@ -430,7 +435,8 @@ impl TuneArgs {
             None if strategy.screens_by_default() => auto_kind(learnable),
             None => CostModelKind::None,
         };
-        CostModelConfig { kind, screen: self.screen as usize, warm_start: !self.no_warm_start, warmup: self.warmup }
+        let screen = self.screen.map_or(strategy.default_screen(), |n| n as usize);
+        CostModelConfig { kind, screen, warm_start: !self.no_warm_start, warmup: self.warmup }
     }
 
     fn strategy(&self) -> anyhow::Result<StrategyConfig> {
@@ -459,6 +465,7 @@ impl TuneArgs {
                     population: self.population,
                     mutation_prob: self.mutation_prob,
                     epsilon: self.epsilon,
+                    model_generations: self.model_generations as usize,
                 })
             }
             StrategyName::Mcts => StrategyConfig::Mcts(self.mcts()?),

@@ -13,8 +13,9 @@
 //!
 //! With a cost model (`--cost-model`) it works as MetaSchedule does, but learns from the first sample: for
 //! each measured candidate it scores a pool of `screen` children (parents drawn as above and mutated, one in
-//! four a fresh random schedule), evolves the pool twice in model space (the best quarter mutated again and
-//! scored), and measures the pool's highest-scored new schedule, or with probability `epsilon` a uniformly
+//! four a fresh random schedule), evolves the pool `model_generations` times in model space (each time the best
+//! quarter of the pool, by score, mutated again and scored: up to `model_generations + 1` transformations from
+//! a measured parent), and measures the pool's highest-scored new schedule, or with probability `epsilon` a uniformly
 //! drawn member of the pool (epsilon-greedy). The model learns every outcome before the next pool.
 
 use super::{Candidate, Feedback, Space, Strategy};
@@ -36,11 +37,21 @@ pub struct EvolutionaryConfig {
     pub mutation_prob: f64,
     /// Probability that a slot is filled with a fresh random schedule (default 0.05, as TVM).
     pub epsilon: f64,
+    /// With a cost model: times the scored pool evolves in model space before one of it is measured
+    /// (default 8; TVM MetaSchedule evolves its population 4 times, but
+    /// scores each generation whole, where this mutates only the best quarter).
+    #[serde(default = "generations_before_the_setting")]
+    pub model_generations: usize,
+}
+
+/// What a run recorded before `model_generations` existed did, so that it resumes as it ran.
+fn generations_before_the_setting() -> usize {
+    2
 }
 
 impl Default for EvolutionaryConfig {
     fn default() -> Self {
-        EvolutionaryConfig { population: 16, mutation_prob: 0.85, epsilon: 0.05 }
+        EvolutionaryConfig { population: 16, mutation_prob: 0.85, epsilon: 0.05, model_generations: 8 }
     }
 }
 
@@ -159,7 +170,7 @@ impl Evolutionary {
                 model.score(&named)
             };
             let mut scores = score(&mut model, &pool);
-            for _ in 0..2 {
+            for _ in 0..self.config.model_generations {
                 let mut order: Vec<usize> = (0..pool.len()).collect();
                 order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
                 let elite: Vec<Candidate> = order.iter().take(width.div_ceil(4)).map(|&i| pool[i].clone()).collect();
@@ -236,5 +247,73 @@ impl Strategy for Evolutionary {
 
     fn cost_model(&self) -> Option<CostReport> {
         self.screen.as_ref().map(|(m, _)| m.report())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::CostModelKind;
+    use crate::outcome::{FailureKind, Outcome};
+    use litecoop_ir::legality::DeviceLimits;
+    use litecoop_ir::op::{Epilogue, MatmulOp, Op};
+    use litecoop_ir::schedule::KernelDecisions;
+
+    /// A made-up measurement that rewards large workgroup tiles, so the model has something to learn.
+    fn measured(schedule: &Schedule) -> Outcome {
+        let area = match schedule.kernels.values().next() {
+            Some(KernelDecisions::Gemm(g)) => f64::from(g.bm * g.bn),
+            _ => 1.0,
+        };
+        let mut outcome = Outcome::failed(FailureKind::Wrong, String::new(), 0);
+        outcome.failure = None;
+        outcome.latency_ms = Some(1.0 / (1.0 + area.ln()));
+        outcome
+    }
+
+    /// The measured candidates of a screened run of `generations` model-space generations: the transformations
+    /// each lies from a measured schedule, and the candidates scored per measured one.
+    fn screened_run(generations: usize) -> (Vec<usize>, f64) {
+        let op = Op::Matmul(MatmulOp { batch: 1, m: 64, n: 64, k: 64, transpose_b: false, epilogue: Epilogue::None });
+        let limits = DeviceLimits::lavapipe();
+        let space = Space { op: &op, limits: &limits };
+        let model = CostModel::new(CostModelKind::Mlp, space, 2, &[]).unwrap();
+        let config =
+            EvolutionaryConfig { model_generations: generations, epsilon: 0.0, ..EvolutionaryConfig::default() };
+        let mut search = Evolutionary::new(config, 3, Some((model, 16))).breeding_from_the_start();
+        let learn = |search: &mut Evolutionary, c: &Candidate| {
+            let outcome = measured(&c.schedule);
+            let speedup = 1.0 / outcome.latency_ms.unwrap();
+            search.observe(c, Feedback { outcome: &outcome, speedup, duplicate: false });
+        };
+        learn(&mut search, &Candidate::drawn(Schedule::naive(&op), "baseline"));
+        let mut reach = Vec::new();
+        for _ in 0..12 {
+            let c = search.next(space).unwrap().expect("a candidate");
+            reach.push(c.path.len());
+            learn(&mut search, &c);
+        }
+        (reach, search.cost_model().unwrap().scored_per_measured)
+    }
+
+    #[test]
+    fn the_pool_evolves_in_model_space_as_often_as_configured() {
+        let (flat, flat_scored) = screened_run(0);
+        assert!(flat.iter().all(|&n| n <= 1), "no evolution: one transformation from a measured schedule: {flat:?}");
+        let (deep, deep_scored) = screened_run(4);
+        assert!(deep.iter().all(|&n| n <= 5), "at most one transformation per generation, plus the first: {deep:?}");
+        assert!(deep.iter().any(|&n| n > 1), "the model picks descendants bred in model space: {deep:?}");
+        assert!(
+            deep_scored > 1.5 * flat_scored,
+            "each generation scores a quarter more: {deep_scored} vs {flat_scored}"
+        );
+    }
+
+    #[test]
+    fn a_run_recorded_before_model_generations_existed_resumes_as_it_ran() {
+        let recorded = r#"{"population":16,"mutation_prob":0.85,"epsilon":0.05}"#;
+        let config: EvolutionaryConfig = serde_json::from_str(recorded).unwrap();
+        assert_eq!(config.model_generations, 2);
+        assert_eq!(EvolutionaryConfig::default().model_generations, 8);
     }
 }

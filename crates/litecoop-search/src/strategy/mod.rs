@@ -185,6 +185,14 @@ impl StrategyConfig {
         self.mcts().map(|c| c.values).unwrap_or_default()
     }
 
+    /// Candidates a cost model scores per measured one unless told otherwise.
+    pub fn default_screen(&self) -> usize {
+        match self {
+            StrategyConfig::Evolutionary(_) => crate::cost::EVOLUTIONARY_SCREEN,
+            _ => crate::cost::DEFAULT_SCREEN,
+        }
+    }
+
     /// Whether the strategy screens with a cost model unless told otherwise (the LLM strategies take one
     /// only when asked).
     pub fn screens_by_default(&self) -> bool {
