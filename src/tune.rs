@@ -258,7 +258,8 @@ pub struct TuneArgs {
     pub(crate) epsilon: f64,
     /// evolutionary with a cost model: times the scored pool is evolved in model space (its best quarter
     /// mutated again) before one candidate is measured; more reaches further from the measured parents.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=64), help_heading = "Evolutionary")]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=64),
+          help_heading = "Evolutionary")]
     pub(crate) model_generations: u64,
     /// Print one JSON object (the run summary) instead of the table.
     #[arg(long)]

@@ -13,10 +13,11 @@
 //!
 //! With a cost model (`--cost-model`) it works as MetaSchedule does, but learns from the first sample: for
 //! each measured candidate it scores a pool of `screen` children (parents drawn as above and mutated, one in
-//! four a fresh random schedule), evolves the pool `model_generations` times in model space (each time the best
-//! quarter of the pool, by score, mutated again and scored: up to `model_generations + 1` transformations from
-//! a measured parent), and measures the pool's highest-scored new schedule, or with probability `epsilon` a uniformly
-//! drawn member of the pool (epsilon-greedy). The model learns every outcome before the next pool.
+//! four a fresh random schedule), evolves the pool `model_generations` times in model space (each time the
+//! pool's best-scored quarter is mutated again and scored, so a candidate may lie up to
+//! `model_generations + 1` transformations from a measured parent), and measures the pool's highest-scored
+//! new schedule, or with probability `epsilon` a uniformly drawn member of the pool (epsilon-greedy). The
+//! model learns every outcome before the next pool.
 
 use super::{Candidate, Feedback, Space, Strategy};
 use crate::cost::{CostModel, CostReport};
