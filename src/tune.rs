@@ -248,18 +248,18 @@ pub struct TuneArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096), help_heading = "Cost model")]
     pub(crate) screen: Option<u64>,
     /// evolutionary: schedules per generation and parents kept.
-    #[arg(long, default_value_t = 16, help_heading = "Evolutionary")]
+    #[arg(long, default_value_t = EvolutionaryConfig::default().population, help_heading = "Evolutionary")]
     pub(crate) population: usize,
     /// evolutionary: probability that a child is mutated rather than carried over.
-    #[arg(long, default_value_t = 0.85, help_heading = "Evolutionary")]
+    #[arg(long, default_value_t = EvolutionaryConfig::default().mutation_prob, help_heading = "Evolutionary")]
     pub(crate) mutation_prob: f64,
     /// evolutionary: probability that a slot gets a fresh random schedule.
-    #[arg(long, default_value_t = 0.05, help_heading = "Evolutionary")]
+    #[arg(long, default_value_t = EvolutionaryConfig::default().epsilon, help_heading = "Evolutionary")]
     pub(crate) epsilon: f64,
     /// evolutionary with a cost model: times the scored pool is evolved in model space (its best quarter
     /// mutated again) before one candidate is measured; more reaches further from the measured parents.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=64),
-          help_heading = "Evolutionary")]
+    #[arg(long, default_value_t = EvolutionaryConfig::default().model_generations as u64,
+          value_parser = clap::value_parser!(u64).range(0..=64), help_heading = "Evolutionary")]
     pub(crate) model_generations: u64,
     /// Print one JSON object (the run summary) instead of the table.
     #[arg(long)]

@@ -22,6 +22,11 @@ fn quick_tune(run: &Path, args: &[&str]) -> serde_json::Value {
     json(&litecoop(&all))
 }
 
+/// The run log's header (`run.json`) of the run in `run`.
+fn run_header(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap()
+}
+
 fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", text(o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
@@ -277,9 +282,7 @@ fn the_database_is_reused_across_runs_and_answers_db_best() {
     assert_eq!(fourth["cost_model"]["kind"], "mlp");
     assert!(fourth["cost_model"]["warm_start_rows"].as_u64().unwrap() >= 4, "{}", fourth["cost_model"]);
     assert!(fourth["cost_model"]["scored_per_measured"].as_f64().unwrap() > 1.0);
-    let header: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("four").join("run.json")).unwrap()).unwrap();
-    assert_eq!(header["cost_model"]["screen"], 24, "random search's default screen");
+    assert_eq!(run_header(&dir.join("four"))["cost_model"]["screen"], 24, "random search's default screen");
     // The default (auto) uses a model only from 100 learnable rows; these few are not enough.
     let mut run5 = args(&dir.join("five"));
     run5.drain(at..at + 2);
@@ -304,8 +307,7 @@ fn predicted_node_values_measure_one_of_several_scored_children_on_the_device() 
     assert_eq!(v["cost_model"]["kind"], "mlp", "{v}");
     assert!(v["cost_model"]["scored_per_measured"].as_f64().unwrap() > 2.0, "{v}");
     assert!(v["best_speedup"].as_f64().unwrap() > 0.0, "{v}");
-    let header: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let header = run_header(&run);
     assert_eq!(header["strategy"]["values"], "predicted", "the run log records the setting");
 }
 
@@ -317,8 +319,7 @@ fn evolutionary_search_screens_a_wide_pool_evolved_in_model_space_by_default() {
     let v = quick_tune(&run, &["-s", "evolutionary", "--cost-model", "knn", "--budget", "4"]);
     assert_eq!(v["samples"], 4);
     assert!(v["cost_model"]["scored_per_measured"].as_f64().unwrap() > 24.0, "{v}");
-    let header: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let header = run_header(&run);
     assert_eq!(header["cost_model"]["screen"], 128, "{header}");
     assert_eq!(header["strategy"]["model_generations"], 8, "{header}");
 }

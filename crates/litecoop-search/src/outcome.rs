@@ -46,6 +46,12 @@ impl FailureKind {
         matches!(self, FailureKind::Illegal | FailureKind::Codegen | FailureKind::Compile | FailureKind::Wrong)
     }
 
+    /// Failures a cost model learns as a slow schedule: the deterministic ones, and a timeout, which may be
+    /// a passing fault but far more often is a kernel slower than the timeout.
+    pub fn counts_against_the_schedule(self) -> bool {
+        self.is_deterministic() || self == FailureKind::Timeout
+    }
+
     /// The name used in logs, JSON and the database (the one place it is written).
     pub fn as_str(self) -> &'static str {
         match self {

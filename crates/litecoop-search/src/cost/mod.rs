@@ -293,15 +293,12 @@ impl CostModel {
     }
 
     /// Learns a measured candidate: `Ok(speedup)` over the naive schedule when it was correct and timed, or
-    /// the failure that kept it from being timed. A failure the schedule itself causes
-    /// ([`FailureKind::is_deterministic`]: it fails to compile or computes a wrong result), or a timeout, is
-    /// learned as half the worst speedup learned so far (half the naive schedule's when all were faster), as
-    /// TVM learns a failed build as zero throughput: else the model never sees the region it fails in and
-    /// keeps steering the search back there. A timeout may be a passing fault (the database measures it
-    /// again), but far more often the kernel is slower than the timeout, tens of times the naive one: a
-    /// search evolved deep in model space ran into five in one 64-sample run while timeouts taught nothing.
-    /// Any other failure (a lost device, an allocation, the clock) teaches nothing. Only correct candidates'
-    /// predictions are checked.
+    /// the failure that kept it from being timed. A failure that counts against the schedule
+    /// ([`FailureKind::counts_against_the_schedule`]: it fails to compile, computes a wrong result or times
+    /// out) is learned as half the worst speedup learned so far (half the naive schedule's when all were
+    /// faster), as TVM learns a failed build as zero throughput: else the model never sees the region it
+    /// fails in and keeps steering the search back there. Any other failure (a lost device, an allocation,
+    /// the clock) teaches nothing. Only correct candidates' predictions are checked.
     pub fn learn(&mut self, hash: &str, schedule: &Schedule, result: Result<f64, FailureKind>) {
         self.measured += 1;
         let predicted = self.pending.remove(hash);
@@ -314,9 +311,7 @@ impl CostModel {
                 }
                 target
             }
-            Err(kind) if kind.is_deterministic() || kind == FailureKind::Timeout => {
-                self.own_targets().fold(0.0, f32::min) - LN_2
-            }
+            Err(kind) if kind.counts_against_the_schedule() => self.own_targets().fold(0.0, f32::min) - LN_2,
             _ => return,
         };
         let t = Instant::now();

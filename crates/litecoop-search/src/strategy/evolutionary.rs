@@ -39,8 +39,8 @@ pub struct EvolutionaryConfig {
     /// Probability that a slot is filled with a fresh random schedule (default 0.05, as TVM).
     pub epsilon: f64,
     /// With a cost model: times the scored pool evolves in model space before one of it is measured
-    /// (default 8; TVM MetaSchedule evolves its population 4 times, but
-    /// scores each generation whole, where this mutates only the best quarter).
+    /// (default 8; TVM MetaSchedule evolves its population 4 times, but mutates all of it, where this
+    /// mutates only the best-scored quarter).
     #[serde(default = "generations_before_the_setting")]
     pub model_generations: usize,
 }
