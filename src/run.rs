@@ -144,11 +144,11 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 /// The command that starts a measurement worker (`litecoop measure-worker`) on `adapter`, and the hard limit
-/// after which a request kills it: four per-submission timeouts (checked run, warm-up, timed runs) plus a
-/// minute for compilation and the reference.
+/// after which a request kills it: four per-submission timeouts (checked run, warm-up, timed runs), a minute
+/// for compilation and the reference, and the limit of a driver's compile at first dispatch.
 pub fn worker_command(adapter: &AdapterSummary, timeout: Duration) -> anyhow::Result<(Vec<String>, Duration)> {
     let exe = std::env::current_exe().context("locating the litecoop binary for the measurement worker")?;
     let command =
         vec![exe.display().to_string(), "measure-worker".into(), "--adapter".into(), adapter.index.to_string()];
-    Ok((command, timeout * 4 + Duration::from_secs(60)))
+    Ok((command, timeout * 4 + Duration::from_secs(60) + litecoop_gpu::settings::FIRST_DISPATCH_COMPILE_LIMIT))
 }

@@ -13,6 +13,12 @@ pub const WARMUP_MS: u64 = 100;
 /// Timed runs per candidate never exceed this, however short the kernel.
 pub const MAX_REPS: usize = 500;
 
+/// The longest a driver may take to compile a plan's pipelines at their first dispatch before the candidate
+/// fails as a timeout. Some drivers compile there rather than at pipeline creation (lavapipe's JIT took up to
+/// 9.5 s for large unrolled kernels that then ran in 25-35 ms); the measurer runs one workgroup of every
+/// dispatch under this limit first, so that [`MeasureSettings::timeout_s`] applies to the kernel's runs alone.
+pub const FIRST_DISPATCH_COMPILE_LIMIT: Duration = Duration::from_secs(60);
+
 /// How each candidate is checked and timed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]

@@ -551,6 +551,26 @@ fn gate_rejects_unwritten_outputs() {
     assert!(!r.check.passed && r.check.reason.unwrap().contains("never written"));
 }
 
+/// The first-dispatch compile runs one workgroup of each dispatch; what that workgroup wrote must not pass
+/// for the checked run's output.
+#[test]
+fn outputs_written_only_by_the_first_dispatch_compile_are_poisoned_again() {
+    let mut m = measurer();
+    let op = small("matmul-256");
+    let mut p = plan(&mut m, &op, &Schedule::naive(&op));
+    // The first workgroup writes only when it is the whole grid: in the one-workgroup first dispatch.
+    let (param, body) = ("@builtin(workgroup_id) wid: vec3<u32>", "    let tile_m = wid.y;");
+    let wgsl = &mut p.dispatches[0].wgsl;
+    assert!(wgsl.contains(param) && wgsl.contains(body), "{wgsl}");
+    *wgsl = wgsl.replace(param, &format!("{param}, @builtin(num_workgroups) grid: vec3<u32>")).replace(
+        body,
+        &format!("    if (grid.x * grid.y * grid.z > 1u && all(wid == vec3<u32>(0u))) {{ return; }}\n{body}"),
+    );
+    let r = m.measure(&op, &p, 4).unwrap();
+    assert!(!r.check.passed, "the first workgroup's outputs were left from the first dispatch");
+    assert!(r.check.reason.unwrap().contains("never written"));
+}
+
 #[test]
 fn a_shader_the_driver_rejects_fails_only_its_candidate() {
     let op = small("matmul-256");

@@ -47,7 +47,8 @@ impl FailureKind {
     }
 
     /// Failures a cost model learns as a slow schedule: the deterministic ones, and a timeout, which may be
-    /// a passing fault but far more often is a kernel slower than the timeout.
+    /// a passing fault but far more often is a kernel slower than the time limit (or one whose driver
+    /// compile outlasted the first-dispatch compile limit: at best costly to measure).
     pub fn counts_against_the_schedule(self) -> bool {
         self.is_deterministic() || self == FailureKind::Timeout
     }
