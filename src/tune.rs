@@ -243,7 +243,7 @@ pub struct TuneArgs {
     /// Start the cost model from nothing instead of the tuning database's measurements on this device.
     #[arg(long, help_heading = "Cost model")]
     pub(crate) no_warm_start: bool,
-    /// Candidates the cost model scores per measured candidate [default: 128 for evolutionary, whose pool is
+    /// Candidates the cost model scores per measured candidate [default: 256 for evolutionary, whose pool is
     /// bred and evolved in model space; 24 for the others: children of one tree node, or random draws].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=4096), help_heading = "Cost model")]
     pub(crate) screen: Option<u64>,

@@ -320,8 +320,8 @@ fn evolutionary_search_screens_a_wide_pool_evolved_in_model_space_by_default() {
     assert_eq!(v["samples"], 4);
     assert!(v["cost_model"]["scored_per_measured"].as_f64().unwrap() > 24.0, "{v}");
     let header = run_header(&run);
-    assert_eq!(header["cost_model"]["screen"], 128, "{header}");
-    assert_eq!(header["strategy"]["model_generations"], 8, "{header}");
+    assert_eq!(header["cost_model"]["screen"], 256, "{header}");
+    assert_eq!(header["strategy"]["model_generations"], 16, "{header}");
 }
 
 #[test]

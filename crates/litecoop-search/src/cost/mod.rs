@@ -106,7 +106,7 @@ pub const DEFAULT_SCREEN: usize = 24;
 /// The default for evolutionary search, whose pool is bred and evolved in model space: scoring is cheap
 /// (microseconds a schedule), and a wider, deeper pool reaches schedules that one-step neighbours of the
 /// measured ones do not (README, "Evolved further in model space").
-pub const EVOLUTIONARY_SCREEN: usize = 128;
+pub const EVOLUTIONARY_SCREEN: usize = 256;
 
 /// A run's cost-model settings, recorded in `run.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

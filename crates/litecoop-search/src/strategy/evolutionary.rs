@@ -39,7 +39,7 @@ pub struct EvolutionaryConfig {
     /// Probability that a slot is filled with a fresh random schedule (default 0.05, as TVM).
     pub epsilon: f64,
     /// With a cost model: times the scored pool evolves in model space before one of it is measured
-    /// (default 8; TVM MetaSchedule evolves its population 4 times, but mutates all of it, where this
+    /// (default 16; TVM MetaSchedule evolves its population 4 times, but mutates all of it, where this
     /// mutates only the best-scored quarter).
     #[serde(default = "generations_before_the_setting")]
     pub model_generations: usize,
@@ -52,7 +52,7 @@ fn generations_before_the_setting() -> usize {
 
 impl Default for EvolutionaryConfig {
     fn default() -> Self {
-        EvolutionaryConfig { population: 16, mutation_prob: 0.85, epsilon: 0.05, model_generations: 8 }
+        EvolutionaryConfig { population: 16, mutation_prob: 0.85, epsilon: 0.05, model_generations: 16 }
     }
 }
 
@@ -315,6 +315,6 @@ mod tests {
         let recorded = r#"{"population":16,"mutation_prob":0.85,"epsilon":0.05}"#;
         let config: EvolutionaryConfig = serde_json::from_str(recorded).unwrap();
         assert_eq!(config.model_generations, 2);
-        assert_eq!(EvolutionaryConfig::default().model_generations, 8);
+        assert_eq!(EvolutionaryConfig::default().model_generations, 16);
     }
 }
