@@ -12,7 +12,8 @@ pub struct TimeSplit {
     /// In language models (over every logged call of the run, earlier sessions included).
     #[serde(default)]
     pub llm_s: f64,
-    /// Lowering to WGSL, naga validation, and shader + pipeline compilation (summed over measured entries).
+    /// Lowering to WGSL, naga validation, and shader + pipeline compilation, a driver's compile at first
+    /// dispatch included (summed over measured entries).
     pub codegen_compile_s: f64,
     /// The rest of each measurement request: buffers, the checked run, the reference, timing.
     pub measurement_s: f64,
