@@ -327,7 +327,7 @@ fn allocate(gpu: &Gpu, plan: &LaunchPlan, reference: &Reference) -> Result<Vec<w
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
     let mut buffers = Vec::new();
     for decl in &plan.buffers {
-        let floats = decl.len + guard_len(decl.len, gpu.limits.max_storage_buffer_binding_size);
+        let floats = with_guard(gpu, decl.len);
         let size = ((floats as u64 * 4).max(16)).div_ceil(16) * 16;
         let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(&decl.name),
@@ -349,12 +349,16 @@ fn allocate(gpu: &Gpu, plan: &LaunchPlan, reference: &Reference) -> Result<Vec<w
     Ok(buffers)
 }
 
+/// Floats of a buffer of `len` on `gpu`, its guard zone included.
+fn with_guard(gpu: &Gpu, len: usize) -> usize {
+    len + guard_len(len, gpu.limits.max_storage_buffer_binding_size)
+}
+
 /// Fills every buffer the kernels write (all but the inputs), guard zone included, with NaN again.
 fn poison(gpu: &Gpu, plan: &LaunchPlan, buffers: &[wgpu::Buffer]) {
     for (decl, buffer) in plan.buffers.iter().zip(buffers) {
         if !decl.is_input() {
-            let floats = decl.len + guard_len(decl.len, gpu.limits.max_storage_buffer_binding_size);
-            gpu.queue.write_buffer(buffer, 0, &f32::NAN.to_le_bytes().repeat(floats));
+            gpu.queue.write_buffer(buffer, 0, &f32::NAN.to_le_bytes().repeat(with_guard(gpu, decl.len)));
         }
     }
 }
@@ -390,21 +394,18 @@ impl Runner<'_> {
     /// One workgroup of every dispatch, in order, waited for up to `limit`: a driver that compiles pipelines
     /// at their first use compiles them here, without the kernels' full runs.
     fn first_dispatch(&self, limit: Duration) -> Result<(), MeasureError> {
-        let mut encoder =
-            self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("first dispatch") });
-        for (i, d) in self.plan.dispatches.iter().enumerate() {
-            let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&d.label), timestamp_writes: None });
-            pass.set_pipeline(&self.pipelines[i]);
-            pass.set_bind_group(0, &self.bind_groups[i], &[]);
-            pass.dispatch_workgroups(1, 1, 1);
-        }
-        let index = self.gpu.queue.submit([encoder.finish()]);
+        let index = self.submit(None, true);
         self.wait_within(index, limit)
     }
 
     /// Runs the whole program once; with queries, each dispatch writes a begin and an end timestamp.
     fn run(&self, queries: Option<&Queries>) -> Result<(), MeasureError> {
+        let index = self.submit(queries, false);
+        self.wait(index)
+    }
+
+    /// Submits every dispatch in order, each over its whole grid or, with `one_workgroup`, its first workgroup.
+    fn submit(&self, queries: Option<&Queries>, one_workgroup: bool) -> wgpu::SubmissionIndex {
         let mut encoder =
             self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
         for (i, d) in self.plan.dispatches.iter().enumerate() {
@@ -417,15 +418,15 @@ impl Runner<'_> {
                 encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&d.label), timestamp_writes });
             pass.set_pipeline(&self.pipelines[i]);
             pass.set_bind_group(0, &self.bind_groups[i], &[]);
-            pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+            let [x, y, z] = if one_workgroup { [1, 1, 1] } else { d.workgroups };
+            pass.dispatch_workgroups(x, y, z);
         }
         if let Some(q) = queries {
             let n = 2 * self.plan.dispatches.len() as u32;
             encoder.resolve_query_set(&q.set, 0..n, &q.resolve, 0);
             encoder.copy_buffer_to_buffer(&q.resolve, 0, &q.readback, 0, n as u64 * 8);
         }
-        let index = self.gpu.queue.submit([encoder.finish()]);
-        self.wait(index)
+        self.gpu.queue.submit([encoder.finish()])
     }
 
     fn read_bytes(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, MeasureError> {
