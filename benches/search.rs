@@ -8,7 +8,7 @@ use litecoop_ir::schedule::{KernelDecisions, Schedule};
 use litecoop_ir::space::random_schedule;
 use litecoop_ir::transform::legal_transformations;
 use litecoop_ir::workload::load_dir;
-use litecoop_search::cost::{CostModel, CostModelKind, DEFAULT_SCREEN};
+use litecoop_search::cost::{CostModel, CostModelKind, DEFAULT_SCREEN, EVOLUTIONARY_SCREEN};
 use litecoop_search::llm::prompt::RunFacts;
 use litecoop_search::outcome::{FailureKind, Outcome};
 use litecoop_search::strategy::evolutionary::EvolutionaryConfig;
@@ -81,6 +81,36 @@ fn search(c: &mut Criterion) {
                 b.iter_batched(fresh, |mut s| step(&mut s), BatchSize::SmallInput)
             });
         }
+    }
+    group.finish();
+
+    // Evolutionary search with a cost model (the default screen and model-space generations): choosing one
+    // candidate to measure after 64 measured ones. The pool is bred, evolved and scored afresh for every
+    // choice, so this is the search's own cost per measured candidate (the model's training is apart).
+    let mut group = c.benchmark_group("screened_step");
+    group.throughput(Throughput::Elements(1));
+    for w in workloads.iter().filter(|w| picked.contains(&w.name.as_str())) {
+        let op = w.op("small").unwrap();
+        let naive = Schedule::naive(&op);
+        let space = Space { op: &op, limits: &limits };
+        let baseline = synthetic(&naive).latency_ms.unwrap();
+        let model = CostModel::new(CostModelKind::Mlp, space, 2, &[]).expect("a model");
+        let config = StrategyConfig::Evolutionary(EvolutionaryConfig::default());
+        let facts = RunFacts::new(&w.name, op, "synthetic".into(), limits);
+        let mut strategy =
+            config.build(1, &naive, StartFrom::Naive, Vec::new(), facts, Some((model, EVOLUTIONARY_SCREEN))).unwrap();
+        let learn = |strategy: &mut Box<dyn Strategy>, c: &Candidate| {
+            let o = synthetic(&c.schedule);
+            let speedup = baseline / o.latency_ms.unwrap();
+            strategy.observe(c, Feedback { outcome: &o, speedup, duplicate: false });
+        };
+        learn(&mut strategy, &Candidate::drawn(naive.clone(), "baseline"));
+        for _ in 0..64 {
+            if let Some(c) = strategy.next(space).unwrap() {
+                learn(&mut strategy, &c);
+            }
+        }
+        group.bench_function(&w.name, |b| b.iter(|| strategy.next(space).unwrap()));
     }
     group.finish();
 

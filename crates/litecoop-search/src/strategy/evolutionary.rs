@@ -25,7 +25,7 @@ use crate::proposer::ProposeError;
 use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
 use litecoop_ir::space::random_schedule;
-use litecoop_ir::transform::legal_transformations;
+use litecoop_ir::transform::{legal_transformations, Transformation};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -71,6 +71,10 @@ pub struct Evolutionary {
     screen: Option<(CostModel, usize)>,
     /// Generation 0 breeds from the measured start instead of drawing at random.
     from_start: bool,
+    /// The legal transformations of schedules mutated while breeding the current generation or pool, by
+    /// hash: a parent or a pool's elite is mutated many times, and listing its transformations is most of
+    /// breeding's cost. Emptied before each generation or pool, so it never outgrows one.
+    legal: HashMap<String, Vec<Transformation>>,
 }
 
 impl Evolutionary {
@@ -85,6 +89,7 @@ impl Evolutionary {
             generation: 0,
             screen,
             from_start: false,
+            legal: HashMap::new(),
         }
     }
 
@@ -121,7 +126,10 @@ impl Evolutionary {
     /// `from` changed by one uniformly drawn legal transformation; the path extends `from`'s when it was not
     /// measured (a model-space descendant), and `parent` names the measured ancestor.
     fn mutate(&mut self, space: Space, from: &Candidate, parent: Option<String>) -> Option<Candidate> {
-        let legal = legal_transformations(space.op, &from.schedule, space.limits);
+        let legal = self
+            .legal
+            .entry(from.hash.clone())
+            .or_insert_with(|| legal_transformations(space.op, &from.schedule, space.limits));
         if legal.is_empty() {
             return None;
         }
@@ -143,6 +151,7 @@ impl Evolutionary {
     /// held a new schedule.
     fn screened(&mut self, space: Space, mut model: CostModel, width: usize) -> (Option<Candidate>, CostModel) {
         for _ in 0..MAX_BARREN_GENERATIONS {
+            self.legal.clear();
             let parents = self.parents();
             let mut pool: Vec<Candidate> = Vec::new();
             let mut seen: HashSet<String> = HashSet::new();
@@ -157,7 +166,7 @@ impl Evolutionary {
                     Some(Candidate::drawn(random_schedule(space.op, space.limits, &mut self.rng), "random"))
                 } else {
                     let (hash, schedule, _) = self.pick_parent(&parents).clone();
-                    self.mutate(space, &Candidate::drawn(schedule, "parent"), Some(hash))
+                    self.mutate(space, &as_parent(hash.clone(), schedule), Some(hash))
                 };
                 if let Some(c) = child {
                     admit(c, &self.known, &mut pool);
@@ -194,6 +203,7 @@ impl Evolutionary {
     }
 
     fn breed(&mut self, space: Space) {
+        self.legal.clear();
         let mut fresh = HashSet::new();
         let parents = self.parents();
         let all_random = parents.is_empty() || (self.generation == 0 && !self.from_start);
@@ -206,7 +216,7 @@ impl Evolutionary {
                 if self.rng.next_f64() >= self.config.mutation_prob {
                     continue; // carried over unchanged: already measured
                 }
-                let Some(child) = self.mutate(space, &Candidate::drawn(schedule, "parent"), Some(hash)) else {
+                let Some(child) = self.mutate(space, &as_parent(hash.clone(), schedule), Some(hash)) else {
                     continue;
                 };
                 child
@@ -217,6 +227,11 @@ impl Evolutionary {
         }
         self.generation += 1;
     }
+}
+
+/// A measured schedule as the candidate its children descend from (its hash already known).
+fn as_parent(hash: String, schedule: Schedule) -> Candidate {
+    Candidate { hash, schedule, path: Vec::new(), parent: None, proposer: "parent".into(), calls: Vec::new() }
 }
 
 impl Strategy for Evolutionary {
