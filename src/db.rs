@@ -20,11 +20,12 @@ pub enum DbCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Compares the cost models' rank quality on the correct measurements of the busiest device, in two
+    /// Compares the cost models' rank quality on the correct measurements of the busiest device, in three
     /// settings: "held-out rows" (a quarter of each workload's measurements is held out, the models learn the
-    /// rest and rank each workload's held-out schedules) and "unseen workload" (for each workload, the models
-    /// learn every other one and rank all of its schedules: the warm start of its first run). Reported: mean
-    /// Kendall's tau and top-8 recall over workloads, and fitting time.
+    /// rest and rank each workload's held-out schedules), "unseen workload" (for each workload, the models
+    /// learn every other one and rank all of its schedules: the warm start of its first run) and "first rows"
+    /// (as unseen, plus 16 of its schedules weighted as a run's own: the model a quarter into a 64-sample
+    /// run). Reported: mean Kendall's tau and top-8 recall over workloads, and fitting time.
     CostModels {
         /// The tuning database.
         #[arg(long, default_value = "runs/tuning.sqlite", value_name = "FILE")]
