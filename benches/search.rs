@@ -33,6 +33,13 @@ fn synthetic(schedule: &Schedule) -> Outcome {
     o
 }
 
+/// Tells `strategy` the synthetic outcome of `candidate`, as a speedup over `baseline` milliseconds.
+fn observe_synthetic(strategy: &mut Box<dyn Strategy>, candidate: &Candidate, baseline: f64) {
+    let outcome = synthetic(&candidate.schedule);
+    let speedup = baseline / outcome.latency_ms.unwrap();
+    strategy.observe(candidate, Feedback { outcome: &outcome, speedup, duplicate: false });
+}
+
 fn search(c: &mut Criterion) {
     let workloads = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")).unwrap();
     let limits = DeviceLimits::lavapipe();
@@ -62,16 +69,13 @@ fn search(c: &mut Criterion) {
         ] {
             let step = |strategy: &mut Box<dyn Strategy>| {
                 if let Some(c) = strategy.next(space).unwrap() {
-                    let o = synthetic(&c.schedule);
-                    let speedup = baseline / o.latency_ms.unwrap();
-                    strategy.observe(&c, Feedback { outcome: &o, speedup, duplicate: false });
+                    observe_synthetic(strategy, &c, baseline);
                 }
             };
             let fresh = || {
                 let facts = RunFacts::new(&w.name, op, "synthetic".into(), limits);
                 let mut strategy = config.build(1, &naive, StartFrom::Naive, Vec::new(), facts, None).unwrap();
-                let root = Candidate::drawn(naive.clone(), "baseline");
-                strategy.observe(&root, Feedback { outcome: &synthetic(&naive), speedup: 1.0, duplicate: false });
+                observe_synthetic(&mut strategy, &Candidate::drawn(naive.clone(), "baseline"), baseline);
                 for _ in 0..64 {
                     step(&mut strategy);
                 }
@@ -99,15 +103,10 @@ fn search(c: &mut Criterion) {
         let facts = RunFacts::new(&w.name, op, "synthetic".into(), limits);
         let mut strategy =
             config.build(1, &naive, StartFrom::Naive, Vec::new(), facts, Some((model, EVOLUTIONARY_SCREEN))).unwrap();
-        let learn = |strategy: &mut Box<dyn Strategy>, c: &Candidate| {
-            let o = synthetic(&c.schedule);
-            let speedup = baseline / o.latency_ms.unwrap();
-            strategy.observe(c, Feedback { outcome: &o, speedup, duplicate: false });
-        };
-        learn(&mut strategy, &Candidate::drawn(naive.clone(), "baseline"));
+        observe_synthetic(&mut strategy, &Candidate::drawn(naive.clone(), "baseline"), baseline);
         for _ in 0..64 {
             if let Some(c) = strategy.next(space).unwrap() {
-                learn(&mut strategy, &c);
+                observe_synthetic(&mut strategy, &c, baseline);
             }
         }
         group.bench_function(&w.name, |b| b.iter(|| strategy.next(space).unwrap()));
