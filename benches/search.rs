@@ -4,6 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use litecoop_ir::legality::DeviceLimits;
+use litecoop_ir::op::Op;
 use litecoop_ir::schedule::{KernelDecisions, Schedule};
 use litecoop_ir::space::random_schedule;
 use litecoop_ir::transform::legal_transformations;
@@ -40,6 +41,29 @@ fn observe_synthetic(strategy: &mut Box<dyn Strategy>, candidate: &Candidate, ba
     strategy.observe(candidate, Feedback { outcome: &outcome, speedup, duplicate: false });
 }
 
+/// A `config` strategy on `op` (named `name`, seed 1) that was shown the naive baseline and then proposed and
+/// was told the synthetic outcome of 64 candidates; with `cost`, screened by that model.
+fn after_64(
+    config: &StrategyConfig,
+    name: &str,
+    op: Op,
+    limits: DeviceLimits,
+    cost: Option<(CostModel, usize)>,
+) -> Box<dyn Strategy> {
+    let naive = Schedule::naive(&op);
+    let baseline = synthetic(&naive).latency_ms.unwrap();
+    let facts = RunFacts::new(name, op, "synthetic".into(), limits);
+    let mut strategy = config.build(1, &naive, StartFrom::Naive, Vec::new(), facts, cost).unwrap();
+    observe_synthetic(&mut strategy, &Candidate::drawn(naive.clone(), "baseline"), baseline);
+    let space = Space { op: &op, limits: &limits };
+    for _ in 0..64 {
+        if let Some(c) = strategy.next(space).unwrap() {
+            observe_synthetic(&mut strategy, &c, baseline);
+        }
+    }
+    strategy
+}
+
 fn search(c: &mut Criterion) {
     let workloads = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels")).unwrap();
     let limits = DeviceLimits::lavapipe();
@@ -72,15 +96,7 @@ fn search(c: &mut Criterion) {
                     observe_synthetic(strategy, &c, baseline);
                 }
             };
-            let fresh = || {
-                let facts = RunFacts::new(&w.name, op, "synthetic".into(), limits);
-                let mut strategy = config.build(1, &naive, StartFrom::Naive, Vec::new(), facts, None).unwrap();
-                observe_synthetic(&mut strategy, &Candidate::drawn(naive.clone(), "baseline"), baseline);
-                for _ in 0..64 {
-                    step(&mut strategy);
-                }
-                strategy
-            };
+            let fresh = || after_64(&config, &w.name, op, limits, None);
             group.bench_function(format!("{}/{}", w.name, config.name()), |b| {
                 b.iter_batched(fresh, |mut s| step(&mut s), BatchSize::SmallInput)
             });
@@ -95,20 +111,10 @@ fn search(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for w in workloads.iter().filter(|w| picked.contains(&w.name.as_str())) {
         let op = w.op("small").unwrap();
-        let naive = Schedule::naive(&op);
         let space = Space { op: &op, limits: &limits };
-        let baseline = synthetic(&naive).latency_ms.unwrap();
         let model = CostModel::new(CostModelKind::Mlp, space, 2, &[]).expect("a model");
         let config = StrategyConfig::Evolutionary(EvolutionaryConfig::default());
-        let facts = RunFacts::new(&w.name, op, "synthetic".into(), limits);
-        let mut strategy =
-            config.build(1, &naive, StartFrom::Naive, Vec::new(), facts, Some((model, EVOLUTIONARY_SCREEN))).unwrap();
-        observe_synthetic(&mut strategy, &Candidate::drawn(naive.clone(), "baseline"), baseline);
-        for _ in 0..64 {
-            if let Some(c) = strategy.next(space).unwrap() {
-                observe_synthetic(&mut strategy, &c, baseline);
-            }
-        }
+        let mut strategy = after_64(&config, &w.name, op, limits, Some((model, EVOLUTIONARY_SCREEN)));
         group.bench_function(&w.name, |b| b.iter(|| strategy.next(space).unwrap()));
     }
     group.finish();
