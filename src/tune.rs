@@ -256,10 +256,12 @@ pub struct TuneArgs {
     /// evolutionary: probability that a slot gets a fresh random schedule.
     #[arg(long, default_value_t = EvolutionaryConfig::default().epsilon, help_heading = "Evolutionary")]
     pub(crate) epsilon: f64,
-    /// evolutionary with a cost model: times the scored pool is evolved in model space (its best quarter
-    /// mutated again) before one candidate is measured; more reaches further from the measured parents.
+    /// With a cost model: times the scored candidates evolve in model space (their best quarter mutated
+    /// again and scored) before one is measured; more reaches further from what was measured. evolutionary
+    /// evolves its pool; mcts, llm-mcts and litecoop the children gathered at a node, and measure the pick
+    /// as one edge of several transformations (0: one transformation per edge).
     #[arg(long, default_value_t = EvolutionaryConfig::default().model_generations as u64,
-          value_parser = clap::value_parser!(u64).range(0..=64), help_heading = "Evolutionary")]
+          value_parser = clap::value_parser!(u64).range(0..=64), help_heading = "Cost model")]
     pub(crate) model_generations: u64,
     /// Print one JSON object (the run summary) instead of the table.
     #[arg(long)]
@@ -396,6 +398,7 @@ impl TuneArgs {
                 ValuesName::Measured => NodeValues::Measured,
                 ValuesName::Predicted => NodeValues::Predicted,
             },
+            model_generations: self.model_generations as usize,
         })
     }
 

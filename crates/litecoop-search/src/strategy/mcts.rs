@@ -7,7 +7,9 @@
 //! `litecoop`). Between proposal and measurement sits a [`Screen`] ([`super::screen`]): the expansion
 //! gathers `screen.width()` candidate children of the node (1 by default) and the screen picks the one
 //! that is measured; the others are not measured and stay untried at that node (a later expansion may
-//! gather and score them again, with a model that has learned more by then).
+//! gather and score them again, with a model that has learned more by then). A screen may carry its pick
+//! further in model space ([`Screen::pick_descendant`]): the measured child is then one edge of several
+//! transformations, its first the proposer's.
 //!
 //! One round: [`Strategy::next`] expands the due course alteration, if any, else selects a node
 //! ([`Tree::select`] with the policy's child choice) and asks the proposer for transformation(s) among the
@@ -176,14 +178,11 @@ impl<P: ExpansionPolicy> Mcts<P> {
             }
             break;
         }
-        let pick = if gathered.len() == 1 {
-            0
-        } else {
-            let candidates: Vec<Candidate> = gathered.iter().map(|(c, _)| c.clone()).collect();
-            let priors = (priors.len() == candidates.len()).then_some(priors.as_slice());
-            self.screen.pick(space, &candidates, priors).min(candidates.len() - 1)
-        };
-        let (mut candidate, pending) = gathered.swap_remove(pick);
+        let candidates: Vec<Candidate> = gathered.iter().map(|(c, _)| c.clone()).collect();
+        let priors = (priors.len() == candidates.len()).then_some(priors.as_slice());
+        let tree = &self.tree;
+        let (pick, extra) = self.screen.pick_descendant(space, &candidates, priors, &|hash| tree.knows(hash));
+        let (mut candidate, mut pending) = gathered.swap_remove(pick.min(candidates.len() - 1));
         for (_, other) in &gathered {
             if let Some(t) = other.step.transformations.first() {
                 if pending.step.transformations.first() != Some(t) {
@@ -191,6 +190,14 @@ impl<P: ExpansionPolicy> Mcts<P> {
                 }
             }
         }
+        // A descendant bred in model space: the same edge, carried further by the screen's transformations.
+        for t in extra {
+            let Ok(next) = t.apply_checked(space.op, &candidate.schedule, space.limits) else { break };
+            candidate.schedule = next;
+            candidate.path.push(t.clone());
+            pending.step.transformations.push(t);
+        }
+        candidate.hash = candidate.schedule.fingerprint();
         candidate.calls = calls;
         self.pending = Some(pending);
         Ok(Some(candidate))
@@ -421,12 +428,15 @@ impl<P: ExpansionPolicy> Strategy for Mcts<P> {
 mod tests {
     //! Model-aware UCT and course alteration with a deterministic proposer and made-up rewards.
 
+    use super::super::screen::CostScreen;
     use super::super::tree::Node;
     use super::*;
+    use crate::cost::{CostModel, CostModelKind};
     use crate::outcome::{FailureKind, Outcome};
     use crate::proposer::Proposal;
     use litecoop_ir::legality::DeviceLimits;
     use litecoop_ir::op::{Epilogue, MatmulOp, Op};
+    use litecoop_ir::schedule::KernelDecisions;
     use std::cell::RefCell;
     use std::rc::Rc;
 
@@ -720,6 +730,71 @@ mod tests {
             assert_eq!(values, after, "a measurement trains the model, not the tree's values");
             handed.push(c.hash);
         }
+    }
+
+    /// A made-up speedup that rewards large workgroup tiles, so a cost model has something to learn.
+    fn tile_speedup(schedule: &Schedule) -> f64 {
+        match schedule.kernels.values().next() {
+            Some(KernelDecisions::Gemm(g)) => 1.0 + f64::from(g.bm * g.bn).ln(),
+            _ => 1.0,
+        }
+    }
+
+    /// A matrix product large enough that tiles keep growing for a while.
+    fn large_op() -> Op {
+        Op::Matmul(MatmulOp { batch: 1, m: 512, n: 512, k: 512, transpose_b: false, epilogue: Epilogue::None })
+    }
+
+    /// Twelve rounds of `mcts` with a cost screen of 8 children evolved `generations` times in model space:
+    /// the search, and each measured candidate with the length of the edge it was added as.
+    fn screened_tree_run(generations: usize) -> (Mcts<RandomExpansion>, Vec<(Candidate, usize)>) {
+        let op = large_op();
+        let limits = DeviceLimits::lavapipe();
+        let space = Space { op: &op, limits: &limits };
+        let model = CostModel::new(CostModelKind::Mlp, space, 2, &[]).unwrap();
+        let screen = CostScreen::new(model, 8).evolving(generations, 5);
+        let proposer = Box::new(crate::proposer::RandomProposer::new(3));
+        let mut m = Mcts::new(MctsConfig::default(), Schedule::naive(&op), proposer).with_screen(Box::new(screen));
+        baseline_of(&mut m);
+        let mut measured = Vec::new();
+        for _ in 0..12 {
+            let Some(c) = m.next(space).unwrap() else { break };
+            let speedup = tile_speedup(&c.schedule);
+            m.observe(&c, Feedback { outcome: &ok(speedup), speedup, duplicate: false });
+            let node = m.tree.nodes.iter().find(|n| n.hash == c.hash).expect("the measured child joined the tree");
+            let edge = node.step.as_ref().map_or(0, |s| s.transformations.len());
+            measured.push((c, edge));
+        }
+        (m, measured)
+    }
+
+    #[test]
+    fn a_screen_that_evolves_in_model_space_measures_a_descendant_as_one_edge() {
+        let (_, flat) = screened_tree_run(0);
+        assert_eq!(flat.len(), 12);
+        assert!(flat.iter().all(|(_, edge)| *edge == 1), "no evolution: one transformation per edge");
+        let (m, deep) = screened_tree_run(4);
+        let edges: Vec<usize> = deep.iter().map(|(_, edge)| *edge).collect();
+        assert!(edges.iter().all(|&e| (1..=5).contains(&e)), "at most one transformation per generation: {edges:?}");
+        assert!(edges.iter().any(|&e| e > 1), "the model picks descendants bred in model space: {edges:?}");
+        let op = large_op();
+        for (c, _) in &deep {
+            let mut replayed = Schedule::naive(&op);
+            for t in &c.path {
+                replayed = t.apply(&op, &replayed).unwrap();
+            }
+            assert_eq!(replayed.fingerprint(), c.hash, "the path leads from the root to it");
+        }
+        for node in m.tree.nodes.iter().skip(1) {
+            let mut schedule = m.tree.nodes[node.parent.unwrap()].schedule.clone();
+            for t in &node.step.as_ref().unwrap().transformations {
+                schedule = t.apply(&op, &schedule).unwrap();
+            }
+            assert_eq!(schedule.fingerprint(), node.hash, "each edge leads from its parent to its node");
+        }
+        let (_, again) = screened_tree_run(4);
+        let hashes = |run: &[(Candidate, usize)]| run.iter().map(|(c, _)| c.hash.clone()).collect::<Vec<_>>();
+        assert_eq!(hashes(&deep), hashes(&again), "deterministic per seed");
     }
 
     fn baseline_of<P: ExpansionPolicy>(m: &mut Mcts<P>) {

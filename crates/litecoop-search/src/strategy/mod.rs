@@ -233,7 +233,7 @@ impl StrategyConfig {
                 let proposer = Box::new(crate::proposer::RandomProposer::new(seed ^ 0x6d63_7473));
                 let tree = mcts::Mcts::new(c.clone(), root.clone(), proposer);
                 match cost {
-                    Some((model, width)) => Box::new(tree.with_screen(Box::new(screen::CostScreen::new(model, width)))),
+                    Some((model, width)) => Box::new(tree.with_screen(tree_screen(model, width, c, seed))),
                     None => Box::new(tree),
                 }
             }
@@ -267,10 +267,16 @@ impl StrategyConfig {
                 let tree =
                     mcts::Mcts::with_models(c.mcts.clone(), root.clone(), Box::new(proposer), &sizes, collaboration);
                 match cost {
-                    Some((model, width)) => Box::new(tree.with_screen(Box::new(screen::CostScreen::new(model, width)))),
+                    Some((model, width)) => Box::new(tree.with_screen(tree_screen(model, width, &c.mcts, seed))),
                     None => Box::new(tree),
                 }
             }
         })
     }
+}
+
+/// A tree strategy's cost screen: `width` children per measured one, evolved in model space as `config`
+/// says (its draws flow from `seed`).
+fn tree_screen(model: CostModel, width: usize, config: &tree::MctsConfig, seed: u64) -> Box<dyn screen::Screen> {
+    Box::new(screen::CostScreen::new(model, width).evolving(config.model_generations, seed ^ 0x7363_7265))
 }

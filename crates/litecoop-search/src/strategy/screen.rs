@@ -9,11 +9,19 @@
 //! least-squares slope of (measured - predicted log-speedup) on `ln(prior * n)`, clipped to `[0, 2]` (it
 //! starts at 0.5 and is fitted from the fourth such child on). A model whose favourites do not beat the cost
 //! model's expectation loses its influence.
+//!
+//! **Deeper in model space** ([`CostScreen::evolving`], `--model-generations`): as evolutionary search does
+//! with its pool, the gathered children evolve `generations` times before one is measured: each time the
+//! best-ranked quarter is extended by one uniformly drawn legal transformation and the new schedules are
+//! scored (a descendant keeps its first transformation's prior). The measured child is then one edge of
+//! several transformations: the proposer's first, the model's rest.
 
 use super::{Candidate, Feedback, Space};
 use crate::cost::{CostModel, CostReport};
+use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
-use std::collections::HashMap;
+use litecoop_ir::transform::{legal_transformations, Transformation};
+use std::collections::{HashMap, HashSet};
 
 /// Picks which of a node's proposed children is measured.
 pub trait Screen {
@@ -22,6 +30,23 @@ pub trait Screen {
     /// The index of the candidate to measure (`candidates` is never empty and holds distinct schedules);
     /// `priors`, when given, holds the proposer's probability of each.
     fn pick(&mut self, space: Space, candidates: &[Candidate], priors: Option<&[f32]>) -> usize;
+    /// Like [`Screen::pick`], but the pick may lie further on: the index of the candidate it descends from
+    /// and the transformations to apply after it (empty: the candidate itself). `known` tells whether a
+    /// schedule (by hash) was already evaluated, so that no descendant repeats one. One candidate is measured
+    /// as it is.
+    fn pick_descendant(
+        &mut self,
+        space: Space,
+        candidates: &[Candidate],
+        priors: Option<&[f32]>,
+        known: &dyn Fn(&str) -> bool,
+    ) -> (usize, Vec<Transformation>) {
+        let _ = known;
+        if candidates.len() == 1 {
+            return (0, Vec::new());
+        }
+        (self.pick(space, candidates, priors), Vec::new())
+    }
     /// Predicted log-speedups of `candidates` (minus infinity for one the model cannot score), or `None`
     /// without a cost model.
     fn predict(&mut self, _candidates: &[Candidate]) -> Option<Vec<f64>> {
@@ -64,12 +89,47 @@ pub struct CostScreen {
     /// (ln(prior * n), measured - predicted) of measured children that had a prior.
     residuals: Vec<(f64, f64)>,
     weight: f64,
+    /// Times the gathered children evolve in model space before one is measured (0: not at all).
+    generations: usize,
+    /// Draws the transformations that extend them.
+    rng: Rng,
+}
+
+/// A schedule bred in model space from one of the gathered children.
+struct Descendant {
+    /// The gathered child it descends from.
+    origin: usize,
+    /// The transformations applied after that child.
+    extra: Vec<Transformation>,
+    schedule: Schedule,
+    hash: String,
 }
 
 impl CostScreen {
-    /// A screen of `width` children per measured one, ranked by `model`.
+    /// A screen of `width` children per measured one, ranked by `model`; the picked child is measured as it
+    /// is.
     pub fn new(model: CostModel, width: usize) -> CostScreen {
-        CostScreen { model, width, pending: HashMap::new(), residuals: Vec::new(), weight: INITIAL_PRIOR_WEIGHT }
+        CostScreen {
+            model,
+            width,
+            pending: HashMap::new(),
+            residuals: Vec::new(),
+            weight: INITIAL_PRIOR_WEIGHT,
+            generations: 0,
+            rng: Rng::new(0),
+        }
+    }
+
+    /// The same screen, evolving the gathered children `generations` times in model space before one is
+    /// measured (see the module); its draws flow from `seed`.
+    pub fn evolving(self, generations: usize, seed: u64) -> CostScreen {
+        CostScreen { generations, rng: Rng::new(seed), ..self }
+    }
+
+    /// Predicted log-speedups of `pool`.
+    fn score_pool(&mut self, pool: &[Descendant]) -> Vec<f64> {
+        let named: Vec<(&str, &Schedule)> = pool.iter().map(|d| (d.hash.as_str(), &d.schedule)).collect();
+        self.model.score(&named)
     }
 
     fn refit_weight(&mut self) {
@@ -100,6 +160,83 @@ impl Screen for CostScreen {
             self.pending.insert(candidates[best].hash.clone(), (bonus[best], scores[best]));
         }
         best
+    }
+
+    fn pick_descendant(
+        &mut self,
+        space: Space,
+        candidates: &[Candidate],
+        priors: Option<&[f32]>,
+        known: &dyn Fn(&str) -> bool,
+    ) -> (usize, Vec<Transformation>) {
+        if self.generations == 0 {
+            return if candidates.len() == 1 {
+                (0, Vec::new())
+            } else {
+                (self.pick(space, candidates, priors), Vec::new())
+            };
+        }
+        let priors = priors.filter(|p| p.len() == candidates.len());
+        let n = candidates.len() as f64;
+        let bonus: Vec<f64> = match priors {
+            Some(p) => p.iter().map(|&p| (f64::from(p).max(1e-6) * n).ln()).collect(),
+            None => vec![0.0; candidates.len()],
+        };
+        let weight = if priors.is_some() { self.weight } else { 0.0 };
+        let mut pool: Vec<Descendant> = candidates
+            .iter()
+            .enumerate()
+            .map(|(origin, c)| Descendant {
+                origin,
+                extra: Vec::new(),
+                schedule: c.schedule.clone(),
+                hash: c.hash.clone(),
+            })
+            .collect();
+        let mut seen: HashSet<String> = pool.iter().map(|d| d.hash.clone()).collect();
+        let mut legal: HashMap<String, Vec<Transformation>> = HashMap::new();
+        let mut scores = self.score_pool(&pool);
+        let ranked = |scores: &[f64], pool: &[Descendant]| -> Vec<f64> {
+            scores.iter().zip(pool).map(|(s, d)| s + weight * bonus[d.origin]).collect()
+        };
+        for _ in 0..self.generations {
+            let total = ranked(&scores, &pool);
+            let mut order: Vec<usize> = (0..pool.len()).collect();
+            order.sort_by(|&a, &b| total[b].total_cmp(&total[a]).then(a.cmp(&b)));
+            let mut bred = Vec::new();
+            for &i in order.iter().take(candidates.len().div_ceil(4)) {
+                let from = &pool[i];
+                if !total[i].is_finite() {
+                    continue;
+                }
+                let options = legal
+                    .entry(from.hash.clone())
+                    .or_insert_with(|| legal_transformations(space.op, &from.schedule, space.limits));
+                if options.is_empty() {
+                    continue;
+                }
+                let t = options[self.rng.below(options.len())].clone();
+                let Ok(schedule) = t.apply(space.op, &from.schedule) else { continue };
+                let hash = schedule.fingerprint();
+                if known(&hash) || !seen.insert(hash.clone()) {
+                    continue;
+                }
+                let mut extra = from.extra.clone();
+                extra.push(t);
+                bred.push(Descendant { origin: from.origin, extra, schedule, hash });
+            }
+            if bred.is_empty() {
+                continue;
+            }
+            scores.extend(self.score_pool(&bred));
+            pool.extend(bred);
+        }
+        let best = crate::cost::argmax(&ranked(&scores, &pool));
+        let picked = &pool[best];
+        if priors.is_some() && scores[best].is_finite() {
+            self.pending.insert(picked.hash.clone(), (bonus[picked.origin], scores[best]));
+        }
+        (picked.origin, picked.extra.clone())
     }
 
     fn predict(&mut self, candidates: &[Candidate]) -> Option<Vec<f64>> {

@@ -76,6 +76,11 @@ pub struct MctsConfig {
     /// Where node values come from (default measured; absent from run logs written before it existed).
     #[serde(default, skip_serializing_if = "NodeValues::is_measured")]
     pub values: NodeValues,
+    /// With a cost model and measured values: times a node's gathered children evolve in model space before
+    /// one is measured (default 16, as evolutionary's pool; 0, and absent from run logs written before it
+    /// existed: the measured child is one transformation from its node).
+    #[serde(default)]
+    pub model_generations: usize,
 }
 
 impl Default for MctsConfig {
@@ -88,6 +93,7 @@ impl Default for MctsConfig {
             max_failures: 3,
             backup: Backup::Max,
             values: NodeValues::Measured,
+            model_generations: 16,
         }
     }
 }
