@@ -42,10 +42,7 @@ pub trait Screen {
         known: &dyn Fn(&str) -> bool,
     ) -> (usize, Vec<Transformation>) {
         let _ = known;
-        if candidates.len() == 1 {
-            return (0, Vec::new());
-        }
-        (self.pick(space, candidates, priors), Vec::new())
+        (pick_as_is(self, space, candidates, priors), Vec::new())
     }
     /// Predicted log-speedups of `candidates` (minus infinity for one the model cannot score), or `None`
     /// without a cost model.
@@ -58,6 +55,19 @@ pub trait Screen {
     fn report(&self) -> Option<CostReport> {
         None
     }
+}
+
+/// The candidate `screen` picks, without asking it when there is only one.
+fn pick_as_is<S: Screen + ?Sized>(
+    screen: &mut S,
+    space: Space,
+    candidates: &[Candidate],
+    priors: Option<&[f32]>,
+) -> usize {
+    if candidates.len() == 1 {
+        return 0;
+    }
+    screen.pick(space, candidates, priors)
 }
 
 /// No screening: every proposal is measured.
@@ -170,11 +180,7 @@ impl Screen for CostScreen {
         known: &dyn Fn(&str) -> bool,
     ) -> (usize, Vec<Transformation>) {
         if self.generations == 0 {
-            return if candidates.len() == 1 {
-                (0, Vec::new())
-            } else {
-                (self.pick(space, candidates, priors), Vec::new())
-            };
+            return (pick_as_is(self, space, candidates, priors), Vec::new());
         }
         let priors = priors.filter(|p| p.len() == candidates.len());
         let n = candidates.len() as f64;
