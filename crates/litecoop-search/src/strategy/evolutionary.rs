@@ -19,13 +19,13 @@
 //! new schedule, or with probability `epsilon` a uniformly drawn member of the pool (epsilon-greedy). The
 //! model learns every outcome before the next pool.
 
-use super::{Candidate, Feedback, Space, Strategy};
+use super::{random_step, Candidate, Feedback, Space, Strategy};
 use crate::cost::{CostModel, CostReport};
 use crate::proposer::ProposeError;
 use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
 use litecoop_ir::space::random_schedule;
-use litecoop_ir::transform::{legal_transformations, Transformation};
+use litecoop_ir::transform::Transformation;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -126,15 +126,7 @@ impl Evolutionary {
     /// `from` changed by one uniformly drawn legal transformation; the path extends `from`'s when it was not
     /// measured (a model-space descendant), and `parent` names the measured ancestor.
     fn mutate(&mut self, space: Space, from: &Candidate, parent: Option<String>) -> Option<Candidate> {
-        let legal = self
-            .legal
-            .entry(from.hash.clone())
-            .or_insert_with(|| legal_transformations(space.op, &from.schedule, space.limits));
-        if legal.is_empty() {
-            return None;
-        }
-        let t = legal[self.rng.below(legal.len())].clone();
-        let child = t.apply(space.op, &from.schedule).ok()?;
+        let (t, child) = random_step(space, &from.hash, &from.schedule, &mut self.legal, &mut self.rng)?;
         let mut path = from.path.clone();
         path.push(t);
         Some(Candidate {

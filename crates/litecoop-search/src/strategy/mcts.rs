@@ -191,13 +191,15 @@ impl<P: ExpansionPolicy> Mcts<P> {
             }
         }
         // A descendant bred in model space: the same edge, carried further by the screen's transformations.
-        for t in extra {
-            let Ok(next) = t.apply_checked(space.op, &candidate.schedule, space.limits) else { break };
-            candidate.schedule = next;
-            candidate.path.push(t.clone());
-            pending.step.transformations.push(t);
+        if !extra.is_empty() {
+            for t in extra {
+                let Ok(next) = t.apply_checked(space.op, &candidate.schedule, space.limits) else { break };
+                candidate.schedule = next;
+                candidate.path.push(t.clone());
+                pending.step.transformations.push(t);
+            }
+            candidate.hash = candidate.schedule.fingerprint();
         }
-        candidate.hash = candidate.schedule.fingerprint();
         candidate.calls = calls;
         self.pending = Some(pending);
         Ok(Some(candidate))

@@ -22,9 +22,11 @@ use crate::proposer::ProposeError;
 use collaboration::{Collaboration, LlmSearchConfig};
 use litecoop_ir::legality::DeviceLimits;
 use litecoop_ir::op::Op;
+use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
-use litecoop_ir::transform::Transformation;
+use litecoop_ir::transform::{legal_transformations, Transformation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A schedule a strategy wants evaluated, with how it was reached.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,4 +281,24 @@ impl StrategyConfig {
 /// says (its draws flow from `seed`).
 fn tree_screen(model: CostModel, width: usize, config: &tree::MctsConfig, seed: u64) -> Box<dyn screen::Screen> {
     Box::new(screen::CostScreen::new(model, width).evolving(config.model_generations, seed ^ 0x7363_7265))
+}
+
+/// `schedule` (hash `hash`) changed by one uniformly drawn legal transformation: the transformation and the
+/// result, or `None` when it has none. `legal` memoises each schedule's legal transformations by hash (a
+/// schedule bred from many times is listed once).
+fn random_step(
+    space: Space,
+    hash: &str,
+    schedule: &Schedule,
+    legal: &mut HashMap<String, Vec<Transformation>>,
+    rng: &mut Rng,
+) -> Option<(Transformation, Schedule)> {
+    let options =
+        legal.entry(hash.to_string()).or_insert_with(|| legal_transformations(space.op, schedule, space.limits));
+    if options.is_empty() {
+        return None;
+    }
+    let t = options[rng.below(options.len())].clone();
+    let next = t.apply(space.op, schedule).ok()?;
+    Some((t, next))
 }

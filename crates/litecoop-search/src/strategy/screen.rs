@@ -16,11 +16,11 @@
 //! scored (a descendant keeps its first transformation's prior). The measured child is then one edge of
 //! several transformations: the proposer's first, the model's rest.
 
-use super::{Candidate, Feedback, Space};
+use super::{random_step, Candidate, Feedback, Space};
 use crate::cost::{CostModel, CostReport};
 use litecoop_ir::rng::Rng;
 use litecoop_ir::schedule::Schedule;
-use litecoop_ir::transform::{legal_transformations, Transformation};
+use litecoop_ir::transform::Transformation;
 use std::collections::{HashMap, HashSet};
 
 /// Picks which of a node's proposed children is measured.
@@ -142,46 +142,17 @@ impl CostScreen {
         self.model.score(&named)
     }
 
-    fn refit_weight(&mut self) {
-        if self.residuals.len() < PRIOR_FIT_AFTER {
-            return;
-        }
-        let (xy, xx) = self.residuals.iter().fold((0.0, 0.0), |(xy, xx), (x, y)| (xy + x * y, xx + x * x));
-        self.weight = if xx > 1e-12 { (xy / xx).clamp(0.0, MAX_PRIOR_WEIGHT) } else { 0.0 };
-    }
-}
-
-impl Screen for CostScreen {
-    fn width(&self) -> usize {
-        self.width.max(1)
-    }
-
-    fn pick(&mut self, _space: Space, candidates: &[Candidate], priors: Option<&[f32]>) -> usize {
-        let named: Vec<(&str, &Schedule)> = candidates.iter().map(|c| (c.hash.as_str(), &c.schedule)).collect();
-        let Some(priors) = priors.filter(|p| p.len() == candidates.len()) else {
-            return self.model.best_of(&named);
-        };
-        let scores = self.model.score(&named);
-        let n = candidates.len() as f64;
-        let bonus: Vec<f64> = priors.iter().map(|&p| (f64::from(p).max(1e-6) * n).ln()).collect();
-        let total: Vec<f64> = scores.iter().zip(&bonus).map(|(s, b)| s + self.weight * b).collect();
-        let best = crate::cost::argmax(&total);
-        if scores[best].is_finite() {
-            self.pending.insert(candidates[best].hash.clone(), (bonus[best], scores[best]));
-        }
-        best
-    }
-
-    fn pick_descendant(
+    /// The candidate to measure and the transformations to apply after it: `candidates` ranked by predicted
+    /// log-speedup plus the learned prior bonus, evolved `generations` times in model space (see the
+    /// module; with 0, the best-ranked candidate itself). Nothing `known` is bred.
+    fn evolve_and_pick(
         &mut self,
         space: Space,
         candidates: &[Candidate],
         priors: Option<&[f32]>,
         known: &dyn Fn(&str) -> bool,
+        generations: usize,
     ) -> (usize, Vec<Transformation>) {
-        if self.generations == 0 {
-            return (pick_as_is(self, space, candidates, priors), Vec::new());
-        }
         let priors = priors.filter(|p| p.len() == candidates.len());
         let n = candidates.len() as f64;
         let bonus: Vec<f64> = match priors {
@@ -205,7 +176,7 @@ impl Screen for CostScreen {
         let ranked = |scores: &[f64], pool: &[Descendant]| -> Vec<f64> {
             scores.iter().zip(pool).map(|(s, d)| s + weight * bonus[d.origin]).collect()
         };
-        for _ in 0..self.generations {
+        for _ in 0..generations {
             let total = ranked(&scores, &pool);
             let mut order: Vec<usize> = (0..pool.len()).collect();
             order.sort_by(|&a, &b| total[b].total_cmp(&total[a]).then(a.cmp(&b)));
@@ -215,14 +186,10 @@ impl Screen for CostScreen {
                 if !total[i].is_finite() {
                     continue;
                 }
-                let options = legal
-                    .entry(from.hash.clone())
-                    .or_insert_with(|| legal_transformations(space.op, &from.schedule, space.limits));
-                if options.is_empty() {
+                let Some((t, schedule)) = random_step(space, &from.hash, &from.schedule, &mut legal, &mut self.rng)
+                else {
                     continue;
-                }
-                let t = options[self.rng.below(options.len())].clone();
-                let Ok(schedule) = t.apply(space.op, &from.schedule) else { continue };
+                };
                 let hash = schedule.fingerprint();
                 if known(&hash) || !seen.insert(hash.clone()) {
                     continue;
@@ -243,6 +210,37 @@ impl Screen for CostScreen {
             self.pending.insert(picked.hash.clone(), (bonus[picked.origin], scores[best]));
         }
         (picked.origin, picked.extra.clone())
+    }
+
+    fn refit_weight(&mut self) {
+        if self.residuals.len() < PRIOR_FIT_AFTER {
+            return;
+        }
+        let (xy, xx) = self.residuals.iter().fold((0.0, 0.0), |(xy, xx), (x, y)| (xy + x * y, xx + x * x));
+        self.weight = if xx > 1e-12 { (xy / xx).clamp(0.0, MAX_PRIOR_WEIGHT) } else { 0.0 };
+    }
+}
+
+impl Screen for CostScreen {
+    fn width(&self) -> usize {
+        self.width.max(1)
+    }
+
+    fn pick(&mut self, space: Space, candidates: &[Candidate], priors: Option<&[f32]>) -> usize {
+        self.evolve_and_pick(space, candidates, priors, &|_| false, 0).0
+    }
+
+    fn pick_descendant(
+        &mut self,
+        space: Space,
+        candidates: &[Candidate],
+        priors: Option<&[f32]>,
+        known: &dyn Fn(&str) -> bool,
+    ) -> (usize, Vec<Transformation>) {
+        if self.generations == 0 {
+            return (pick_as_is(self, space, candidates, priors), Vec::new());
+        }
+        self.evolve_and_pick(space, candidates, priors, known, self.generations)
     }
 
     fn predict(&mut self, candidates: &[Candidate]) -> Option<Vec<f64>> {
